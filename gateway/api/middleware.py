@@ -1,0 +1,124 @@
+"""Request id, access log, authentication and the one place errors become JSON."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from gateway import metrics
+from gateway.api.routing import PRINCIPAL, RouteSpec
+from gateway.auth import TokenVerifier
+from gateway.errors import ApiError, Forbidden, Unauthorized
+from gateway.logs import request_id_var
+
+log = logging.getLogger("gateway.http")
+
+ROUTE_SPECS = web.AppKey("route_specs", dict[tuple[str, str], RouteSpec])
+TOKENS = web.AppKey("tokens", TokenVerifier)
+ACCESS_LOG = web.AppKey("access_log", bool)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_HTTP_CODES = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "exists",
+    413: "too_large",
+    415: "unsupported_media_type",
+    503: "unavailable",
+}
+
+
+def error_response(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+def _spec_for(request: web.Request) -> RouteSpec | None:
+    route = request.match_info.route
+    resource = route.resource
+    if resource is None:
+        return None
+    return request.app[ROUTE_SPECS].get((route.method, resource.canonical))
+
+
+@web.middleware
+async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
+    rid = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+    token = request_id_var.set(rid[:64])
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await _errors(request, handler)
+        status = response.status
+        response.headers["X-Request-Id"] = rid[:64]
+        return response
+    finally:
+        elapsed = time.perf_counter() - started
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        metrics.HTTP_REQUESTS.labels(route, request.method, str(status)).inc()
+        metrics.HTTP_LATENCY.labels(route).observe(elapsed)
+        if request.app[ACCESS_LOG]:
+            p = request.get(PRINCIPAL)
+            log.info(
+                "request",
+                extra={
+                    "fields": {
+                        "method": request.method,
+                        "path": request.path,
+                        "status": status,
+                        "ms": round(elapsed * 1000, 3),
+                        "token": p.name if p is not None else None,
+                    }
+                },
+            )
+        request_id_var.reset(token)
+
+
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as e:
+        return error_response(e.status, e.code, e.message)
+    except web.HTTPException as e:
+        if e.status < 400:
+            raise
+        code = _HTTP_CODES.get(e.status, "error")
+        message = e.text if e.text and not e.text.startswith(str(e.status)) else e.reason
+        if e.status == 404:
+            message = f"no route for {request.method} {request.path}"
+        elif e.status == 405:
+            message = f"method {request.method} is not allowed on {request.path}"
+        resp = error_response(e.status, code, message)
+        if "Allow" in e.headers:
+            resp.headers["Allow"] = e.headers["Allow"]
+        return resp
+    except Exception:
+        log.exception("unhandled error", extra={"fields": {"path": request.path}})
+        return error_response(500, "internal", "internal error; the request id is in the logs")
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    spec = _spec_for(request)
+    if spec is None or spec.public:
+        return await handler(request)
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("missing bearer token")
+    principal = await request.app[TOKENS].verify(token.strip())
+    if principal is None:
+        raise Unauthorized("unknown or revoked token")
+    if principal.role not in spec.roles:
+        allowed = ", ".join(sorted(spec.roles))
+        raise Forbidden(f"role {principal.role} may not call this route (allowed: {allowed})")
+    request[PRINCIPAL] = principal
+    return await handler(request)

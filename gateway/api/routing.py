@@ -1,0 +1,145 @@
+"""Route declarations carrying roles and schemas, so auth, validation and the OpenAPI
+document all come from one place."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import msgspec
+from aiohttp import web
+
+from gateway.auth import Principal
+from gateway.errors import InvalidRequest, TooLarge
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+T = TypeVar("T")
+
+PRINCIPAL = web.RequestKey("principal", Principal)
+MAX_JSON_BYTES = web.AppKey("max_json_bytes", int)
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    method: str
+    path: str
+    handler: Handler
+    roles: frozenset[str]
+    summary: str
+    body: Any = None
+    response: Any = None
+    status: int = 200
+    query: tuple[str, ...] = ()
+    body_content_types: tuple[str, ...] = ("application/json",)
+    response_content_type: str = "application/json"
+    public: bool = False
+
+
+@dataclass
+class Routes:
+    specs: list[RouteSpec] = field(default_factory=list)
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        roles: tuple[str, ...] = (),
+        summary: str = "",
+        body: Any = None,
+        response: Any = None,
+        status: int = 200,
+        query: tuple[str, ...] = (),
+        body_content_types: tuple[str, ...] = ("application/json",),
+        response_content_type: str = "application/json",
+        public: bool = False,
+    ) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self.specs.append(
+                RouteSpec(
+                    method=method,
+                    path=path,
+                    handler=handler,
+                    roles=frozenset(roles) | {"admin"},
+                    summary=summary,
+                    body=body,
+                    response=response,
+                    status=status,
+                    query=query,
+                    body_content_types=body_content_types,
+                    response_content_type=response_content_type,
+                    public=public,
+                )
+            )
+            return handler
+
+        return register
+
+
+def principal(request: web.Request) -> Principal:
+    p: Principal = request[PRINCIPAL]
+    return p
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise TooLarge(f"request body is larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"request body is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _field_message(err: msgspec.ValidationError) -> str:
+    text = str(err)
+    # msgspec says "... - at `$.callee`"; name the field the way a client wrote it.
+    if " - at `$." in text:
+        what, _, where = text.rpartition(" - at `$.")
+        return f"{where.rstrip('`')}: {what}"
+    return text
+
+
+def decode(data: bytes, kind: type[T]) -> T:
+    if not data.strip():
+        raise InvalidRequest("request body is empty; a JSON object is expected")
+    try:
+        return msgspec.json.decode(data, type=kind)
+    except msgspec.ValidationError as e:
+        raise InvalidRequest(_field_message(e)) from e
+    except msgspec.DecodeError as e:
+        raise InvalidRequest(f"malformed JSON: {e}") from e
+
+
+async def read_json(request: web.Request, kind: type[T]) -> T:
+    ctype = request.content_type
+    if request.body_exists and ctype not in ("application/json", "application/octet-stream", ""):
+        if not ctype.endswith("+json"):
+            raise InvalidRequest(f"content type {ctype} is not accepted; send application/json")
+    data = await read_body(request, request.app[MAX_JSON_BYTES])
+    return decode(data, kind)
+
+
+def convert_query(request: web.Request, kind: type[T]) -> T:
+    try:
+        return msgspec.convert(dict(request.query), kind, strict=False)
+    except msgspec.ValidationError as e:
+        raise InvalidRequest("query " + _field_message(e)) from e
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        body=_encoder.encode(body),
+        status=status,
+        content_type="application/json",
+        headers=headers,
+    )

@@ -1,0 +1,99 @@
+"""Bearer tokens: `gw_<id>_<secret>`; only a SHA-256 of the secret is stored."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Literal
+
+import asyncpg
+
+from gateway.types import Conn
+
+Role = Literal["dialer", "supervisor", "auditor", "admin"]
+ROLES: tuple[Role, ...] = ("dialer", "supervisor", "auditor", "admin")
+
+
+@dataclass(frozen=True)
+class Principal:
+    token_id: str
+    name: str
+    role: Role
+
+
+@dataclass(frozen=True)
+class _StoredToken:
+    principal: Principal
+    secret_hash: bytes
+
+
+def _hash(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode("utf-8")).digest()
+
+
+def _split(token: str) -> tuple[str, str] | None:
+    parts = token.split("_")
+    if len(parts) != 3 or parts[0] != "gw" or not parts[1] or not parts[2]:
+        return None
+    return parts[1], parts[2]
+
+
+async def create_token(conn: Conn, role: str, name: str) -> str:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    if not name.strip():
+        raise ValueError("name must not be empty")
+    token_id = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32).replace("_", "-")
+    await conn.execute(
+        "INSERT INTO api_tokens (token_id, name, role, secret_hash) VALUES ($1, $2, $3, $4)",
+        token_id,
+        name,
+        role,
+        _hash(secret),
+    )
+    await conn.execute("SELECT pg_notify('gateway_tokens', $1)", token_id)
+    return f"gw_{token_id}_{secret}"
+
+
+class TokenVerifier:
+    """Resolves bearer tokens to principals, caching rows so the hot path reads no table."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._cache: dict[str, _StoredToken | None] = {}
+
+    def forget(self, token_id: str | None = None) -> None:
+        if token_id is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(token_id, None)
+
+    async def verify(self, token: str) -> Principal | None:
+        split = _split(token)
+        if split is None:
+            return None
+        token_id, secret = split
+        if token_id in self._cache:
+            stored = self._cache[token_id]
+        else:
+            row = await self._pool.fetchrow(
+                "SELECT token_id, name, role, secret_hash FROM api_tokens "
+                "WHERE token_id = $1 AND revoked_at IS NULL",
+                token_id,
+            )
+            stored = None
+            if row is not None:
+                stored = _StoredToken(
+                    Principal(row["token_id"], row["name"], row["role"]), bytes(row["secret_hash"])
+                )
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[token_id] = stored
+        if stored is None:
+            return None
+        if not hmac.compare_digest(stored.secret_hash, _hash(secret)):
+            return None
+        return stored.principal

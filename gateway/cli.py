@@ -1,0 +1,158 @@
+"""The `gateway` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Coroutine, Sequence
+from typing import Any
+
+from gateway.settings import Settings, SettingsError, load_settings
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvloop
+    from aiohttp import web
+
+    from gateway import logs
+    from gateway.app import create_app
+
+    logs.configure(settings.log_level)
+    host = args.host or settings.host
+    port = args.port or settings.port
+    loop = uvloop.new_event_loop()
+    app = create_app(settings)
+    # SIGTERM and SIGINT stop accepting, let requests in flight finish, then close pools.
+    web.run_app(
+        app,
+        host=host,
+        port=port,
+        access_log=None,
+        shutdown_timeout=25.0,
+        handle_signals=True,
+        loop=loop,
+        print=lambda msg: print(msg, file=sys.stderr),
+        reuse_port=args.reuse_port,
+    )
+    return 0
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from gateway.store.postgres import migrate
+
+    applied = _run_value(migrate(settings.database_url))
+    if applied:
+        for name in applied:
+            print(f"applied {name}")
+    else:
+        print("nothing to apply; the schema is current")
+    return 0
+
+
+def _run_value(coro: Coroutine[Any, Any, Any]) -> Any:
+    pass
+
+
+def cmd_token_create(settings: Settings, args: argparse.Namespace) -> int:
+    from gateway.auth import create_token
+    from gateway.store.postgres import connect
+
+    async def go() -> str:
+        conn = await connect(settings.database_url)
+        try:
+            return await create_token(conn, args.role, args.name)
+        finally:
+            await conn.close()
+
+    try:
+        token = _run_value(go())
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"token for {args.name} ({args.role}); store it now, it is not shown again:")
+    print(token)
+    return 0
+
+
+def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
+    from gateway.store import audit
+    from gateway.store.postgres import connect
+
+    async def go() -> audit.ChainReport:
+        conn = await connect(settings.database_url)
+        try:
+            return await audit.verify(conn)
+        finally:
+            await conn.close()
+
+    report = _run_value(go())
+    if report.broken_at is None:
+        print(f"audit log intact: {report.checked} entries verified")
+        return 0
+    print(
+        f"audit log BROKEN at entry {report.broken_at}: {report.problem} "
+        f"({report.checked} entries before it verified)"
+    )
+    return 1
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from gateway.demo import load_demo
+
+    return int(_run_value(load_demo(settings)))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gateway", description=__doc__)
+    parser.add_argument("--config", help="TOML settings file; environment variables win over it")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the HTTP API")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="let several processes share the port (SO_REUSEPORT)",
+    )
+    serve.set_defaults(func=cmd_serve)
+
+    sub.add_parser("migrate", help="apply pending schema migrations").set_defaults(func=cmd_migrate)
+
+    token = sub.add_parser("token", help="manage API tokens").add_subparsers(
+        dest="token_command", required=True
+    )
+    create = token.add_parser("create", help="create a token; printed alone on the last line")
+    create.add_argument(
+        "--role", required=True, choices=["dialer", "supervisor", "auditor", "admin"]
+    )
+    create.add_argument("--name", required=True)
+    create.set_defaults(func=cmd_token_create)
+
+    audit_cmd = sub.add_parser("audit", help="the audit log").add_subparsers(
+        dest="audit_command", required=True
+    )
+    audit_cmd.add_parser("verify", help="check the hash chain").set_defaults(func=cmd_audit_verify)
+
+    sub.add_parser("demo", help="load demo registries and print tokens").set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+    except SettingsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
+        result: int = args.func(settings, args)
+    except OSError as e:
+        print(f"error: cannot reach a service: {e}", file=sys.stderr)
+        return 1
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,90 @@
+"""Typed settings: defaults, then a TOML file, then environment variables (which win)."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+ENV_PREFIX = "GATEWAY_"
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/gateway"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_prefix: str = "gw:"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    recordings_dir: str = "var/recordings"
+    backup_dir: str = "var/recordings-backup"
+    max_json_bytes: int = 1024 * 1024
+    max_csv_bytes: int = 2 * 1024 * 1024 * 1024
+    max_recording_bytes: int = 200 * 1024 * 1024
+    pg_pool_min: int = 2
+    pg_pool_max: int = 10
+    decision_batch_max: int = 500
+    allow_valid_seconds: int = 60
+    snapshot_poll_seconds: float = 30.0
+    log_level: str = "INFO"
+    access_log: bool = False
+
+
+# Environment variables that override settings, and how to read each.
+_ENV_FIELDS: dict[str, type] = {
+    "database_url": str,
+    "redis_url": str,
+    "redis_prefix": str,
+    "host": str,
+    "port": int,
+    "recordings_dir": str,
+    "backup_dir": str,
+    "max_json_bytes": int,
+    "max_csv_bytes": int,
+    "max_recording_bytes": int,
+    "pg_pool_min": int,
+    "pg_pool_max": int,
+    "decision_batch_max": int,
+    "log_level": str,
+}
+
+
+class SettingsError(Exception):
+    pass
+
+
+def load_settings(
+    config_file: str | os.PathLike[str] | None = None,
+    env: dict[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        path = Path(config_file)
+        try:
+            with path.open("rb") as f:
+                data = tomllib.load(f)
+        except FileNotFoundError as e:
+            raise SettingsError(f"config file {path} does not exist") from e
+        except tomllib.TOMLDecodeError as e:
+            raise SettingsError(f"config file {path} is not valid TOML: {e}") from e
+        values.update(data.get("gateway", data))
+    environ = os.environ if env is None else env
+    for name, kind in _ENV_FIELDS.items():
+        raw = environ.get(ENV_PREFIX + name.upper())
+        if raw is None or raw == "":
+            continue
+        if kind is int:
+            try:
+                values[name] = int(raw)
+            except ValueError as e:
+                raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be an integer") from e
+        else:
+            values[name] = raw
+    values.update(overrides)
+    try:
+        return msgspec.convert(values, Settings)
+    except msgspec.ValidationError as e:
+        raise SettingsError(f"invalid setting: {e}") from e

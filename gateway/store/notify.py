@@ -1,0 +1,89 @@
+"""One LISTEN connection per process: PostgreSQL notifications fan out to callbacks, and
+the connection is re-opened (with a full refresh) when it drops."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+
+from gateway.store.postgres import connect
+
+log = logging.getLogger("gateway.notify")
+
+Callback = Callable[[str], Awaitable[None]]
+Resync = Callable[[], Awaitable[None]]
+
+
+class Notifications:
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+        self._channels: dict[str, list[Callback]] = {}
+        self._resyncs: list[Resync] = []
+        self._conn: asyncpg.Connection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._lost = asyncio.Event()
+        self._handlers: set[asyncio.Task[None]] = set()
+        self.connected = asyncio.Event()
+
+    def subscribe(self, channel: str, callback: Callback) -> None:
+        self._channels.setdefault(channel, []).append(callback)
+
+    def on_reconnect(self, resync: Resync) -> None:
+        """Called after every reconnect: notifications sent while away were lost."""
+        self._resyncs.append(resync)
+
+    async def start(self) -> None:
+        await self._open()
+        self._task = asyncio.create_task(self._watch(), name="pg-listener")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for t in list(self._handlers):
+            t.cancel()
+        if self._conn is not None and not self._conn.is_closed():
+            await self._conn.close()
+
+    async def _open(self) -> None:
+        conn = await connect(self._dsn)
+        conn.add_termination_listener(lambda _c: self._lost.set())
+        for channel in self._channels:
+            await conn.add_listener(channel, self._dispatch)
+        self._conn = conn
+        self._lost.clear()
+        self.connected.set()
+
+    def _dispatch(self, _conn: object, _pid: int, channel: str, payload: object) -> None:
+        for callback in self._channels.get(channel, []):
+            task = asyncio.create_task(self._run(callback, str(payload)))
+            self._handlers.add(task)
+            task.add_done_callback(self._handlers.discard)
+
+    async def _run(self, callback: Callback, payload: str) -> None:
+        try:
+            await callback(payload)
+        except Exception:
+            log.exception("notification handler failed", extra={"fields": {"payload": payload}})
+
+    async def _watch(self) -> None:
+        while True:
+            await self._lost.wait()
+            self.connected.clear()
+            log.warning("listener connection lost; reconnecting")
+            while True:
+                try:
+                    await self._open()
+                    break
+                except (OSError, asyncpg.PostgresError):
+                    await asyncio.sleep(0.5)
+            for resync in self._resyncs:
+                try:
+                    await resync()
+                except Exception:
+                    log.exception("resync after reconnect failed")

@@ -1,0 +1,137 @@
+"""Each test run gets its own PostgreSQL database and Redis key prefix, removed after."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from redis.asyncio import Redis
+
+from gateway.app import create_app
+from gateway.auth import create_token
+from gateway.settings import Settings, load_settings
+from gateway.store.postgres import connect, migrate
+
+ADMIN_URL = os.environ.get(
+    "GATEWAY_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("GATEWAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _db_url(name: str) -> str:
+    base, _, _ = ADMIN_URL.rpartition("/")
+    return f"{base}/{name}"
+
+
+@pytest.fixture(scope="session")
+async def database_url() -> AsyncIterator[str]:
+    name = f"gwtest_{os.getpid()}_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(ADMIN_URL)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = _db_url(name)
+    await migrate(url)
+    try:
+        yield url
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def redis_prefix() -> AsyncIterator[str]:
+    prefix = f"gwtest:{os.getpid()}:{secrets.token_hex(4)}:"
+    yield prefix
+    client: Redis = Redis.from_url(REDIS_URL)
+    async for key in client.scan_iter(match=prefix + "*", count=1000):
+        await client.delete(key)
+    await client.aclose()
+
+
+@pytest.fixture
+def settings(database_url: str, redis_prefix: str, tmp_path: Any) -> Settings:
+    return load_settings(
+        env={},
+        database_url=database_url,
+        redis_url=REDIS_URL,
+        redis_prefix=redis_prefix,
+        recordings_dir=str(tmp_path / "recordings"),
+        backup_dir=str(tmp_path / "backup"),
+    )
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await connect(database_url)
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture(scope="session")
+async def tokens(database_url: str) -> dict[str, str]:
+    conn = await connect(database_url)
+    try:
+        return {
+            role: await create_token(conn, role, f"test-{role}")
+            for role in ("dialer", "supervisor", "auditor", "admin")
+        }
+    finally:
+        await conn.close()
+
+
+Make = Callable[..., Any]
+
+
+@pytest.fixture
+async def make_client() -> AsyncIterator[Make]:
+    opened: list[TestClient[Any, Any]] = []
+
+    async def make(settings: Settings, clock: Any = None) -> TestClient[Any, Any]:
+        client: TestClient[Any, Any] = TestClient(TestServer(create_app(settings, clock)))
+        await client.start_server()
+        opened.append(client)
+        return client
+
+    yield make
+    for client in reversed(opened):
+        await client.close()
+
+
+class Clock:
+    """A settable clock for the gateway under test."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+    def set(self, iso: str) -> None:
+        self.at = datetime.fromisoformat(iso)
+
+    def advance(self, **delta: float) -> None:
+        self.at += timedelta(**delta)
+
+
+# A Monday, a working day, mid-morning in Beijing.
+WORKDAY_MORNING = "2026-11-23T10:00:00+08:00"
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime.fromisoformat(WORKDAY_MORNING))
+
+
+@pytest.fixture
+async def client(make_client: Make, settings: Settings, clock: Clock) -> TestClient[Any, Any]:
+    c: TestClient[Any, Any] = await make_client(settings, clock)
+    return c
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
