@@ -1,0 +1,51 @@
+"""Running the rules and combining their reasons into a verdict."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+from gateway.policy.context import CallContext
+from gateway.policy.facts import Facts, fact_query
+from gateway.policy.rules import agent, caller_id, campaign, hours, lists, number, script
+from gateway.policy.rules.dnc import dnc_reasons
+from gateway.policy.rules.frequency import frequency_reasons
+from gateway.policy.rules.system import system_reasons
+from gateway.policy.types import Reason, Verdict
+
+StaticRule = Callable[[CallContext], tuple[Reason, ...]]
+
+STATIC_RULES: Final[tuple[StaticRule, ...]] = (
+    number.check,
+    hours.check,
+    caller_id.check,
+    script.check,
+    agent.check,
+    campaign.check,
+    lists.check,
+)
+
+
+def static_reasons(ctx: CallContext) -> tuple[Reason, ...]:
+    """The reasons of every rule that needs no Redis fact."""
+    reasons: list[Reason] = []
+    for rule in STATIC_RULES:
+        reasons.extend(rule(ctx))
+    return tuple(reasons)
+
+
+def judge(ctx: CallContext, static: tuple[Reason, ...], facts: Facts) -> Verdict:
+    """Adds the fact rules to `static`. Degraded facts judge nothing but `gateway_degraded`."""
+    if facts.degraded is not None:
+        return Verdict.of(static + system_reasons(facts))
+    query = fact_query(ctx)
+    return Verdict.of(
+        static
+        + dnc_reasons(query.e164, ctx.request.purpose, facts)
+        + frequency_reasons(query, facts)
+    )
+
+
+def decide(ctx: CallContext, facts: Facts) -> Verdict:
+    """Both phases at once, for callers that have the facts already (simulation, tests)."""
+    return judge(ctx, static_reasons(ctx), facts)

@@ -1,0 +1,163 @@
+"""Callee and caller numbers: parsing the forms people type, normalising, masking.
+
+Only mainland China (+86) mobiles and landlines are callable. phonenumbers decides
+validity and type; this module decides which written forms are acceptable at all
+(digits, one leading `+`, spaces, dashes, dots and parentheses; no letters, no
+extensions) and what the policy needs from the number: E.164, kind, province, zone.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from typing import Final, Literal
+
+import msgspec
+import phonenumbers
+from phonenumbers import (
+    NumberParseException,
+    PhoneNumber,
+    PhoneNumberFormat,
+    PhoneNumberType,
+    geocoder,
+    timezone,
+)
+
+from gateway.policy.provinces import canonical_province
+
+CHINA_TZ: Final = "Asia/Shanghai"
+_CHINA_CODE: Final = 86
+_MAX_TEXT: Final = 40
+_TEXT: Final = re.compile(r"[\s().\-]*\+?[0-9\s().\-]+")
+
+_NOT_CALLABLE_KINDS: Final[dict[int, str]] = {
+    PhoneNumberType.TOLL_FREE: "a toll-free",
+    PhoneNumberType.PREMIUM_RATE: "a premium-rate",
+    PhoneNumberType.SHARED_COST: "a shared-cost (400)",
+    PhoneNumberType.VOIP: "a VoIP",
+    PhoneNumberType.PERSONAL_NUMBER: "a personal",
+    PhoneNumberType.PAGER: "a pager",
+    PhoneNumberType.UAN: "a universal access",
+    PhoneNumberType.VOICEMAIL: "a voicemail",
+}
+
+
+class ParsedNumber(msgspec.Struct, frozen=True):
+    e164: str
+    kind: Literal["mobile", "fixed"]
+    province: str | None
+    tz: str
+
+
+def _clean(raw: str) -> str | None:
+    text = raw.strip()
+    if not text.isascii():
+        # Full-width digits, plus signs and spaces, as Chinese input methods type them.
+        text = unicodedata.normalize("NFKC", text)
+    if len(text) > _MAX_TEXT or _TEXT.fullmatch(text) is None:
+        return None
+    return text
+
+
+def _parse(raw: str) -> PhoneNumber | None:
+    text = _clean(raw)
+    if text is None:
+        return None
+    try:
+        return phonenumbers.parse(text, "CN")
+    except NumberParseException:
+        return None
+
+
+def _kind(number: PhoneNumber) -> Literal["mobile", "fixed"] | None:
+    # +86 belongs to one region only, so number_type() is UNKNOWN exactly when
+    # is_valid_number() is false: one lookup answers both questions.
+    code = phonenumbers.number_type(number)
+    if code == PhoneNumberType.MOBILE:
+        return "mobile"
+    if code == PhoneNumberType.FIXED_LINE:
+        return "fixed"
+    if code == PhoneNumberType.FIXED_LINE_OR_MOBILE:
+        national = str(number.national_number)
+        return "mobile" if len(national) == 11 and national.startswith("1") else "fixed"
+    return None
+
+
+def parse_callee(raw: str) -> ParsedNumber | None:
+    """The callee as the policy sees it, or None when it is not a dialable CN number."""
+    number = _parse(raw)
+    if number is None or number.country_code != _CHINA_CODE or number.extension:
+        return None
+    kind = _kind(number)
+    if kind is None:
+        return None
+    # Mobile and fixed numbers are geographic; the validity check above is not repeated.
+    description = geocoder.description_for_valid_number(number, "zh")
+    zones = timezone.time_zones_for_geographical_number(number)
+    tz = zones[0] if zones and zones[0] != "Etc/Unknown" else CHINA_TZ
+    return ParsedNumber(
+        e164=phonenumbers.format_number(number, PhoneNumberFormat.E164),
+        kind=kind,
+        province=canonical_province(description) if description else None,
+        tz=tz,
+    )
+
+
+def explain_invalid(raw: str) -> str:
+    """Why `parse_callee(raw)` is None, in words that do not repeat the number."""
+    if _clean(raw) is None:
+        return "callee is not written as a phone number"
+    number = _parse(raw)
+    if number is None:
+        return "callee is not a phone number"
+    if number.country_code != _CHINA_CODE:
+        return "callee is not a mainland China (+86) number"
+    if number.extension:
+        return "callee carries an extension"
+    kind = _NOT_CALLABLE_KINDS.get(phonenumbers.number_type(number))
+    if kind is not None:
+        return f"callee is {kind} number, not a customer's mobile or landline"
+    if len(str(number.national_number)) <= 6:
+        return "callee is a short service code"
+    if _kind(number) is not None:
+        return "callee is a valid number"
+    return (
+        "callee is not a valid number: a mobile needs 11 digits after +86, 0086 or 0 "
+        "and a landline its area code"
+    )
+
+
+def normalize_number(raw: str) -> str | None:
+    """E.164 of a callable CN number, or None. Registries store numbers in this form."""
+    parsed = parse_callee(raw)
+    return None if parsed is None else parsed.e164
+
+
+@lru_cache(maxsize=4096)
+def normalize_caller_id(raw: str) -> str:
+    """The registry key of a caller id.
+
+    E.164 when phonenumbers takes it for a valid number of any type (400, 800, landline,
+    mobile), else its bare digits (`95519`). Cached: dialers present few caller ids.
+    """
+    number = _parse(raw)
+    if number is not None and not number.extension and phonenumbers.is_valid_number(number):
+        return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+    text = unicodedata.normalize("NFKC", raw)
+    return "".join(ch for ch in text if "0" <= ch <= "9")
+
+
+def mask_number(e164: str) -> str:
+    """`+8613812345678` -> `138****5678`; `+861012345678` -> `010****5678`."""
+    if e164.startswith("+86"):
+        national = e164[3:]
+        if len(national) == 11 and national.startswith("1"):
+            return f"{national[:3]}****{national[-4:]}"
+        if len(national) >= 9 and national.isdigit():
+            area = national[:2] if national[0] in "12" else national[:3]
+            return f"0{area}****{national[-4:]}"
+    digits = "".join(ch for ch in e164 if "0" <= ch <= "9")
+    if len(digits) >= 8:
+        return f"{digits[:3]}****{digits[-4:]}"
+    return "****" + digits[-2:] if len(digits) > 2 else "****"

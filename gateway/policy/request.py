@@ -1,0 +1,44 @@
+"""The pre-call check request, as the dialer sends it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+from gateway.policy.types import Purpose
+
+NumberText = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Identifier = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+RequestId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+Version = Annotated[int, msgspec.Meta(ge=1)]
+
+
+class CheckRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """The body of `POST /v1/precheck`."""
+
+    callee: NumberText
+    caller_id: NumberText
+    agent_id: Identifier
+    purpose: Purpose
+    campaign_id: Identifier | None = None
+    script_id: Identifier | None = None
+    script_version: Version | None = None
+    list_id: Identifier | None = None
+    request_id: RequestId | None = None
+    sold_by_agent_id: Identifier | None = None
+
+
+def missing_fields(req: CheckRequest) -> list[str]:
+    """The fields the purpose requires that the request leaves out."""
+    missing: list[str] = []
+    if req.purpose in ("marketing", "appointment"):
+        if req.campaign_id is None:
+            missing.append("campaign_id")
+        if req.script_id is None:
+            missing.append("script_id")
+        if req.script_version is None:
+            missing.append("script_version")
+    if req.purpose == "marketing" and req.list_id is None:
+        missing.append("list_id")
+    return missing

@@ -1,0 +1,46 @@
+"""How long a call's recording and record are kept, and the refusal floor ([2013], 保险法 87)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Final
+
+from gateway.policy.document import RetentionPolicy
+
+# A customer_refusal do-not-call entry may not expire sooner than this after it was made.
+REFUSAL_MIN_DAYS: Final = 183
+SHORT_TERM_MONTHS: Final = 12
+SHORT_TERM_YEARS: Final = 5
+LONG_TERM_YEARS: Final = 10
+
+
+def add_years(moment: datetime, years: int) -> datetime:
+    """The same date `years` later; 29 February becomes 1 March, never earlier."""
+    try:
+        return moment.replace(year=moment.year + years)
+    except ValueError:
+        return moment.replace(year=moment.year + years, month=3, day=1)
+
+
+def retention_until(
+    call_time: datetime,
+    policy: RetentionPolicy,
+    sale_term_months: int | None,
+    terminated_at: datetime | None,
+) -> datetime | None:
+    """When the call's data may be deleted; None while a sold contract is still in force.
+
+    No sale: `no_sale_days` after the call. A sale: 5 years after the contract ends for a
+    term of 12 months or less, 10 years for a longer term.
+    """
+    if sale_term_months is None:
+        return call_time + timedelta(days=policy.no_sale_days)
+    if terminated_at is None:
+        return None
+    years = SHORT_TERM_YEARS if sale_term_months <= SHORT_TERM_MONTHS else LONG_TERM_YEARS
+    return add_years(terminated_at, years)
+
+
+def earliest_refusal_expiry(made_at: datetime) -> datetime:
+    """The soonest a customer_refusal entry made at `made_at` may expire."""
+    return made_at + timedelta(days=REFUSAL_MIN_DAYS)

@@ -1,0 +1,40 @@
+"""Rule `campaign`: a registered, active campaign of this purpose, within its dates.
+
+Marketing and appointment calls need one; other purposes are held to it only when
+they name a campaign.
+"""
+
+from __future__ import annotations
+
+from gateway.policy.context import CallContext
+from gateway.policy.types import SELLING_PURPOSES, Reason, reason
+
+
+def check(ctx: CallContext) -> tuple[Reason, ...]:
+    request = ctx.request
+    purpose = request.purpose
+    campaign_id = request.campaign_id
+    if campaign_id is None:
+        if purpose in SELLING_PURPOSES:
+            return (reason("campaign_not_active", f"a {purpose} call needs a campaign"),)
+        return ()
+    campaign = ctx.snapshot.campaigns.get(campaign_id)
+    problems: list[str] = []
+    if campaign is None:
+        problems.append("is not registered")
+    else:
+        now = ctx.now
+        tz = ctx.local_now.tzinfo
+        if not campaign.active:
+            problems.append("is not active")
+        if campaign.starts_at is not None and now < campaign.starts_at:
+            starts = campaign.starts_at.astimezone(tz).isoformat(timespec="minutes")
+            problems.append(f"starts {starts}")
+        if campaign.ends_at is not None and now >= campaign.ends_at:
+            ended = campaign.ends_at.astimezone(tz).isoformat(timespec="minutes")
+            problems.append(f"ended {ended}")
+        if campaign.purpose != purpose:
+            problems.append(f"is a {campaign.purpose} campaign, not {purpose}")
+    if not problems:
+        return ()
+    return (reason("campaign_not_active", f"campaign {campaign_id} " + "; ".join(problems)),)

@@ -1,0 +1,37 @@
+"""Rule `frequency`: attempt caps for marketing and appointment calls.
+
+The same comparisons the Redis script makes before it counts an attempt:
+today >= per_day, last 7 days >= per_7_days, now - last < min_gap.
+"""
+
+from __future__ import annotations
+
+from gateway.policy.facts import FactQuery, Facts
+from gateway.policy.numbers import mask_number
+from gateway.policy.types import Reason, reason
+
+_MINUTE_MS = 60_000
+
+
+def frequency_reasons(q: FactQuery, facts: Facts) -> tuple[Reason, ...]:
+    if not q.counts_attempts or q.e164 is None:
+        return ()
+    problems: list[str] = []
+    if q.per_day is not None and facts.attempts_today >= q.per_day:
+        problems.append(f"{facts.attempts_today} attempts today (cap {q.per_day} a day)")
+    if q.per_7_days is not None and facts.attempts_7_days >= q.per_7_days:
+        problems.append(f"{facts.attempts_7_days} attempts in the last 7 days (cap {q.per_7_days})")
+    last = facts.last_attempt_ms
+    if last is not None and q.now_ms - last < q.min_gap_ms:
+        ago = max(0, q.now_ms - last) // _MINUTE_MS
+        problems.append(
+            f"last attempt {ago} min ago (minimum gap {q.min_gap_ms // _MINUTE_MS} min)"
+        )
+    if not problems:
+        return ()
+    return (
+        reason(
+            "frequency_exceeded",
+            f"attempt cap reached for callee {mask_number(q.e164)}: " + "; ".join(problems),
+        ),
+    )

@@ -1,0 +1,127 @@
+"""Rule `agent`: authorised agents, no cold calls, no return visit by the seller."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pytest
+
+from gateway.policy import NumberSet
+
+from .world import (
+    AGENT_ID,
+    ALL_PURPOSES,
+    OTHER_CALLEE,
+    SELLER_ID,
+    agent,
+    request,
+    rule_codes,
+    rule_reasons,
+    snapshot,
+)
+
+NOT_AUTHORIZED = {"agent_not_authorized"}
+
+
+def _with_agent(**changes):
+    return snapshot(agents={AGENT_ID: agent(**changes), SELLER_ID: agent(agent_id=SELLER_ID)})
+
+
+@pytest.mark.parametrize("purpose", ALL_PURPOSES)
+def test_unknown_agent_is_not_authorized_for_any_purpose(purpose):
+    assert rule_codes("agent", request(purpose, agent_id="A9999")) == NOT_AUTHORIZED
+
+
+@pytest.mark.parametrize("purpose", ALL_PURPOSES)
+def test_inactive_agent_is_not_authorized_for_any_purpose(purpose):
+    assert rule_codes("agent", request(purpose), _with_agent(active=False)) == NOT_AUTHORIZED
+
+
+@pytest.mark.parametrize("purpose", ALL_PURPOSES)
+@pytest.mark.parametrize("field", ["licence_valid_until", "training_valid_until"])
+@pytest.mark.parametrize(
+    ("valid_until", "expected"),
+    [
+        (date(2026, 11, 23), set()),  # valid through the day of the call
+        (date(2026, 11, 22), NOT_AUTHORIZED),
+    ],
+)
+def test_expired_licence_or_training_is_not_authorized(purpose, field, valid_until, expected):
+    snap = _with_agent(**{field: valid_until})
+    assert rule_codes("agent", request(purpose), snap) == expected
+
+
+def test_validity_is_judged_on_the_callees_local_date():
+    snap = _with_agent(training_valid_until=date(2026, 11, 23))
+    late_utc = datetime.fromisoformat("2026-11-23T16:30:00+00:00")  # 00:30 on the 24th
+    assert rule_codes("agent", request(), snap, late_utc) == NOT_AUTHORIZED
+
+
+def test_expiry_message_names_agent_and_date():
+    [reason] = rule_reasons(
+        "agent", request(), _with_agent(training_valid_until=date(2026, 10, 31))
+    )
+    assert reason.message == "agent A1001 training expired 2026-10-31"
+
+
+@pytest.mark.parametrize("purpose", ALL_PURPOSES)
+def test_agent_is_not_authorized_for_a_purpose_not_granted(purpose):
+    others = frozenset(p for p in ALL_PURPOSES if p != purpose)
+    assert rule_codes("agent", request(purpose), _with_agent(purposes=others)) == NOT_AUTHORIZED
+
+
+@pytest.mark.parametrize(
+    ("purpose", "expected"),
+    [
+        ("marketing", set()),
+        ("appointment", {"cold_call_forbidden"}),
+        ("callback", set()),
+        ("service", set()),
+    ],
+)
+def test_appointment_to_a_number_off_the_agents_register_is_a_cold_call(purpose, expected):
+    assert rule_codes("agent", request(purpose, callee=OTHER_CALLEE)) == expected
+
+
+def test_appointment_to_own_customer_passes():
+    assert rule_codes("agent", request("appointment")) == set()
+
+
+def test_cold_call_is_judged_against_an_empty_register_too():
+    snap = _with_agent(customers=NumberSet())
+    assert rule_codes("agent", request("appointment"), snap) == {"cold_call_forbidden"}
+
+
+@pytest.mark.parametrize(
+    ("purpose", "expected"),
+    [
+        ("marketing", set()),
+        ("appointment", set()),
+        ("callback", {"callback_by_seller"}),
+        ("service", set()),
+    ],
+)
+def test_return_visit_by_the_seller_is_refused(purpose, expected):
+    assert rule_codes("agent", request(purpose, sold_by_agent_id=AGENT_ID)) == expected
+
+
+def test_callback_by_another_agent_or_with_seller_unknown_passes():
+    assert rule_codes("agent", request("callback", sold_by_agent_id=SELLER_ID)) == set()
+    assert rule_codes("agent", request("callback", sold_by_agent_id=None)) == set()
+
+
+def test_one_rule_gives_every_agent_reason_that_applies():
+    snap = _with_agent(active=False, customers=NumberSet())
+    assert rule_codes("agent", request("appointment"), snap) == {
+        "agent_not_authorized",
+        "cold_call_forbidden",
+    }
+    assert rule_codes("agent", request("callback", sold_by_agent_id=AGENT_ID), snap) == {
+        "agent_not_authorized",
+        "callback_by_seller",
+    }
+
+
+def test_cold_call_reason_masks_the_callee():
+    [reason] = rule_reasons("agent", request("appointment", callee=OTHER_CALLEE))
+    assert "139****5678" in reason.message and OTHER_CALLEE not in reason.message

@@ -1,0 +1,62 @@
+"""Rule `dnc`: the full purpose x entry-scope table."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.policy import DNC_BLOCKING_SCOPES, Facts, fact_query
+
+from .world import context, request, verdict
+
+# entry scope x purpose -> blocked, as the API contract's DNC scope table says
+SCOPE_TABLE = [
+    (None, "marketing", False),
+    (None, "appointment", False),
+    (None, "callback", False),
+    (None, "service", False),
+    ("marketing", "marketing", True),
+    ("marketing", "appointment", True),
+    ("marketing", "callback", False),
+    ("marketing", "service", False),
+    ("all", "marketing", True),
+    ("all", "appointment", True),
+    ("all", "callback", True),
+    ("all", "service", True),
+]
+
+
+@pytest.mark.parametrize(("scope", "purpose", "blocked"), SCOPE_TABLE)
+def test_dnc_entry_blocks_the_purposes_its_scope_covers(scope, purpose, blocked):
+    result = verdict(request(purpose), facts=Facts(dnc_scope=scope))
+    assert ([r.code for r in result.reasons] == ["dnc_listed"]) is blocked
+    assert (result.decision == "deny") is blocked
+
+
+@pytest.mark.parametrize(("scope", "purpose", "blocked"), SCOPE_TABLE)
+def test_fact_query_asks_for_the_blocking_scopes(scope, purpose, blocked):
+    query = fact_query(context(request(purpose)))
+    assert query.dnc_blocking_scopes == DNC_BLOCKING_SCOPES[purpose]
+    assert (scope in query.dnc_blocking_scopes) is blocked
+
+
+def test_refusal_blocks_next_marketing_call():
+    refused = Facts(dnc_scope="marketing", dnc_note="since 2026-11-02 (customer refusal)")
+    [reason] = verdict(request("marketing"), facts=refused).reasons
+    assert (reason.code, reason.rule) == ("dnc_listed", "dnc")
+    assert "since 2026-11-02 (customer refusal)" in reason.message
+    assert "138****5678" in reason.message and "13812345678" not in reason.message
+
+
+def test_callback_ignores_marketing_dnc():
+    assert verdict(request("callback"), facts=Facts(dnc_scope="marketing")).decision == "allow"
+
+
+def test_refusal_of_every_call_blocks_the_return_visit():
+    assert verdict(request("callback"), facts=Facts(dnc_scope="all")).decision == "deny"
+
+
+def test_invalid_callee_has_no_dnc_question():
+    ctx = context(request(callee="95519"))
+    assert fact_query(ctx).e164 is None
+    codes = {r.code for r in verdict(request(callee="95519"), facts=Facts(dnc_scope="all")).reasons}
+    assert "dnc_listed" not in codes

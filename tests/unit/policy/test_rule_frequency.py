@@ -1,0 +1,108 @@
+"""Rule `frequency`: attempt caps for marketing and appointment calls, and what Redis is asked."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from gateway.policy import (
+    DEFAULT_POLICY,
+    Facts,
+    FrequencyPolicy,
+    PolicyDocument,
+    fact_query,
+    frequency_reasons,
+)
+
+from .world import ALL_PURPOSES, NOW, context, request, snapshot, verdict
+
+MINUTE_MS = 60_000
+NOW_MS = int(NOW.timestamp() * 1000)
+CAPPED = {"frequency_exceeded"}
+
+
+@pytest.mark.parametrize(
+    ("purpose", "counted"),
+    [("marketing", True), ("appointment", True), ("callback", False), ("service", False)],
+)
+def test_caps_apply_to_marketing_and_appointment_only(purpose, counted):
+    busy = Facts(attempts_today=9, attempts_7_days=9, last_attempt_ms=NOW_MS - MINUTE_MS)
+    assert fact_query(context(request(purpose))).counts_attempts is counted
+    codes = {r.code for r in verdict(request(purpose), facts=busy).reasons}
+    assert (codes == CAPPED) is counted
+    assert codes <= CAPPED
+
+
+@pytest.mark.parametrize(
+    ("facts", "capped"),
+    [
+        (Facts(), False),
+        (Facts(attempts_today=1, attempts_7_days=4), False),
+        (Facts(attempts_today=2), True),  # per_day 2
+        (Facts(attempts_7_days=5), True),  # per_7_days 5
+        (Facts(last_attempt_ms=NOW_MS - 240 * MINUTE_MS), False),  # exactly the gap
+        (Facts(last_attempt_ms=NOW_MS - 239 * MINUTE_MS), True),
+        (Facts(last_attempt_ms=NOW_MS + MINUTE_MS), True),  # a clock ahead: fail closed
+    ],
+)
+@pytest.mark.parametrize("purpose", ["marketing", "appointment"])
+def test_attempt_caps_at_their_limits(purpose, facts, capped):
+    query = fact_query(context(request(purpose)))
+    assert (frequency_reasons(query, facts) != ()) is capped
+
+
+@pytest.mark.parametrize("purpose", ALL_PURPOSES)
+def test_no_caps_no_gap_never_caps(purpose):
+    free = PolicyDocument(
+        hours=DEFAULT_POLICY.hours,
+        frequency=FrequencyPolicy(per_day=None, per_7_days=None, min_gap_minutes=0),
+    )
+    query = fact_query(context(request(purpose), snapshot(policy=free)))
+    busy = Facts(attempts_today=100, attempts_7_days=100, last_attempt_ms=NOW_MS)
+    assert frequency_reasons(query, busy) == ()
+
+
+def test_cap_message_names_every_cap_reached_and_masks_the_callee():
+    query = fact_query(context(request()))
+    facts = Facts(attempts_today=2, attempts_7_days=5, last_attempt_ms=NOW_MS - 35 * MINUTE_MS)
+    [reason] = frequency_reasons(query, facts)
+    assert reason.message == (
+        "attempt cap reached for callee 138****5678: 2 attempts today (cap 2 a day); "
+        "5 attempts in the last 7 days (cap 5); last attempt 35 min ago (minimum gap 240 min)"
+    )
+
+
+def _ms(iso: str) -> int:
+    return int(datetime.fromisoformat(iso).timestamp() * 1000)
+
+
+@pytest.mark.parametrize(
+    ("now", "day_start", "week_start"),
+    [
+        ("2026-11-23T10:00:00+08:00", "2026-11-23T00:00:00+08:00", "2026-11-17T00:00:00+08:00"),
+        # 23:30 UTC on the 22nd is already the 23rd in Beijing
+        ("2026-11-22T23:30:00+00:00", "2026-11-23T00:00:00+08:00", "2026-11-17T00:00:00+08:00"),
+        ("2026-03-01T00:00:00+08:00", "2026-03-01T00:00:00+08:00", "2026-02-23T00:00:00+08:00"),
+    ],
+)
+def test_fact_query_counts_local_calendar_days(now, day_start, week_start):
+    query = fact_query(context(request(), at=datetime.fromisoformat(now)))
+    assert query.day_start_ms == _ms(day_start)
+    assert query.week_start_ms == _ms(week_start)
+    assert query.now_ms == _ms(now)
+
+
+def test_fact_query_carries_the_policy_caps():
+    query = fact_query(context(request()))
+    assert (query.e164, query.per_day, query.per_7_days, query.min_gap_ms) == (
+        "+8613812345678",
+        2,
+        5,
+        240 * MINUTE_MS,
+    )
+
+
+def test_now_ms_keeps_milliseconds():
+    at = datetime.fromisoformat("2026-11-23T10:00:00.123999+08:00")
+    assert fact_query(context(request(), at=at)).now_ms == _ms("2026-11-23T10:00:00+08:00") + 123
