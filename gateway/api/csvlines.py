@@ -1,0 +1,40 @@
+"""Reading a large text body line by line without holding it whole."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from gateway.errors import InvalidRequest, TooLarge
+
+
+async def body_lines(request: web.Request, limit: int) -> AsyncIterator[tuple[int, str]]:
+    """Yield (1-based line number, line) pairs, blank lines included, decoding UTF-8
+    (a leading byte-order mark is dropped)."""
+    if request.content_length is not None and request.content_length > limit:
+        raise TooLarge(f"request body is larger than {limit} bytes")
+    size = 0
+    number = 0
+    pending = b""
+    async for chunk in request.content.iter_chunked(256 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"request body is larger than {limit} bytes")
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        for raw in complete:
+            number += 1
+            yield number, _decode(raw, number)
+    if pending:
+        number += 1
+        yield number, _decode(pending, number)
+
+
+def _decode(raw: bytes, number: int) -> str:
+    if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        return raw.decode("utf-8").rstrip("\r")
+    except UnicodeDecodeError as e:
+        raise InvalidRequest(f"line {number}: not UTF-8 text") from e

@@ -1,0 +1,400 @@
+"""Supervisor routes for approved call lists, staff numbers and the calendar, and the
+admin's policy document."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+import msgspec
+from aiohttp import web
+from msgspec import Meta
+
+from gateway.api.changes import audited, registry_change
+from gateway.api.csvlines import body_lines
+from gateway.api.registries import EDITORS, READERS, Id, Items, PhoneText
+from gateway.api.routing import (
+    Routes,
+    convert_query,
+    decode,
+    json_response,
+    principal,
+    read_body,
+    read_json,
+)
+from gateway.appkeys import PG, REGISTRIES, SETTINGS
+from gateway.errors import ApiError, Conflict, InvalidRequest, NotFound, UnsupportedMediaType
+from gateway.policy import PolicyDocument, normalize_number, validate_policy
+from gateway.store import rows
+from gateway.types import Conn
+
+routes = Routes()
+MAX_REPORTED_INVALID = 1000
+
+
+# --- approved call lists ------------------------------------------------------------------
+
+
+class ListIn(msgspec.Struct, forbid_unknown_fields=True):
+    provenance: Annotated[str, Meta(min_length=1, max_length=500)]
+    numbers: list[PhoneText]
+
+
+class InvalidLine(msgspec.Struct):
+    line: int
+    value: str
+    error: str
+
+
+class ListOut(msgspec.Struct):
+    list_id: str
+    provenance: str
+    approved_by: str
+    size: int
+    invalid: list[InvalidLine]
+    invalid_count: int
+
+
+class ProvenanceQuery(msgspec.Struct):
+    provenance: Annotated[str, Meta(min_length=1, max_length=500)]
+
+
+class _Collected:
+    def __init__(self) -> None:
+        self.numbers: list[tuple[str]] = []
+        self.invalid: list[InvalidLine] = []
+        self.invalid_count = 0
+
+    def add(self, line: int, raw: str) -> None:
+        value = raw.split(",", 1)[0].strip().strip('"')
+        if not value:
+            return
+        e164 = normalize_number(value)
+        if e164 is None:
+            if line == 1 and value.lower() in ("number", "numbers", "phone", "callee"):
+                return
+            self.invalid_count += 1
+            if len(self.invalid) < MAX_REPORTED_INVALID:
+                self.invalid.append(InvalidLine(line, value[:40], "not a valid number"))
+            return
+        self.numbers.append((e164,))
+
+
+@routes.route(
+    "GET",
+    "/v1/lists",
+    roles=READERS,
+    response=Items,
+    summary="Approved call lists: provenance, who approved them, size",
+)
+async def list_lists(request: web.Request) -> web.StreamResponse:
+    found = await rows.fetch_all(request.app[PG], "call_lists", ["list_id"])
+    return json_response(Items([rows.as_dict(r) for r in found]))
+
+
+@routes.route(
+    "PUT",
+    "/v1/lists/{list_id}",
+    roles=EDITORS,
+    body=ListIn,
+    response=ListOut,
+    query=("provenance",),
+    body_content_types=("application/json", "text/csv"),
+    summary="Replace an approved call list (JSON, or text/csv with ?provenance=); "
+    "201 new, 200 replaced; invalid numbers are reported and left out",
+)
+async def put_list(request: web.Request) -> web.StreamResponse:
+    list_id = request.match_info["list_id"]
+    decode(msgspec.json.encode(list_id), Id)
+    collected = _Collected()
+    if request.content_type == "text/csv":
+        provenance = convert_query(request, ProvenanceQuery).provenance
+        async for number, line in body_lines(request, request.app[SETTINGS].max_csv_bytes):
+            collected.add(number, line)
+    elif request.content_type in ("application/json", ""):
+        body = await read_json(request, ListIn)
+        provenance = body.provenance
+        for i, raw in enumerate(body.numbers, 1):
+            collected.add(i, raw)
+    else:
+        raise UnsupportedMediaType(f"content type {request.content_type}: send JSON or text/csv")
+    approved_by = principal(request).name
+
+    async def change(conn: Conn) -> tuple[int, ListOut]:
+        before = await rows.fetch_one(conn, "call_lists", {"list_id": list_id}, lock=True)
+        await conn.execute("CREATE TEMP TABLE incoming_numbers (number text) ON COMMIT DROP")
+        await conn.copy_records_to_table("incoming_numbers", records=collected.numbers)
+        await conn.execute("DELETE FROM call_list_numbers WHERE list_id = $1", list_id)
+        if before is None:
+            await conn.execute(
+                "INSERT INTO call_lists (list_id, provenance, approved_by, size) "
+                "VALUES ($1, $2, $3, 0)",
+                list_id,
+                provenance,
+                approved_by,
+            )
+        size = await conn.fetchval(
+            "WITH ins AS (INSERT INTO call_list_numbers (list_id, number) "
+            "SELECT DISTINCT $1::text, number FROM incoming_numbers RETURNING 1) "
+            "SELECT count(*) FROM ins",
+            list_id,
+        )
+        row = await conn.fetchrow(
+            "UPDATE call_lists SET provenance = $2, approved_by = $3, size = $4, "
+            "updated_at = now() WHERE list_id = $1 RETURNING *",
+            list_id,
+            provenance,
+            approved_by,
+            size,
+        )
+        assert row is not None
+        after = rows.as_dict(row)
+        await audited(
+            conn,
+            request,
+            "replace" if before else "create",
+            "call_list",
+            list_id,
+            rows.as_dict(before) if before else None,
+            after,
+        )
+        out = ListOut(
+            list_id, provenance, approved_by, size, collected.invalid, collected.invalid_count
+        )
+        return (200 if before else 201), out
+
+    status, out = await registry_change(request, f"list:{list_id}", change)
+    return json_response(out, status=status)
+
+
+# --- staff numbers ------------------------------------------------------------------------
+
+
+class StaffIn(msgspec.Struct, forbid_unknown_fields=True):
+    number: PhoneText
+    note: Annotated[str, Meta(max_length=200)] | None = None
+
+
+@routes.route(
+    "GET",
+    "/v1/staff-numbers",
+    roles=READERS,
+    response=Items,
+    summary="Employee, agent and branch numbers (never callable as customers)",
+)
+async def list_staff(request: web.Request) -> web.StreamResponse:
+    found = await rows.fetch_all(request.app[PG], "staff_numbers", ["number"])
+    return json_response(Items([rows.as_dict(r) for r in found]))
+
+
+def _staff_number(raw: str) -> str:
+    e164 = normalize_number(raw)
+    if e164 is None:
+        raise InvalidRequest(f"number: {raw!r} is not a valid number")
+    return e164
+
+
+@routes.route(
+    "POST",
+    "/v1/staff-numbers",
+    roles=EDITORS,
+    body=StaffIn,
+    status=201,
+    summary="Register an employee, agent or branch number",
+)
+async def add_staff(request: web.Request) -> web.StreamResponse:
+    body = await read_json(request, StaffIn)
+    number = _staff_number(body.number)
+
+    async def change(conn: Conn) -> dict[str, Any]:
+        row = await rows.insert(
+            conn,
+            "staff_numbers",
+            {
+                "number": number,
+                "note": body.note,
+                "created_by": principal(request).name,
+            },
+        )
+        if row is None:
+            raise Conflict(f"staff number {number} exists")
+        after = rows.as_dict(row)
+        await audited(conn, request, "create", "staff_number", number, None, after)
+        return after
+
+    return json_response(await registry_change(request, "staff", change), status=201)
+
+
+@routes.route(
+    "DELETE", "/v1/staff-numbers/{number}", roles=EDITORS, summary="Remove a staff number"
+)
+async def delete_staff(request: web.Request) -> web.StreamResponse:
+    number = _staff_number(request.match_info["number"])
+
+    async def change(conn: Conn) -> dict[str, Any]:
+        row = await conn.fetchrow("DELETE FROM staff_numbers WHERE number = $1 RETURNING *", number)
+        if row is None:
+            raise NotFound(f"staff number {number} is not registered")
+        before = rows.as_dict(row)
+        await audited(conn, request, "delete", "staff_number", number, before, None)
+        return before
+
+    return json_response(await registry_change(request, "staff", change))
+
+
+# --- holidays -----------------------------------------------------------------------------
+
+
+class HolidayIn(msgspec.Struct, forbid_unknown_fields=True):
+    kind: Literal["holiday", "workday", "restday"]
+    name: Annotated[str, Meta(max_length=100)] | None = None
+
+
+class YearQuery(msgspec.Struct):
+    year: Annotated[int, Meta(ge=1900, le=2200)] | None = None
+
+
+def _day(raw: str) -> date:
+    try:
+        return date.fromisoformat(raw)
+    except ValueError as e:
+        raise InvalidRequest(f"date: {raw!r} is not YYYY-MM-DD") from e
+
+
+@routes.route(
+    "GET",
+    "/v1/holidays",
+    roles=READERS,
+    response=Items,
+    query=("year",),
+    summary="Operator calendar entries (they win over the built-in calendar)",
+)
+async def list_holidays(request: web.Request) -> web.StreamResponse:
+    year = convert_query(request, YearQuery).year
+    if year is None:
+        found = await request.app[PG].fetch("SELECT * FROM holidays ORDER BY day")
+    else:
+        found = await request.app[PG].fetch(
+            "SELECT * FROM holidays WHERE day >= make_date($1, 1, 1) "
+            "AND day < make_date($1 + 1, 1, 1) ORDER BY day",
+            year,
+        )
+    return json_response(Items([rows.as_dict(r) for r in found]))
+
+
+@routes.route(
+    "PUT",
+    "/v1/holidays/{day}",
+    roles=EDITORS,
+    body=HolidayIn,
+    summary="Set a day's type; 201 new, 200 replaced",
+)
+async def put_holiday(request: web.Request) -> web.StreamResponse:
+    day = _day(request.match_info["day"])
+    body = await read_json(request, HolidayIn)
+
+    async def change(conn: Conn) -> tuple[int, dict[str, Any]]:
+        before = await rows.fetch_one(conn, "holidays", {"day": day}, lock=True)
+        row = await conn.fetchrow(
+            "INSERT INTO holidays (day, kind, name, updated_by) VALUES ($1, $2, $3, $4) "
+            "ON CONFLICT (day) DO UPDATE SET kind = EXCLUDED.kind, name = EXCLUDED.name, "
+            "updated_by = EXCLUDED.updated_by, updated_at = now() RETURNING *",
+            day,
+            body.kind,
+            body.name,
+            principal(request).name,
+        )
+        assert row is not None
+        after = rows.as_dict(row)
+        await audited(
+            conn,
+            request,
+            "update" if before else "create",
+            "holiday",
+            day.isoformat(),
+            rows.as_dict(before) if before else None,
+            after,
+        )
+        return (200 if before else 201), after
+
+    status, after = await registry_change(request, "holidays", change)
+    return json_response(after, status=status)
+
+
+@routes.route(
+    "DELETE", "/v1/holidays/{day}", roles=EDITORS, summary="Remove an operator calendar entry"
+)
+async def delete_holiday(request: web.Request) -> web.StreamResponse:
+    day = _day(request.match_info["day"])
+
+    async def change(conn: Conn) -> dict[str, Any]:
+        row = await conn.fetchrow("DELETE FROM holidays WHERE day = $1 RETURNING *", day)
+        if row is None:
+            raise NotFound(f"no calendar entry for {day.isoformat()}")
+        before = rows.as_dict(row)
+        await audited(conn, request, "delete", "holiday", day.isoformat(), before, None)
+        return before
+
+    return json_response(await registry_change(request, "holidays", change))
+
+
+# --- policy -------------------------------------------------------------------------------
+
+
+class PolicyBelowFloor(ApiError):
+    status = 400
+    code = "policy_below_floor"
+
+
+@routes.route(
+    "GET",
+    "/v1/policy",
+    roles=READERS,
+    response=PolicyDocument,
+    summary="The policy document in force: hours, frequency caps, retention",
+)
+async def get_policy(request: web.Request) -> web.StreamResponse:
+    return json_response(request.app[REGISTRIES].current.policy)
+
+
+@routes.route(
+    "PUT",
+    "/v1/policy",
+    roles=(),
+    body=PolicyDocument,
+    response=PolicyDocument,
+    summary="Replace the policy document (admin); a setting past a regulatory "
+    "floor is 400 policy_below_floor",
+)
+async def put_policy(request: web.Request) -> web.StreamResponse:
+    raw = await read_body(request, request.app[SETTINGS].max_json_bytes)
+    doc = decode(raw, PolicyDocument)
+    problems = validate_policy(doc)
+    malformed = [p for p in problems if not p.below_floor]
+    if malformed:
+        raise InvalidRequest("; ".join(f"{p.field}: {p.message}" for p in malformed))
+    if problems:
+        raise PolicyBelowFloor("; ".join(f"{p.field}: {p.message}" for p in problems))
+
+    async def change(conn: Conn) -> None:
+        before = await conn.fetchval("SELECT document FROM policy_document")
+        document = msgspec.to_builtins(doc)
+        await conn.execute(
+            "INSERT INTO policy_document (id, document, updated_by) VALUES (true, $1, $2) "
+            "ON CONFLICT (id) DO UPDATE SET document = EXCLUDED.document, "
+            "updated_by = EXCLUDED.updated_by, updated_at = now()",
+            document,
+            principal(request).name,
+        )
+        await audited(
+            conn,
+            request,
+            "replace",
+            "policy",
+            "policy",
+            before or msgspec.to_builtins(request.app[REGISTRIES].current.policy),
+            document,
+        )
+
+    await registry_change(request, "policy", change)
+    return json_response(request.app[REGISTRIES].current.policy)

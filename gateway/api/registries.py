@@ -1,0 +1,468 @@
+"""Supervisor routes for caller ids, scripts, agents and their customer registers, and
+campaigns. Every change is audited and seen by the next check on every process."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from aiohttp import web
+from msgspec import UNSET, Meta, UnsetType
+
+from gateway.api.changes import audited, registry_change, set_fields
+from gateway.api.routing import Routes, json_response, read_json
+from gateway.appkeys import PG
+from gateway.errors import ApiError, Conflict, InvalidRequest, NotFound
+from gateway.policy import PROVINCES, Purpose, normalize_caller_id, normalize_number
+from gateway.store import rows
+from gateway.types import Conn
+
+routes = Routes()
+READERS = ("supervisor", "auditor")
+EDITORS = ("supervisor",)
+
+Id = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+Text = Annotated[str, Meta(min_length=1, max_length=200)]
+Purposes = Annotated[list[Purpose], Meta(min_length=1)]
+PhoneText = Annotated[str, Meta(min_length=1, max_length=40)]
+
+
+class InvalidState(ApiError):
+    status = 409
+    code = "invalid_state"
+
+
+class Items(msgspec.Struct):
+    items: list[dict[str, Any]]
+
+
+def _provinces(values: list[str] | None) -> list[str] | None:
+    if values is None:
+        return None
+    unknown = [v for v in values if v not in PROVINCES]
+    if unknown:
+        raise InvalidRequest(f"provinces: unknown province {unknown[0]!r}")
+    return sorted(set(values))
+
+
+def _unique(values: list[str]) -> list[str]:
+    return sorted(set(values))
+
+
+async def _list(request: web.Request, table: str, order: list[str]) -> web.StreamResponse:
+    found = await rows.fetch_all(request.app[PG], table, order)
+    return json_response(Items([rows.as_dict(r) for r in found]))
+
+
+async def _create(
+    request: web.Request,
+    table: str,
+    part: str,
+    entity: str,
+    entity_id: str,
+    values: dict[str, Any],
+) -> web.StreamResponse:
+    async def change(conn: Conn) -> dict[str, Any]:
+        row = await rows.insert(conn, table, values)
+        if row is None:
+            raise Conflict(f"{entity} {entity_id} exists")
+        after = rows.as_dict(row)
+        await audited(conn, request, "create", entity, entity_id, None, after)
+        return after
+
+    return json_response(await registry_change(request, part, change), status=201)
+
+
+async def _patch(
+    request: web.Request,
+    table: str,
+    part: str,
+    entity: str,
+    keys: dict[str, Any],
+    changes: dict[str, Any],
+    check: Any = None,
+) -> web.StreamResponse:
+    entity_id = "/".join(str(v) for v in keys.values())
+
+    async def change(conn: Conn) -> dict[str, Any]:
+        before = await rows.fetch_one(conn, table, keys, lock=True)
+        if before is None:
+            raise NotFound(f"{entity} {entity_id} does not exist")
+        if check is not None:
+            check(rows.as_dict(before), changes)
+        if not changes:
+            return rows.as_dict(before)
+        row = await rows.update(conn, table, keys, changes)
+        assert row is not None
+        after = rows.as_dict(row)
+        await audited(conn, request, "update", entity, entity_id, rows.as_dict(before), after)
+        return after
+
+    return json_response(await registry_change(request, part, change))
+
+
+# --- caller ids ---------------------------------------------------------------------------
+
+
+class CallerIdIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    number: PhoneText
+    purposes: Purposes
+    provinces: list[str] | None = None
+    published_at: datetime | None = None
+    active: bool = True
+
+
+class CallerIdPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    purposes: Purposes | UnsetType = UNSET
+    provinces: list[str] | UnsetType | None = UNSET
+    published_at: datetime | UnsetType | None = UNSET
+    active: bool | UnsetType = UNSET
+
+
+@routes.route(
+    "GET",
+    "/v1/caller-ids",
+    roles=READERS,
+    response=Items,
+    summary="Registered dedicated telemarketing numbers",
+)
+async def list_caller_ids(request: web.Request) -> web.StreamResponse:
+    return await _list(request, "caller_ids", ["number"])
+
+
+@routes.route(
+    "POST",
+    "/v1/caller-ids",
+    roles=EDITORS,
+    body=CallerIdIn,
+    status=201,
+    summary="Register a dedicated telemarketing number",
+)
+async def create_caller_id(request: web.Request) -> web.StreamResponse:
+    body = await read_json(request, CallerIdIn)
+    number = normalize_caller_id(body.number)
+    if not number:
+        raise InvalidRequest("number: not a telephone number")
+    values = {
+        "number": number,
+        "purposes": _unique(list(body.purposes)),
+        "provinces": _provinces(body.provinces),
+        "published_at": body.published_at,
+        "active": body.active,
+    }
+    return await _create(request, "caller_ids", "caller_ids", "caller_id", number, values)
+
+
+@routes.route(
+    "PATCH",
+    "/v1/caller-ids/{number}",
+    roles=EDITORS,
+    body=CallerIdPatch,
+    summary="Change a registered number (purposes, provinces, active)",
+)
+async def patch_caller_id(request: web.Request) -> web.StreamResponse:
+    body = await read_json(request, CallerIdPatch)
+    changes = set_fields(body)
+    if "provinces" in changes:
+        changes["provinces"] = _provinces(changes["provinces"])
+    if "purposes" in changes:
+        changes["purposes"] = _unique(list(changes["purposes"]))
+    number = normalize_caller_id(request.match_info["number"])
+    return await _patch(
+        request, "caller_ids", "caller_ids", "caller_id", {"number": number}, changes
+    )
+
+
+# --- scripts ------------------------------------------------------------------------------
+
+ScriptStatus = Literal["draft", "approved", "filed", "retired"]
+# The only moves a script's status may make.
+_NEXT: dict[str, set[str]] = {
+    "draft": {"approved", "retired"},
+    "approved": {"filed", "retired"},
+    "filed": {"retired"},
+    "retired": set(),
+}
+
+
+class ScriptIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    script_id: Id
+    version: Annotated[int, Meta(ge=1)]
+    title: Text
+    text: Annotated[str, Meta(min_length=1, max_length=100_000)]
+    status: Literal["draft", "approved", "filed"] = "draft"
+    filing_ref: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+    discloses_identity: bool = True
+
+
+class ScriptPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    title: Text | UnsetType = UNSET
+    text: Annotated[str, Meta(min_length=1, max_length=100_000)] | UnsetType = UNSET
+    status: ScriptStatus | UnsetType = UNSET
+    filing_ref: Annotated[str, Meta(min_length=1, max_length=200)] | UnsetType | None = UNSET
+    discloses_identity: bool | UnsetType = UNSET
+
+
+def _check_script(before: dict[str, Any], changes: dict[str, Any]) -> None:
+    status = before["status"]
+    new_status = changes.get("status", status)
+    if new_status != status and new_status not in _NEXT[status]:
+        raise InvalidState(
+            f"status: a {status} script cannot become {new_status} "
+            f"(allowed: {', '.join(sorted(_NEXT[status])) or 'none'})"
+        )
+    wording = {"title", "text", "discloses_identity"} & changes.keys()
+    if wording and status != "draft":
+        raise InvalidState(
+            f"{sorted(wording)[0]}: only a draft's wording can change; create a new version"
+        )
+    filing_ref = changes.get("filing_ref", before["filing_ref"])
+    if new_status == "filed" and not filing_ref:
+        raise InvalidRequest("filing_ref: required to mark a script filed")
+
+
+@routes.route(
+    "GET", "/v1/scripts", roles=READERS, response=Items, summary="Scripts and their status"
+)
+async def list_scripts(request: web.Request) -> web.StreamResponse:
+    return await _list(request, "scripts", ["script_id", "version"])
+
+
+@routes.route(
+    "POST",
+    "/v1/scripts",
+    roles=EDITORS,
+    body=ScriptIn,
+    status=201,
+    summary="Add a script version (draft, or approved/filed when importing)",
+)
+async def create_script(request: web.Request) -> web.StreamResponse:
+    body = await read_json(request, ScriptIn)
+    if body.status == "filed" and not body.filing_ref:
+        raise InvalidRequest("filing_ref: required for a filed script")
+    values = msgspec.structs.asdict(body)
+    entity_id = f"{body.script_id}/{body.version}"
+    return await _create(request, "scripts", "scripts", "script", entity_id, values)
+
+
+@routes.route(
+    "PATCH",
+    "/v1/scripts/{script_id}/{version}",
+    roles=EDITORS,
+    body=ScriptPatch,
+    summary="Move a script along draft → approved → filed → retired, or edit a draft",
+)
+async def patch_script(request: web.Request) -> web.StreamResponse:
+    body = await read_json(request, ScriptPatch)
+    try:
+        version = int(request.match_info["version"])
+    except ValueError as e:
+        raise InvalidRequest("version: must be an integer") from e
+    keys = {"script_id": request.match_info["script_id"], "version": version}
+    return await _patch(
+        request, "scripts", "scripts", "script", keys, set_fields(body), _check_script
+    )
+
+
+# --- agents -------------------------------------------------------------------------------
+
+
+class AgentIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    agent_id: Id
+    name: Text
+    licence_no: Text
+    licence_valid_until: date
+    training_valid_until: date
+    purposes: Purposes
+    active: bool = True
+
+
+class AgentPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    name: Text | UnsetType = UNSET
+    licence_no: Text | UnsetType = UNSET
+    licence_valid_until: date | UnsetType = UNSET
+    training_valid_until: date | UnsetType = UNSET
+    purposes: Purposes | UnsetType = UNSET
+    active: bool | UnsetType = UNSET
+
+
+class CustomersIn(msgspec.Struct, forbid_unknown_fields=True):
+    numbers: list[PhoneText]
+
+
+class CustomersOut(msgspec.Struct):
+    agent_id: str
+    count: int
+
+
+@routes.route(
+    "GET",
+    "/v1/agents",
+    roles=READERS,
+    response=Items,
+    summary="Agents with licence, training and allowed purposes",
+)
+async def list_agents(request: web.Request) -> web.StreamResponse:
+    return await _list(request, "agents", ["agent_id"])
+
+
+@routes.route("POST", "/v1/agents", roles=EDITORS, body=AgentIn, status=201, summary="Add an agent")
+async def create_agent(request: web.Request) -> web.StreamResponse:
+    body = await read_json(request, AgentIn)
+    values = msgspec.structs.asdict(body)
+    values["purposes"] = _unique(list(body.purposes))
+    return await _create(
+        request, "agents", f"agent:{body.agent_id}", "agent", body.agent_id, values
+    )
+
+
+@routes.route(
+    "PATCH",
+    "/v1/agents/{agent_id}",
+    roles=EDITORS,
+    body=AgentPatch,
+    summary="Change an agent (licence, training, purposes, active)",
+)
+async def patch_agent(request: web.Request) -> web.StreamResponse:
+    body = await read_json(request, AgentPatch)
+    changes = set_fields(body)
+    if "purposes" in changes:
+        changes["purposes"] = _unique(list(changes["purposes"]))
+    agent_id = request.match_info["agent_id"]
+    return await _patch(
+        request, "agents", f"agent:{agent_id}", "agent", {"agent_id": agent_id}, changes
+    )
+
+
+def normalize_all(values: list[str], field: str) -> list[str]:
+    out: set[str] = set()
+    for i, raw in enumerate(values):
+        e164 = normalize_number(raw)
+        if e164 is None:
+            raise InvalidRequest(f"{field}[{i}]: {raw!r} is not a valid number")
+        out.add(e164)
+    return sorted(out)
+
+
+@routes.route(
+    "PUT",
+    "/v1/agents/{agent_id}/customers",
+    roles=EDITORS,
+    body=CustomersIn,
+    response=CustomersOut,
+    summary="Replace the agent's own customer and referral register",
+)
+async def put_customers(request: web.Request) -> web.StreamResponse:
+    body = await read_json(request, CustomersIn)
+    numbers = normalize_all(body.numbers, "numbers")
+    agent_id = request.match_info["agent_id"]
+
+    async def change(conn: Conn) -> CustomersOut:
+        if await rows.fetch_one(conn, "agents", {"agent_id": agent_id}, lock=True) is None:
+            raise NotFound(f"agent {agent_id} does not exist")
+        before = await conn.fetchval(
+            "SELECT count(*) FROM agent_customers WHERE agent_id = $1", agent_id
+        )
+        await conn.execute("DELETE FROM agent_customers WHERE agent_id = $1", agent_id)
+        await conn.copy_records_to_table(
+            "agent_customers",
+            records=[(agent_id, n) for n in numbers],
+            columns=["agent_id", "number"],
+        )
+        await audited(
+            conn,
+            request,
+            "replace",
+            "agent_customers",
+            agent_id,
+            {"count": before},
+            {"count": len(numbers)},
+        )
+        return CustomersOut(agent_id, len(numbers))
+
+    return json_response(await registry_change(request, f"agent:{agent_id}", change))
+
+
+# --- campaigns ----------------------------------------------------------------------------
+
+
+class CampaignIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    campaign_id: Id
+    purpose: Purpose
+    script_ids: list[Id] = []
+    caller_ids: list[PhoneText] = []
+    list_ids: list[Id] = []
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    active: bool = True
+
+
+class CampaignPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    purpose: Purpose | UnsetType = UNSET
+    script_ids: list[Id] | UnsetType = UNSET
+    caller_ids: list[PhoneText] | UnsetType = UNSET
+    list_ids: list[Id] | UnsetType = UNSET
+    starts_at: datetime | UnsetType | None = UNSET
+    ends_at: datetime | UnsetType | None = UNSET
+    active: bool | UnsetType = UNSET
+
+
+def _campaign_values(values: dict[str, Any]) -> dict[str, Any]:
+    out = dict(values)
+    for name in ("script_ids", "list_ids"):
+        if name in out:
+            out[name] = _unique(out[name])
+    if "caller_ids" in out:
+        out["caller_ids"] = sorted({normalize_caller_id(c) for c in out["caller_ids"]})
+    for name in ("starts_at", "ends_at"):
+        if out.get(name) is not None and out[name].tzinfo is None:
+            raise InvalidRequest(f"{name}: must carry a UTC offset (RFC 3339)")
+    return out
+
+
+def _check_dates(starts_at: datetime | None, ends_at: datetime | None) -> None:
+    if starts_at is not None and ends_at is not None and ends_at <= starts_at:
+        raise InvalidRequest("ends_at: must be after starts_at")
+
+
+@routes.route("GET", "/v1/campaigns", roles=READERS, response=Items, summary="Campaigns")
+async def list_campaigns(request: web.Request) -> web.StreamResponse:
+    return await _list(request, "campaigns", ["campaign_id"])
+
+
+@routes.route(
+    "POST",
+    "/v1/campaigns",
+    roles=EDITORS,
+    body=CampaignIn,
+    status=201,
+    summary="Add a campaign with its scripts, caller ids and approved lists",
+)
+async def create_campaign(request: web.Request) -> web.StreamResponse:
+    body = await read_json(request, CampaignIn)
+    values = _campaign_values(msgspec.structs.asdict(body))
+    _check_dates(values["starts_at"], values["ends_at"])
+    return await _create(request, "campaigns", "campaigns", "campaign", body.campaign_id, values)
+
+
+@routes.route(
+    "PATCH",
+    "/v1/campaigns/{campaign_id}",
+    roles=EDITORS,
+    body=CampaignPatch,
+    summary="Change a campaign",
+)
+async def patch_campaign(request: web.Request) -> web.StreamResponse:
+    body = await read_json(request, CampaignPatch)
+    changes = _campaign_values(set_fields(body))
+
+    def check(before: dict[str, Any], changes: dict[str, Any]) -> None:
+        _check_dates(
+            changes.get("starts_at", before["starts_at"]), changes.get("ends_at", before["ends_at"])
+        )
+
+    campaign_id = request.match_info["campaign_id"]
+    return await _patch(
+        request, "campaigns", "campaigns", "campaign", {"campaign_id": campaign_id}, changes, check
+    )

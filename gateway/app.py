@@ -1,0 +1,174 @@
+"""The aiohttp application factory: pools, caches and background work are opened and
+closed in cleanup contexts and kept under typed keys (gateway.appkeys)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from gateway import __version__
+from gateway.api import middleware, ops, precheck, reference, registries
+from gateway.api.routing import MAX_JSON_BYTES, Routes, RouteSpec
+from gateway.appkeys import (
+    CHECKER,
+    CLOCK,
+    DNC,
+    KEYS,
+    NOTIFICATIONS,
+    PG,
+    REDIS,
+    REGISTRIES,
+    SETTINGS,
+)
+from gateway.auth import TokenVerifier
+from gateway.precheck import PreCallChecker
+from gateway.settings import Settings
+from gateway.snapshot import RegistryCache
+from gateway.store.decisions import DecisionLog
+from gateway.store.dnc_cache import DncCache
+from gateway.store.keys import Keys
+from gateway.store.notify import Notifications
+from gateway.store.postgres import create_pool
+from gateway.store.redis import create_redis
+from gateway.store.registries import REGISTRY_CHANNEL
+
+log = logging.getLogger("gateway.app")
+
+
+def all_routes() -> list[Routes]:
+    return [ops.routes, precheck.routes, registries.routes, reference.routes]
+
+
+async def _postgres(app: web.Application) -> AsyncIterator[None]:
+    s = app[SETTINGS]
+    pool = await create_pool(s.database_url, min_size=s.pg_pool_min, max_size=s.pg_pool_max)
+    app[PG] = pool
+    app[middleware.TOKENS] = TokenVerifier(pool)
+    yield
+    await pool.close()
+
+
+async def _redis(app: web.Application) -> AsyncIterator[None]:
+    client = create_redis(app[SETTINGS].redis_url)
+    app[REDIS] = client
+    app[KEYS] = Keys(app[SETTINGS].redis_prefix)
+    yield
+    await client.aclose()
+
+
+async def _notifications(app: web.Application) -> AsyncIterator[None]:
+    notes = Notifications(app[SETTINGS].database_url)
+    tokens = app[middleware.TOKENS]
+
+    async def token_changed(token_id: str) -> None:
+        tokens.forget(token_id)
+
+    async def forget_tokens() -> None:
+        tokens.forget()
+
+    notes.subscribe("gateway_tokens", token_changed)
+    notes.on_reconnect(forget_tokens)
+    app[NOTIFICATIONS] = notes
+    yield
+    await notes.close()
+
+
+async def _registries(app: web.Application) -> AsyncIterator[None]:
+    cache = RegistryCache(app[PG], app[SETTINGS].snapshot_poll_seconds)
+    app[NOTIFICATIONS].subscribe(REGISTRY_CHANNEL, cache.reload)
+    app[NOTIFICATIONS].on_reconnect(cache.reload_all)
+    await cache.start()
+    app[REGISTRIES] = cache
+    yield
+    await cache.close()
+
+
+async def _dnc(app: web.Application) -> AsyncIterator[None]:
+    cache = DncCache(app[REDIS], app[PG], app[KEYS])
+    app[DNC] = cache
+    try:
+        await cache.ensure()
+    except (RedisError, OSError) as e:
+        log.warning("do-not-call cache not built at start (%s); checks deny until it is", e)
+    cache.start_watchdog()
+    yield
+    await cache.stop_watchdog()
+
+
+async def _checker(app: web.Application) -> AsyncIterator[None]:
+    s = app[SETTINGS]
+    decisions = DecisionLog(app[PG], max_batch=s.decision_batch_max)
+    decisions.start()
+    app[CHECKER] = PreCallChecker(
+        app[REDIS],
+        app[KEYS],
+        app[REGISTRIES],
+        decisions,
+        s.allow_valid_seconds,
+        clock=app[CLOCK],
+    )
+    yield
+    await decisions.close()
+
+
+async def _start_listening(app: web.Application) -> AsyncIterator[None]:
+    # Runs after every component has subscribed.
+    await app[NOTIFICATIONS].start()
+    yield
+
+
+async def _check_postgres(app: web.Application) -> str | None:
+    await app[PG].fetchval("SELECT 1")
+    return None
+
+
+async def _check_redis(app: web.Application) -> str | None:
+    await app[REDIS].ping()
+    return None
+
+
+async def _check_dnc(app: web.Application) -> str | None:
+    if await app[DNC].live() is None:
+        return "the do-not-call cache is not loaded (rebuilding)"
+    return None
+
+
+def _system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(settings: Settings, clock: Callable[[], datetime] | None = None) -> web.Application:
+    app = web.Application(
+        middlewares=[middleware.observe, middleware.authenticate],
+        client_max_size=settings.max_json_bytes,
+    )
+    app[SETTINGS] = settings
+    app[CLOCK] = clock or _system_clock
+    app[MAX_JSON_BYTES] = settings.max_json_bytes
+    app[middleware.ACCESS_LOG] = settings.access_log
+    checks: list[tuple[str, ops.ReadinessCheck]] = [
+        ("postgres", _check_postgres),
+        ("redis", _check_redis),
+        ("dnc_cache", _check_dnc),
+    ]
+    app[ops.READINESS_CHECKS] = checks
+    app.cleanup_ctx.extend(
+        [_postgres, _redis, _notifications, _registries, _dnc, _checker, _start_listening]
+    )
+
+    specs: dict[tuple[str, str], RouteSpec] = {}
+    all_specs: list[RouteSpec] = []
+    for group in all_routes():
+        for spec in group.specs:
+            route = app.router.add_route(spec.method, spec.path, spec.handler)
+            resource = route.resource
+            assert resource is not None
+            specs[(spec.method, resource.canonical)] = spec
+            all_specs.append(spec)
+    app[middleware.ROUTE_SPECS] = specs
+    app[ops.OPENAPI] = ops.build_openapi(all_specs, __version__)
+    return app

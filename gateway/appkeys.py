@@ -1,0 +1,33 @@
+"""Typed keys for what the application holds: settings, pools, caches, services."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+import asyncpg
+from aiohttp import web
+from redis.asyncio import Redis
+
+from gateway.precheck import PreCallChecker
+from gateway.settings import Settings
+from gateway.snapshot import RegistryCache
+from gateway.store.dnc_cache import DncCache
+from gateway.store.keys import Keys
+from gateway.store.notify import Notifications
+
+SETTINGS = web.AppKey("settings", Settings)
+PG = web.AppKey("pg", asyncpg.Pool)
+REDIS = web.AppKey("redis", Redis)
+KEYS = web.AppKey("keys", Keys)
+NOTIFICATIONS = web.AppKey("notifications", Notifications)
+REGISTRIES = web.AppKey("registries", RegistryCache)
+DNC = web.AppKey("dnc", DncCache)
+CHECKER = web.AppKey("checker", PreCallChecker)
+
+
+class Clock(Protocol):
+    def __call__(self) -> datetime: ...
+
+
+CLOCK = web.AppKey("clock", Clock)

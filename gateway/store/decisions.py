@@ -1,0 +1,130 @@
+"""The decision log: every check is written before its answer is sent. Checks arriving
+together are written together, one round trip per batch, and each waits for its batch."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from gateway import metrics
+
+log = logging.getLogger("gateway.decisions")
+
+_INSERT = """
+INSERT INTO calls (call_id, created_at, decision, reasons, request, callee_e164, caller_id,
+                   agent_id, campaign_id, purpose, list_id, policy_version, token_name,
+                   request_id, valid_until)
+SELECT c1, c2, c3, c4::jsonb, c5::jsonb, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15
+FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[],
+            $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
+            $12::text[], $13::text[], $14::text[], $15::timestamptz[])
+     AS t(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRecord:
+    call_id: uuid.UUID
+    created_at: datetime
+    decision: str
+    reasons: str  # JSON
+    request: str  # JSON
+    callee_e164: str | None
+    caller_id: str
+    agent_id: str
+    campaign_id: str | None
+    purpose: str
+    list_id: str | None
+    policy_version: str
+    token_name: str
+    request_id: str | None
+    valid_until: datetime
+
+
+class DecisionLogUnavailable(Exception):
+    pass
+
+
+class DecisionLog:
+    def __init__(self, pool: asyncpg.Pool, max_batch: int = 500, writers: int = 2) -> None:
+        self._pool = pool
+        self._max_batch = max_batch
+        self._queue: asyncio.Queue[tuple[DecisionRecord, asyncio.Future[None]]] = asyncio.Queue()
+        self._writers = writers
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._run(), name=f"decision-writer-{i}")
+            for i in range(self._writers)
+        ]
+
+    async def close(self) -> None:
+        # Let queued decisions be written before the pool closes.
+        for _ in range(500):
+            if self._queue.empty():
+                break
+            await asyncio.sleep(0.01)
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+
+    async def write(self, record: DecisionRecord) -> None:
+        """Returns once the record is committed; raises DecisionLogUnavailable otherwise."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((record, done))
+        await done
+
+    async def _run(self) -> None:
+        while True:
+            first = await self._queue.get()
+            batch = [first]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._insert([r for r, _ in batch])
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as e:
+                metrics.DECISION_WRITE_FAILURES.inc()
+                log.error("decision batch not stored: %s", e)
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(DecisionLogUnavailable(str(e)))
+                continue
+            metrics.DECISION_BATCH.observe(len(batch))
+            for _, fut in batch:
+                if not fut.done():
+                    fut.set_result(None)
+
+    async def _insert(self, records: list[DecisionRecord]) -> None:
+        columns: list[list[Any]] = [[] for _ in range(15)]
+        for r in records:
+            for i, value in enumerate(
+                (
+                    r.call_id,
+                    r.created_at,
+                    r.decision,
+                    r.reasons,
+                    r.request,
+                    r.callee_e164,
+                    r.caller_id,
+                    r.agent_id,
+                    r.campaign_id,
+                    r.purpose,
+                    r.list_id,
+                    r.policy_version,
+                    r.token_name,
+                    r.request_id,
+                    r.valid_until,
+                )
+            ):
+                columns[i].append(value)
+        await self._pool.execute(_INSERT, *columns, timeout=5)

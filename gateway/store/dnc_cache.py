@@ -1,0 +1,198 @@
+"""The do-not-call list in Redis: small hashes bucketed by number, rebuilt from PostgreSQL
+(the truth) into a fresh generation that becomes live only when complete."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from typing import Any, cast
+
+import asyncpg
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from gateway import metrics
+from gateway.store.keys import Keys
+
+log = logging.getLogger("gateway.dnc")
+
+ENTRIES_PER_BUCKET = 48  # stays well inside Redis's compact listpack encoding (128)
+MIN_BUCKETS = 1024
+_LOCK_MS = 120_000
+
+
+def lua(name: str) -> str:
+    return resources.files("gateway.store").joinpath("lua", name).read_text("utf-8")
+
+
+def bucket_count(entries: int) -> int:
+    n = MIN_BUCKETS
+    while n * ENTRIES_PER_BUCKET < entries:
+        n *= 2
+    return n
+
+
+def cache_value(scope: str, expires_at: datetime | None) -> str:
+    code = "a" if scope == "all" else "m"
+    return code if expires_at is None else f"{code}|{int(expires_at.timestamp())}"
+
+
+def digits(e164: str) -> int:
+    return int(e164.lstrip("+"))
+
+
+@dataclass(frozen=True)
+class Generation:
+    number: int
+    buckets: int
+
+    @classmethod
+    def parse(cls, raw: bytes | str | None) -> Generation | None:
+        if raw is None:
+            return None
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        gen, _, buckets = text.partition(" ")
+        return cls(int(gen), int(buckets))
+
+    def marker(self) -> str:
+        return f"{self.number} {self.buckets}"
+
+
+class DncCache:
+    def __init__(self, redis: Redis, pool: asyncpg.Pool, keys: Keys) -> None:
+        self._redis = redis
+        self._pool = pool
+        self._keys = keys
+        self._apply = redis.register_script(lua("dnc_apply.lua"))
+        self._watchdog: asyncio.Task[None] | None = None
+        self.last_rebuild_seconds: float | None = None
+
+    async def live(self) -> Generation | None:
+        return Generation.parse(await self._redis.get(self._keys.dnc_current))
+
+    async def apply(self, e164: str, scope: str | None, expires_at: datetime | None = None) -> None:
+        """Mirror one number's state after it is committed in PostgreSQL."""
+        value = "" if scope is None else cache_value(scope, expires_at)
+        await self._apply(
+            keys=[self._keys.dnc_current, self._keys.dnc_building],
+            args=[str(digits(e164)), value, f"{self._keys.prefix}dnc:"],
+        )
+
+    async def rebuild(self, batch: int = 50_000) -> Generation | None:
+        """Build a complete generation from PostgreSQL and make it live. Returns None when
+        another process holds the rebuild lock."""
+        token = secrets.token_hex(8)
+        if not await self._redis.set(self._keys.dnc_rebuild_lock, token, nx=True, px=_LOCK_MS):
+            return None
+        started = time.perf_counter()
+        try:
+            gen = await self._build(batch, token)
+        except BaseException:
+            metrics.CACHE_REBUILDS.labels("failed").inc()
+            await self._redis.delete(self._keys.dnc_building)
+            raise
+        finally:
+            await self._release(token)
+        self.last_rebuild_seconds = time.perf_counter() - started
+        metrics.CACHE_REBUILDS.labels("done").inc()
+        log.info(
+            "dnc cache rebuilt",
+            extra={
+                "fields": {
+                    "generation": gen.number,
+                    "buckets": gen.buckets,
+                    "seconds": round(self.last_rebuild_seconds, 3),
+                }
+            },
+        )
+        return gen
+
+    async def _release(self, token: str) -> None:
+        with contextlib.suppress(RedisError):
+            if (await self._redis.get(self._keys.dnc_rebuild_lock)) == token.encode():
+                await self._redis.delete(self._keys.dnc_rebuild_lock)
+
+    async def _build(self, batch: int, token: str) -> Generation:
+        async with self._pool.acquire() as conn:
+            count = await conn.fetchval("SELECT count(*) FROM dnc_entries WHERE ended_at IS NULL")
+            number = int(await self._redis.incr(f"{self._keys.prefix}dnc:generation-seq"))
+            gen = Generation(number, bucket_count(int(count)))
+            # From here on, live changes are written into the new generation too.
+            await self._redis.set(self._keys.dnc_building, gen.marker(), px=_LOCK_MS)
+            prefix = self._keys.dnc_bucket_prefix(gen.number)
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                cursor = conn.cursor(
+                    "SELECT number, scope, expires_at FROM dnc_entries WHERE ended_at IS NULL "
+                    "AND (expires_at IS NULL OR expires_at > now())",
+                    prefetch=batch,
+                )
+                rows: list[asyncpg.Record] = []
+                async for row in cursor:
+                    rows.append(row)
+                    if len(rows) >= batch:
+                        await self._write(prefix, gen, rows)
+                        await self._redis.pexpire(self._keys.dnc_rebuild_lock, _LOCK_MS)
+                        await self._redis.pexpire(self._keys.dnc_building, _LOCK_MS)
+                        rows = []
+                if rows:
+                    await self._write(prefix, gen, rows)
+        old = await self.live()
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.set(self._keys.dnc_current, gen.marker())
+        pipe.delete(self._keys.dnc_building)
+        await pipe.execute()
+        if old is not None and old.number != gen.number:
+            await self._drop_generation(old.number)
+        return gen
+
+    async def _write(self, prefix: str, gen: Generation, rows: list[asyncpg.Record]) -> None:
+        grouped: dict[int, dict[str, str]] = {}
+        buckets = gen.buckets
+        for row in rows:
+            n = digits(row["number"])
+            grouped.setdefault(n % buckets, {})[str(n // buckets)] = cache_value(
+                row["scope"], row["expires_at"]
+            )
+        pipe = self._redis.pipeline(transaction=False)
+        for bucket, mapping in grouped.items():
+            pipe.hset(f"{prefix}{bucket}", mapping=cast(Any, mapping))
+        await pipe.execute()
+
+    async def _drop_generation(self, number: int) -> None:
+        pattern = self._keys.dnc_bucket_prefix(number) + "*"
+        batch: list[bytes] = []
+        async for key in self._redis.scan_iter(match=pattern, count=2000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                await self._redis.unlink(*batch)
+                batch = []
+        if batch:
+            await self._redis.unlink(*batch)
+
+    async def ensure(self) -> None:
+        """Rebuild when no complete generation is live (Redis restarted empty or flushed)."""
+        if await self.live() is None:
+            await self.rebuild()
+
+    def start_watchdog(self, interval: float = 0.5) -> None:
+        self._watchdog = asyncio.create_task(self._watch(interval), name="dnc-watchdog")
+
+    async def stop_watchdog(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog
+
+    async def _watch(self, interval: float) -> None:
+        while True:
+            try:
+                await self.ensure()
+            except (RedisError, OSError, asyncpg.PostgresError) as e:
+                log.warning("dnc cache check failed: %s", e)
+            await asyncio.sleep(interval)

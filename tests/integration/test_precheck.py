@@ -1,0 +1,355 @@
+"""The pre-call check over HTTP, against real PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from typing import Any
+
+import pytest
+
+from tests.conftest import Clock, bearer
+from tests.integration.tenant import OPEN_POLICY, Tenant, codes, e164, mobile
+
+pytestmark = pytest.mark.asyncio
+
+
+@pytest.fixture
+async def tenant(client: Any, tokens: dict[str, str]) -> Tenant:
+    t = Tenant(client, tokens)
+    await t.ok("PUT", "/v1/policy", "admin", json=OPEN_POLICY)
+    return await t.build()
+
+
+async def list_on_dnc(client: Any, number: str, scope: str = "marketing") -> None:
+    from gateway.appkeys import DNC, PG
+    from gateway.store.dnc import list_number
+
+    app = client.server.app
+    async with app[PG].acquire() as conn, conn.transaction():
+        await list_number(conn, number, scope=scope, source="supervisor", created_by="test")
+    await app[DNC].apply(number, scope)
+
+
+async def test_allowed_marketing_call(tenant: Tenant, db: Any) -> None:
+    answer = await tenant.precheck(tenant.marketing())
+    assert answer["decision"] == "allow"
+    assert answer["reasons"] == []
+    assert answer["callee_e164"] == e164(tenant.listed[0])
+    assert answer["recording_required"] is True
+    assert answer["valid_until"] == "2026-11-23T10:01:00+08:00"
+    assert answer["policy_version"].startswith("r")
+    row = await db.fetchrow("SELECT * FROM calls WHERE call_id = $1::uuid", answer["call_id"])
+    assert row["decision"] == "allow"
+    assert row["token_name"] == "test-dialer"
+    assert row["request"]["callee"] == tenant.listed[0]
+
+
+async def test_denied_call_lists_every_reason(tenant: Tenant, clock: Clock, db: Any) -> None:
+    number = tenant.listed[1]
+    await list_on_dnc(tenant.client, e164(number))
+    clock.set("2026-11-23T21:30:00+08:00")
+    answer = await tenant.precheck(tenant.marketing(number, script_version=9))
+    assert answer["decision"] == "deny"
+    assert codes(answer) == {"dnc_listed", "outside_calling_hours", "script_not_approved"}
+    for reason in answer["reasons"]:
+        assert reason["rule"] and reason["message"]
+    stored = await db.fetchval(
+        "SELECT reasons FROM calls WHERE call_id = $1::uuid", answer["call_id"]
+    )
+    assert {r["code"] for r in stored} == codes(answer)
+
+
+async def test_every_accepted_format_gives_the_same_number(tenant: Tenant) -> None:
+    n = tenant.listed[2]
+    for written in (n, f"+86 {n[:3]} {n[3:7]} {n[7:]}", f"0086-{n[:3]}-{n[3:7]}-{n[7:]}"):
+        answer = await tenant.precheck(tenant.marketing(written))
+        assert answer["callee_e164"] == e164(n)
+
+
+@pytest.mark.parametrize("callee", ["1381234567", "12345678", "95519", "4008001234", "abc"])
+async def test_invalid_number_is_denied(tenant: Tenant, callee: str) -> None:
+    answer = await tenant.precheck(tenant.marketing(callee))
+    assert "invalid_number" in codes(answer)
+    assert answer["callee_e164"] is None or callee == "4008001234"
+
+
+async def test_staff_number_is_never_a_customer(tenant: Tenant) -> None:
+    number = tenant.listed[3]
+    await tenant.ok("POST", "/v1/staff-numbers", json={"number": number, "note": "branch"})
+    answer = await tenant.precheck(tenant.marketing(number))
+    assert codes(answer) == {"staff_number"}
+
+
+async def test_unregistered_caller_id(tenant: Tenant) -> None:
+    answer = await tenant.precheck(tenant.marketing(caller_id="010-87654321"))
+    assert codes(answer) == {"caller_id_not_registered"}
+
+
+async def test_draft_script_is_not_approved(tenant: Tenant) -> None:
+    await tenant.ok(
+        "POST",
+        "/v1/scripts",
+        json={"script_id": tenant.script, "version": 2, "title": "t", "text": "x"},
+    )
+    answer = await tenant.precheck(tenant.marketing(script_version=2))
+    assert codes(answer) == {"script_not_approved"}
+
+
+async def test_lapsed_training_stops_the_agent(tenant: Tenant) -> None:
+    await tenant.ok(
+        "PATCH", f"/v1/agents/{tenant.agent}", json={"training_valid_until": "2026-11-22"}
+    )
+    answer = await tenant.precheck(tenant.marketing())
+    assert codes(answer) == {"agent_not_authorized"}
+
+
+async def test_appointment_only_to_own_customers(tenant: Tenant) -> None:
+    allowed = await tenant.precheck(tenant.appointment(tenant.customers[0]))
+    assert allowed["decision"] == "allow", allowed
+    cold = await tenant.precheck(tenant.appointment(mobile()))
+    assert codes(cold) == {"cold_call_forbidden"}
+
+
+async def test_callback_not_by_the_seller(tenant: Tenant) -> None:
+    number = mobile()
+    ok = await tenant.precheck(tenant.callback(number, sold_by_agent_id=tenant.agent))
+    assert ok["decision"] == "allow", ok
+    answer = await tenant.precheck(tenant.callback(number, sold_by_agent_id=tenant.callback_agent))
+    assert codes(answer) == {"callback_by_seller"}
+
+
+async def test_callback_ignores_marketing_dnc_but_not_all(tenant: Tenant) -> None:
+    number = mobile()
+    await list_on_dnc(tenant.client, e164(number), "marketing")
+    assert (await tenant.precheck(tenant.callback(number)))["decision"] == "allow"
+    await list_on_dnc(tenant.client, e164(number), "all")
+    assert codes(await tenant.precheck(tenant.callback(number))) == {"dnc_listed"}
+
+
+async def test_inactive_campaign(tenant: Tenant) -> None:
+    await tenant.ok("PATCH", f"/v1/campaigns/{tenant.campaign}", json={"active": False})
+    answer = await tenant.precheck(tenant.marketing())
+    assert codes(answer) == {"campaign_not_active"}
+
+
+async def test_number_outside_the_approved_list(tenant: Tenant) -> None:
+    answer = await tenant.precheck(tenant.marketing(mobile()))
+    assert codes(answer) == {"not_in_approved_list"}
+
+
+async def test_holiday_and_missing_calendar(tenant: Tenant, clock: Clock) -> None:
+    clock.set("2026-10-01T10:00:00+08:00")
+    assert codes(await tenant.precheck(tenant.marketing())) == {"holiday_blocked"}
+    clock.set("2027-03-03T10:00:00+08:00")
+    assert codes(await tenant.precheck(tenant.marketing())) == {"calendar_unavailable"}
+    await tenant.ok("PUT", "/v1/holidays/2027-01-01", json={"kind": "holiday", "name": "元旦"})
+    answer = await tenant.precheck(tenant.marketing())
+    assert "calendar_unavailable" not in codes(answer)
+
+
+async def test_attempt_cap_and_denied_checks_count_nothing(tenant: Tenant) -> None:
+    number = tenant.listed[4]
+    assert (await tenant.precheck(tenant.marketing(number)))["decision"] == "allow"
+    # A check denied for another reason consumes no attempt.
+    denied = await tenant.precheck(tenant.marketing(number, script_version=7))
+    assert codes(denied) == {"script_not_approved"}
+    assert (await tenant.precheck(tenant.marketing(number)))["decision"] == "allow"
+    third = await tenant.precheck(tenant.marketing(number))
+    assert codes(third) == {"frequency_exceeded"}
+
+
+async def test_concurrent_checks_never_pass_the_cap(tenant: Tenant) -> None:
+    number = tenant.listed[5]
+    answers = await asyncio.gather(*(tenant.precheck(tenant.marketing(number)) for _ in range(50)))
+    allowed = [a for a in answers if a["decision"] == "allow"]
+    assert len(allowed) == 2
+    assert all(codes(a) == {"frequency_exceeded"} for a in answers if a["decision"] == "deny")
+
+
+async def test_minimum_gap_between_attempts(tenant: Tenant, clock: Clock) -> None:
+    policy = {**OPEN_POLICY, "frequency": {"per_day": 5, "per_7_days": 10, "min_gap_minutes": 240}}
+    await tenant.ok("PUT", "/v1/policy", "admin", json=policy)
+    number = tenant.listed[0]
+    assert (await tenant.precheck(tenant.marketing(number)))["decision"] == "allow"
+    clock.advance(minutes=239)
+    assert codes(await tenant.precheck(tenant.marketing(number))) == {"frequency_exceeded"}
+    clock.advance(minutes=1)
+    assert (await tenant.precheck(tenant.marketing(number)))["decision"] == "allow"
+
+
+async def test_request_id_replays_the_first_answer(tenant: Tenant, db: Any) -> None:
+    body = tenant.marketing(tenant.listed[1], request_id=f"r-{tenant.suffix}")
+    answers = await asyncio.gather(*(tenant.precheck(body) for _ in range(5)))
+    assert len({a["call_id"] for a in answers}) == 1
+    again = await tenant.precheck(body)
+    assert again == answers[0]
+    rows = await db.fetchval("SELECT count(*) FROM calls WHERE request_id = $1", body["request_id"])
+    assert rows == 1
+    # Only one attempt was counted: a second, different check is still allowed.
+    other = await tenant.precheck(tenant.marketing(tenant.listed[1]))
+    assert other["decision"] == "allow"
+
+
+async def test_request_id_with_another_body_conflicts(tenant: Tenant) -> None:
+    body = tenant.marketing(request_id=f"c-{tenant.suffix}")
+    await tenant.precheck(body)
+    status, answer = await tenant.call(
+        "POST", "/v1/precheck", "dialer", json={**body, "callee": tenant.listed[2]}
+    )
+    assert status == 409
+    assert answer["error"]["code"] == "request_id_conflict"
+
+
+async def test_simulation_counts_and_records_nothing(tenant: Tenant, db: Any) -> None:
+    number = tenant.listed[3]
+    before = await db.fetchval("SELECT count(*) FROM calls")
+    for _ in range(3):
+        answer = await tenant.ok(
+            "POST",
+            "/v1/precheck/simulate",
+            "auditor",
+            json={**tenant.marketing(number), "at": "2026-11-24T21:30:00+08:00"},
+        )
+        assert answer["call_id"] is None
+        assert codes(answer) == {"outside_calling_hours"}
+        assert answer["valid_until"] == "2026-11-24T21:31:00+08:00"
+    assert await db.fetchval("SELECT count(*) FROM calls") == before
+    assert (await tenant.precheck(tenant.marketing(number)))["decision"] == "allow"
+    audited = await db.fetchval(
+        "SELECT count(*) FROM audit_log WHERE action = 'simulate' AND actor = 'test-auditor'"
+    )
+    assert audited >= 3
+
+
+async def test_decision_that_cannot_be_stored_is_503(tenant: Tenant, db: Any) -> None:
+    await db.execute(f"""
+        CREATE FUNCTION refuse_{tenant.suffix}() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN IF NEW.agent_id = '{tenant.agent}' THEN RAISE EXCEPTION 'disk full'; END IF;
+        RETURN NEW; END $$;
+        CREATE TRIGGER refuse_{tenant.suffix} BEFORE INSERT ON calls FOR EACH ROW
+        EXECUTE FUNCTION refuse_{tenant.suffix}();""")
+    try:
+        status, answer = await tenant.call(
+            "POST", "/v1/precheck", "dialer", json=tenant.marketing(request_id="x1")
+        )
+        assert status == 503
+        assert answer["error"]["code"] == "unavailable"
+    finally:
+        await db.execute(f"DROP TRIGGER refuse_{tenant.suffix} ON calls")
+    # Nothing was bound or counted: the retry is judged afresh and allowed, twice.
+    assert (await tenant.precheck(tenant.marketing(request_id="x1")))["decision"] == "allow"
+    assert (await tenant.precheck(tenant.marketing()))["decision"] == "allow"
+
+
+async def test_dnc_cache_flushed_fails_closed_then_recovers(tenant: Tenant) -> None:
+    from gateway.appkeys import KEYS, REDIS
+
+    app = tenant.client.server.app
+    await app[REDIS].delete(app[KEYS].dnc_current)
+    answer = await tenant.precheck(tenant.marketing())
+    assert codes(answer) == {"gateway_degraded"}
+    for _ in range(50):
+        await asyncio.sleep(0.1)
+        answer = await tenant.precheck(tenant.marketing(tenant.listed[2]))
+        if answer["decision"] == "allow":
+            break
+    assert answer["decision"] == "allow"
+
+
+async def test_redis_unreachable_denies_as_degraded(
+    make_client: Any, settings: Any, clock: Clock, tokens: dict[str, str], client: Any
+) -> None:
+    import msgspec
+
+    from gateway.settings import load_settings
+
+    tenant = await Tenant(client, tokens).build()
+    broken = load_settings(
+        env={}, **{**msgspec.structs.asdict(settings), "redis_url": "redis://127.0.0.1:1/0"}
+    )
+    down = await make_client(broken, clock)
+    resp = await down.post(
+        "/v1/precheck", json=tenant.marketing(), headers=bearer(tokens["dialer"])
+    )
+    assert resp.status == 200
+    answer = await resp.json()
+    assert codes(answer) == {"gateway_degraded"}
+    assert answer["call_id"]
+
+
+async def test_registry_change_reaches_another_process(
+    tenant: Tenant, make_client: Any, settings: Any, clock: Clock
+) -> None:
+    other = await make_client(settings, clock)
+    headers = bearer(tenant.tokens["dialer"])
+    resp = await other.post("/v1/precheck", json=tenant.marketing(), headers=headers)
+    assert (await resp.json())["decision"] == "allow"
+    await tenant.ok("PATCH", f"/v1/agents/{tenant.agent}", json={"active": False})
+    for _ in range(20):
+        resp = await other.post(
+            "/v1/precheck", json=tenant.marketing(tenant.listed[1]), headers=headers
+        )
+        answer = await resp.json()
+        if answer["decision"] == "deny":
+            break
+        await asyncio.sleep(0.05)
+    assert codes(answer) == {"agent_not_authorized"}
+
+
+# --- request validation ------------------------------------------------------------------
+
+
+async def post_raw(tenant: Tenant, data: bytes | io.BytesIO) -> tuple[int, dict[str, Any]]:
+    resp = await tenant.client.post(
+        "/v1/precheck",
+        data=data,
+        headers={**bearer(tenant.tokens["dialer"]), "Content-Type": "application/json"},
+    )
+    return resp.status, await resp.json()
+
+
+async def test_malformed_json_is_400(tenant: Tenant) -> None:
+    status, body = await post_raw(tenant, b'{"callee": ')
+    assert status == 400
+    assert body["error"]["code"] == "invalid_request"
+    assert "JSON" in body["error"]["message"]
+
+
+async def test_missing_field_is_400_naming_it(tenant: Tenant) -> None:
+    body = tenant.marketing()
+    del body["agent_id"]
+    status, answer = await tenant.call("POST", "/v1/precheck", "dialer", json=body)
+    assert status == 400
+    assert "agent_id" in answer["error"]["message"]
+
+
+async def test_field_required_by_purpose_is_400(tenant: Tenant) -> None:
+    body = tenant.marketing()
+    del body["list_id"]
+    status, answer = await tenant.call("POST", "/v1/precheck", "dialer", json=body)
+    assert status == 400
+    assert "list_id" in answer["error"]["message"]
+
+
+async def test_wrong_type_is_400_naming_the_field(tenant: Tenant) -> None:
+    status, answer = await tenant.call(
+        "POST", "/v1/precheck", "dialer", json=tenant.marketing(script_version="three")
+    )
+    assert status == 400
+    assert "script_version" in answer["error"]["message"]
+
+
+async def test_unknown_purpose_is_400(tenant: Tenant) -> None:
+    status, answer = await tenant.call(
+        "POST", "/v1/precheck", "dialer", json=tenant.marketing(purpose="survey")
+    )
+    assert status == 400
+    assert "purpose" in answer["error"]["message"]
+
+
+async def test_oversized_body_is_413(tenant: Tenant) -> None:
+    big = io.BytesIO(b'{"callee": "' + b"1" * (1024 * 1024 + 10) + b'"}')
+    status, answer = await post_raw(tenant, big)
+    assert status == 413
+    assert answer["error"]["code"] == "too_large"
