@@ -1,4 +1,4 @@
-"""The `gateway` command."""
+"""The `gateway` command: serve, migrate, tokens, audit, demo."""
 
 from __future__ import annotations
 
@@ -11,28 +11,16 @@ from gateway.settings import Settings, SettingsError, load_settings
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    import uvloop
-    from aiohttp import web
-
     from gateway import logs
     from gateway.app import create_app
+    from gateway.serve import serve
 
     logs.configure(settings.log_level)
-    host = args.host or settings.host
-    port = args.port or settings.port
-    loop = uvloop.new_event_loop()
     app = create_app(settings)
-    # SIGTERM and SIGINT stop accepting, let requests in flight finish, then close pools.
-    web.run_app(
-        app,
-        host=host,
-        port=port,
-        access_log=None,
-        shutdown_timeout=25.0,
-        handle_signals=True,
-        loop=loop,
-        print=lambda msg: print(msg, file=sys.stderr),
-        reuse_port=args.reuse_port,
+    _run_value(
+        serve(
+            app, args.host or settings.host, args.port or settings.port, reuse_port=args.reuse_port
+        )
     )
     return 0
 
@@ -50,7 +38,9 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _run_value(coro: Coroutine[Any, Any, Any]) -> Any:
-    pass
+    import uvloop
+
+    return uvloop.run(coro)
 
 
 def cmd_token_create(settings: Settings, args: argparse.Namespace) -> int:
@@ -105,9 +95,17 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gateway", description=__doc__)
     parser.add_argument("--config", help="TOML settings file; environment variables win over it")
+    # --config is accepted after the command too: `gateway serve --config FILE`.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+    def command(group: Any, name: str, text: str) -> argparse.ArgumentParser:
+        made: argparse.ArgumentParser = group.add_parser(name, help=text, parents=[common])
+        return made
+
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="serve the HTTP API")
+    serve = command(sub, "serve", "serve the HTTP API")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument(
@@ -117,24 +115,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(func=cmd_serve)
 
-    sub.add_parser("migrate", help="apply pending schema migrations").set_defaults(func=cmd_migrate)
+    command(sub, "migrate", "apply pending schema migrations").set_defaults(func=cmd_migrate)
 
-    token = sub.add_parser("token", help="manage API tokens").add_subparsers(
+    token = command(sub, "token", "manage API tokens").add_subparsers(
         dest="token_command", required=True
     )
-    create = token.add_parser("create", help="create a token; printed alone on the last line")
+    create = command(token, "create", "create a token; printed alone on the last line")
     create.add_argument(
         "--role", required=True, choices=["dialer", "supervisor", "auditor", "admin"]
     )
     create.add_argument("--name", required=True)
     create.set_defaults(func=cmd_token_create)
 
-    audit_cmd = sub.add_parser("audit", help="the audit log").add_subparsers(
+    audit_cmd = command(sub, "audit", "the audit log").add_subparsers(
         dest="audit_command", required=True
     )
-    audit_cmd.add_parser("verify", help="check the hash chain").set_defaults(func=cmd_audit_verify)
+    command(audit_cmd, "verify", "check the hash chain").set_defaults(func=cmd_audit_verify)
 
-    sub.add_parser("demo", help="load demo registries and print tokens").set_defaults(func=cmd_demo)
+    command(sub, "demo", "load demo registries and print tokens").set_defaults(func=cmd_demo)
     return parser
 
 

@@ -204,7 +204,7 @@ class PreCallChecker:
             callee_e164=ctx.callee.e164 if ctx.callee else None,
             reasons=verdict.reasons,
             recording_required=True,
-            valid_until=(now + self._valid).astimezone(_local_tz(ctx)),
+            valid_until=(now + self._valid).replace(microsecond=0).astimezone(_local_tz(ctx)),
             policy_version=f"r{ctx.snapshot.version}",
         )
 

@@ -32,25 +32,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     access_log: bool = False
 
 
-# Environment variables that override settings, and how to read each.
-_ENV_FIELDS: dict[str, type] = {
-    "database_url": str,
-    "redis_url": str,
-    "redis_prefix": str,
-    "host": str,
-    "port": int,
-    "recordings_dir": str,
-    "backup_dir": str,
-    "max_json_bytes": int,
-    "max_csv_bytes": int,
-    "max_recording_bytes": int,
-    "pg_pool_min": int,
-    "pg_pool_max": int,
-    "decision_batch_max": int,
-    "log_level": str,
-}
-
-
 class SettingsError(Exception):
     pass
 
@@ -72,17 +53,15 @@ def load_settings(
             raise SettingsError(f"config file {path} is not valid TOML: {e}") from e
         values.update(data.get("gateway", data))
     environ = os.environ if env is None else env
-    for name, kind in _ENV_FIELDS.items():
-        raw = environ.get(ENV_PREFIX + name.upper())
+    for field in msgspec.structs.fields(Settings):
+        name = ENV_PREFIX + field.name.upper()
+        raw = environ.get(name)
         if raw is None or raw == "":
             continue
-        if kind is int:
-            try:
-                values[name] = int(raw)
-            except ValueError as e:
-                raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be an integer") from e
-        else:
-            values[name] = raw
+        try:
+            values[field.name] = msgspec.convert(raw, field.type, strict=False)
+        except msgspec.ValidationError as e:
+            raise SettingsError(f"{name}: {e}") from e
     values.update(overrides)
     try:
         return msgspec.convert(values, Settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -20,6 +21,28 @@ log = logging.getLogger("gateway.http")
 ROUTE_SPECS = web.AppKey("route_specs", dict[tuple[str, str], RouteSpec])
 TOKENS = web.AppKey("tokens", TokenVerifier)
 ACCESS_LOG = web.AppKey("access_log", bool)
+
+
+class InFlight:
+    """Requests being served now, and whether the process is stopping."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.draining = False
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    def enter(self) -> None:
+        self.count += 1
+        self.idle.clear()
+
+    def leave(self) -> None:
+        self.count -= 1
+        if self.count == 0:
+            self.idle.set()
+
+
+IN_FLIGHT = web.AppKey("in_flight", InFlight)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -54,12 +77,15 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     token = request_id_var.set(rid[:64])
     started = time.perf_counter()
     status = 500
+    in_flight = request.app[IN_FLIGHT]
+    in_flight.enter()
     try:
         response = await _errors(request, handler)
         status = response.status
         response.headers["X-Request-Id"] = rid[:64]
         return response
     finally:
+        in_flight.leave()
         elapsed = time.perf_counter() - started
         resource = request.match_info.route.resource
         route = resource.canonical if resource is not None else "unmatched"

@@ -1,0 +1,49 @@
+"""Serving with a graceful stop: on SIGTERM or SIGINT stop accepting connections, report
+not ready, let every request in flight finish (uploads included), then close pools."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from aiohttp import web
+
+from gateway.api.middleware import IN_FLIGHT
+
+log = logging.getLogger("gateway.serve")
+
+
+async def serve(
+    app: web.Application, host: str, port: int, *, reuse_port: bool = False, grace: float = 25.0
+) -> None:
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=grace)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
+    await site.start()
+    log.info("serving", extra={"fields": {"host": host, "port": port}})
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+        in_flight = app[IN_FLIGHT]
+        in_flight.draining = True
+        log.info(
+            "stopping: no new connections; finishing requests in flight",
+            extra={"fields": {"in_flight": in_flight.count}},
+        )
+        await site.stop()
+        try:
+            await asyncio.wait_for(in_flight.idle.wait(), grace)
+        except TimeoutError:
+            log.warning(
+                "grace period over; cutting off requests",
+                extra={"fields": {"in_flight": in_flight.count}},
+            )
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        await runner.cleanup()
+        log.info("stopped")

@@ -1,0 +1,149 @@
+"""The `gateway` command as an operator runs it: separate processes, real signals."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from gateway.settings import Settings
+
+GATEWAY = [sys.executable, "-m", "gateway.cli"]
+
+
+def _env(settings: Settings) -> dict[str, str]:
+    return {
+        **os.environ,
+        "GATEWAY_DATABASE_URL": settings.database_url,
+        "GATEWAY_REDIS_URL": settings.redis_url,
+        "GATEWAY_REDIS_PREFIX": settings.redis_prefix,
+        "GATEWAY_LOG_LEVEL": "INFO",
+    }
+
+
+async def run_cli(settings: Settings, *args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        *GATEWAY,
+        *args,
+        env=_env(settings),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+async def server(settings: Settings, tmp_path: Path) -> AsyncIterator[tuple[Any, str]]:
+    port = free_port()
+    log = (tmp_path / "serve.log").open("wb")
+    proc = await asyncio.create_subprocess_exec(
+        *GATEWAY, "serve", "--port", str(port), env=_env(settings), stdout=log, stderr=log
+    )
+    base = f"http://127.0.0.1:{port}"
+    async with aiohttp.ClientSession() as http:
+        for _ in range(100):
+            try:
+                async with http.get(base + "/readyz") as resp:
+                    if resp.status == 200:
+                        break
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError((tmp_path / "serve.log").read_text())
+    try:
+        yield proc, base
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        log.close()
+
+
+async def test_token_create_prints_the_token_last(settings: Settings) -> None:
+    code, out, _ = await run_cli(
+        settings, "token", "create", "--role", "auditor", "--name", "ops-review"
+    )
+    assert code == 0
+    token = out.strip().splitlines()[-1]
+    assert token.startswith("gw_")
+    assert " " not in token
+
+
+async def test_token_create_refuses_an_unknown_role(settings: Settings) -> None:
+    code, _, err = await run_cli(settings, "token", "create", "--role", "root", "--name", "x")
+    assert code == 2
+    assert "role" in err
+
+
+async def test_migrate_twice_applies_nothing_the_second_time(settings: Settings) -> None:
+    code, out, _ = await run_cli(settings, "migrate")
+    assert code == 0
+    assert "nothing to apply" in out
+
+
+async def test_serve_answers_readyz_and_stops_gracefully_on_sigterm(
+    server: tuple[Any, str], tokens: dict[str, str]
+) -> None:
+    proc, base = server
+    headers = {"Authorization": f"Bearer {tokens['supervisor']}", "Content-Type": "text/csv"}
+    sent_after_term = asyncio.Event()
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield b"number\n"
+        for i in range(10):
+            if i == 3:
+                proc.send_signal(signal.SIGTERM)
+                sent_after_term.set()
+            await asyncio.sleep(0.1)
+            yield f"1380000{i:04d}\n".encode()
+
+    async with (
+        aiohttp.ClientSession() as http,
+        http.put(
+            base + "/v1/lists/shutdown-test?provenance=graceful", data=slow_body(), headers=headers
+        ) as resp,
+    ):
+        # The request was in flight when SIGTERM arrived; it is finished, not cut off.
+        assert sent_after_term.is_set()
+        assert resp.status == 201, await resp.text()
+        assert (await resp.json())["size"] == 10
+    assert await asyncio.wait_for(proc.wait(), 30) == 0
+
+
+async def test_config_file_is_read(settings: Settings, tmp_path: Path) -> None:
+    config = tmp_path / "g.toml"
+    config.write_text('[gateway]\ndatabase_url = "postgresql://nobody@127.0.0.1:1/none"\n')
+    env_less = Settings(
+        **{**{f: getattr(settings, f) for f in settings.__struct_fields__}, "database_url": ""}
+    )
+    proc = await asyncio.create_subprocess_exec(
+        *GATEWAY,
+        "--config",
+        str(config),
+        "migrate",
+        env={k: v for k, v in _env(env_less).items() if k != "GATEWAY_DATABASE_URL"},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await proc.communicate()
+    # It tried the file's database, which does not answer: a clear error, not a traceback.
+    assert proc.returncode == 1
+    assert b"cannot reach" in err

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from gateway.policy import DEFAULT_POLICY, PolicyDocument
+from gateway.settings import SettingsError, load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_defaults_point_at_local_services() -> None:
+    s = load_settings(env={})
+    assert s.database_url.startswith("postgresql://")
+    assert s.redis_url.startswith("redis://127.0.0.1")
+    assert s.max_json_bytes == 1024 * 1024
+
+
+def test_environment_wins_over_the_file(tmp_path: Path) -> None:
+    config = tmp_path / "g.toml"
+    config.write_text('[gateway]\nport = 9001\nredis_url = "redis://file/0"\n')
+    s = load_settings(config, env={"GATEWAY_REDIS_URL": "redis://env/0"})
+    assert s.port == 9001
+    assert s.redis_url == "redis://env/0"
+
+
+def test_environment_values_are_typed() -> None:
+    s = load_settings(env={"GATEWAY_PORT": "9100", "GATEWAY_ACCESS_LOG": "true"})
+    assert s.port == 9100
+    assert s.access_log is True
+    with pytest.raises(SettingsError, match="GATEWAY_PORT"):
+        load_settings(env={"GATEWAY_PORT": "eighty"})
+
+
+def test_unknown_setting_in_file_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "g.toml"
+    config.write_text("[gateway]\nprot = 1\n")
+    with pytest.raises(SettingsError, match="prot"):
+        load_settings(config, env={})
+
+
+def test_broken_toml_is_a_clear_error(tmp_path: Path) -> None:
+    config = tmp_path / "g.toml"
+    config.write_text("[gateway\n")
+    with pytest.raises(SettingsError, match="not valid TOML"):
+        load_settings(config, env={})
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="does not exist"):
+        load_settings(tmp_path / "nope.toml", env={})
+
+
+def test_example_config_loads() -> None:
+    s = load_settings(ROOT / "config" / "gateway.example.toml", env={})
+    assert s.port == 8080
+
+
+def test_shipped_default_policy_file_matches_the_code() -> None:
+    raw = (ROOT / "config" / "policy.default.json").read_bytes()
+    assert msgspec.json.decode(raw, type=PolicyDocument) == DEFAULT_POLICY
