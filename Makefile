@@ -26,8 +26,8 @@ run: services
 	$(BIN)/gateway serve --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)
-	$(BIN)/ruff check gateway tests bench
-	$(BIN)/ruff format --check gateway tests bench
+	$(BIN)/ruff check gateway tests $(wildcard bench)
+	$(BIN)/ruff format --check gateway tests $(wildcard bench)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -1,5 +1,6 @@
 """The do-not-call list in Redis: small hashes bucketed by number, rebuilt from PostgreSQL
-(the truth) into a fresh generation that becomes live only when complete."""
+(the truth) into a fresh generation that becomes live only when complete. A rebuild also
+restores the attempt counters from the week's allowed decisions."""
 
 from __future__ import annotations
 
@@ -19,12 +20,14 @@ from redis.exceptions import RedisError
 
 from gateway import metrics
 from gateway.store.keys import Keys
+from gateway.types import Conn
 
 log = logging.getLogger("gateway.dnc")
 
 ENTRIES_PER_BUCKET = 48  # stays well inside Redis's compact listpack encoding (128)
 MIN_BUCKETS = 1024
 _LOCK_MS = 120_000
+ATTEMPTS_TTL_MS = 8 * 86_400_000  # the same as the check script's
 
 
 def lua(name: str) -> str:
@@ -142,6 +145,7 @@ class DncCache:
                         rows = []
                 if rows:
                     await self._write(prefix, gen, rows)
+            await self._restore_attempts(conn, batch)
         old = await self.live()
         pipe = self._redis.pipeline(transaction=True)
         pipe.set(self._keys.dnc_current, gen.marker())
@@ -150,6 +154,29 @@ class DncCache:
         if old is not None and old.number != gen.number:
             await self._drop_generation(old.number)
         return gen
+
+    async def _restore_attempts(self, conn: Conn, batch: int) -> None:
+        """Counters live only in Redis; after Redis lost them, count again from the
+        allowed decisions of the last week (member = call id, so re-adding is harmless)."""
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            cursor = conn.cursor(
+                "SELECT callee_e164, call_id, created_at FROM calls "
+                "WHERE created_at > now() - interval '8 days' AND decision = 'allow' "
+                "AND purpose IN ('marketing', 'appointment') AND callee_e164 IS NOT NULL",
+                prefetch=batch,
+            )
+            pipe = self._redis.pipeline(transaction=False)
+            queued = 0
+            async for row in cursor:
+                key = self._keys.attempts(row["callee_e164"])
+                pipe.zadd(key, {str(row["call_id"]): int(row["created_at"].timestamp() * 1000)})
+                pipe.pexpire(key, ATTEMPTS_TTL_MS)
+                queued += 1
+                if queued >= batch:
+                    await pipe.execute()
+                    queued = 0
+            if queued:
+                await pipe.execute()
 
     async def _write(self, prefix: str, gen: Generation, rows: list[asyncpg.Record]) -> None:
         grouped: dict[int, dict[str, str]] = {}
