@@ -11,12 +11,13 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from gateway import __version__
-from gateway.api import middleware, ops, precheck, reference, registries
+from gateway.api import dnc, middleware, ops, precheck, reference, registries
 from gateway.api.routing import MAX_JSON_BYTES, Routes, RouteSpec
 from gateway.appkeys import (
     CHECKER,
     CLOCK,
     DNC,
+    DNC_LIST,
     KEYS,
     NOTIFICATIONS,
     PG,
@@ -25,6 +26,7 @@ from gateway.appkeys import (
     SETTINGS,
 )
 from gateway.auth import TokenVerifier
+from gateway.dnc_list import DncList
 from gateway.policy import parse_callee
 from gateway.precheck import PreCallChecker
 from gateway.settings import Settings
@@ -41,7 +43,7 @@ log = logging.getLogger("gateway.app")
 
 
 def all_routes() -> list[Routes]:
-    return [ops.routes, precheck.routes, registries.routes, reference.routes]
+    return [ops.routes, precheck.routes, registries.routes, reference.routes, dnc.routes]
 
 
 async def _postgres(app: web.Application) -> AsyncIterator[None]:
@@ -93,6 +95,7 @@ async def _registries(app: web.Application) -> AsyncIterator[None]:
 async def _dnc(app: web.Application) -> AsyncIterator[None]:
     cache = DncCache(app[REDIS], app[PG], app[KEYS])
     app[DNC] = cache
+    app[DNC_LIST] = DncList(app[PG], cache)
     try:
         await cache.ensure()
     except (RedisError, OSError) as e:

@@ -9,6 +9,7 @@ import asyncpg
 from aiohttp import web
 from redis.asyncio import Redis
 
+from gateway.dnc_list import DncList
 from gateway.precheck import PreCallChecker
 from gateway.settings import Settings
 from gateway.snapshot import RegistryCache
@@ -23,6 +24,7 @@ KEYS = web.AppKey("keys", Keys)
 NOTIFICATIONS = web.AppKey("notifications", Notifications)
 REGISTRIES = web.AppKey("registries", RegistryCache)
 DNC = web.AppKey("dnc", DncCache)
+DNC_LIST = web.AppKey("dnc_list", DncList)
 CHECKER = web.AppKey("checker", PreCallChecker)
 
 

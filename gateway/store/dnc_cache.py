@@ -9,6 +9,7 @@ import contextlib
 import logging
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -73,6 +74,7 @@ class DncCache:
         self._pool = pool
         self._keys = keys
         self._apply = redis.register_script(lua("dnc_apply.lua"))
+        self._apply_many = redis.register_script(lua("dnc_apply_many.lua"))
         self._watchdog: asyncio.Task[None] | None = None
         self.last_rebuild_seconds: float | None = None
 
@@ -86,6 +88,37 @@ class DncCache:
             keys=[self._keys.dnc_current, self._keys.dnc_building],
             args=[str(digits(e164)), value, f"{self._keys.prefix}dnc:"],
         )
+
+    async def invalidate(self) -> None:
+        """Mark the cache incomplete: checks deny as degraded until the watchdog rebuilds
+        it from PostgreSQL. Used when a change could not be mirrored."""
+        with contextlib.suppress(RedisError, OSError):
+            await self._redis.delete(self._keys.dnc_current)
+
+    async def apply_many(
+        self, entries: Iterable[tuple[str, str | None, datetime | None]], chunk: int = 2000
+    ) -> None:
+        """Mirror many numbers' states (e164, scope or None to remove, expiry)."""
+        keys = [self._keys.dnc_current, self._keys.dnc_building]
+        prefix = f"{self._keys.prefix}dnc:"
+        pipe = self._redis.pipeline(transaction=False)
+        args: list[str] = [prefix]
+        queued = 0
+        for e164, scope, expires_at in entries:
+            args.append(str(digits(e164)))
+            args.append("" if scope is None else cache_value(scope, expires_at))
+            if len(args) > 2 * chunk:
+                await self._apply_many(keys=keys, args=args, client=pipe)
+                args = [prefix]
+                queued += 1
+                if queued >= 16:
+                    await pipe.execute()
+                    queued = 0
+        if len(args) > 1:
+            await self._apply_many(keys=keys, args=args, client=pipe)
+            queued += 1
+        if queued:
+            await pipe.execute()
 
     async def rebuild(self, batch: int = 50_000) -> Generation | None:
         """Build a complete generation from PostgreSQL and make it live. Returns None when

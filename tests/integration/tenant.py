@@ -52,7 +52,8 @@ class Tenant:
         return f"list-{self.suffix}"
 
     async def call(self, method: str, path: str, role: str = "supervisor", **kw: Any) -> Any:
-        resp = await self.client.request(method, path, headers=bearer(self.tokens[role]), **kw)
+        headers = {**bearer(self.tokens[role]), **kw.pop("headers", {})}
+        resp = await self.client.request(method, path, headers=headers, **kw)
         body = await resp.json() if resp.content_type == "application/json" else await resp.text()
         return resp.status, body
 

@@ -1,0 +1,234 @@
+"""The do-not-call list: history per number, supervisor edits, streamed import and export."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from aiohttp import web
+from msgspec import Meta
+
+from gateway.api.csvlines import body_lines
+from gateway.api.routing import Routes, convert_query, json_response, principal, read_json
+from gateway.appkeys import DNC_LIST, PG, SETTINGS
+from gateway.dnc_list import RefusalTooShort
+from gateway.errors import InvalidRequest, NotFound, UnsupportedMediaType
+from gateway.policy import normalize_number
+from gateway.store import audit
+
+routes = Routes()
+
+Reason = Annotated[str, Meta(min_length=1, max_length=500)]
+Source = Annotated[str, Meta(pattern=r"^(supervisor|customer_refusal|external:[\w.-]{1,64})$")]
+
+
+class DncPut(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    reason: Reason
+    scope: Literal["all", "marketing"] = "marketing"
+    expires_at: datetime | None = None
+    source: Source = "supervisor"
+
+
+class DncDelete(msgspec.Struct, forbid_unknown_fields=True):
+    reason: Reason
+
+
+class DncEntry(msgspec.Struct):
+    id: int
+    number: str
+    scope: str
+    source: str
+    reason: str | None
+    created_at: datetime
+    created_by: str
+    expires_at: datetime | None
+    evidence_call_id: str | None
+    ended_at: datetime | None
+    ended_by: str | None
+    end_reason: str | None
+
+
+class DncHistory(msgspec.Struct):
+    number: str
+    active: bool
+    entries: list[DncEntry]
+
+
+class ImportQuery(msgspec.Struct):
+    scope: Literal["all", "marketing"] = "marketing"
+    source: Annotated[str, Meta(pattern=r"^[\w.-]{1,64}$")] | None = None
+
+
+class InvalidLine(msgspec.Struct):
+    line: int
+    value: str
+    error: str
+
+
+class ImportAnswer(msgspec.Struct):
+    added: int
+    already_listed: int
+    invalid: list[InvalidLine]
+    invalid_count: int
+    lines: int
+
+
+def _number(request: web.Request) -> str:
+    raw = request.match_info["number"]
+    e164 = normalize_number(raw)
+    if e164 is None:
+        raise InvalidRequest(f"number: {raw!r} is not a valid mainland mobile or landline number")
+    return e164
+
+
+def _entry(row: dict[str, Any]) -> DncEntry:
+    values = dict(row)
+    if values.get("evidence_call_id") is not None:
+        values["evidence_call_id"] = str(values["evidence_call_id"])
+    return msgspec.convert(values, DncEntry, from_attributes=False)
+
+
+def is_active(entry: dict[str, Any], now: datetime) -> bool:
+    expires = entry["expires_at"]
+    return entry["ended_at"] is None and (expires is None or expires > now)
+
+
+@routes.route(
+    "GET",
+    "/v1/dnc/export",
+    roles=("supervisor", "auditor"),
+    response_content_type="text/csv",
+    summary="CSV of the active entries: number,scope,source,reason,created_at,expires_at",
+)
+async def export_dnc(request: web.Request) -> web.StreamResponse:
+    who = principal(request).name
+    async with request.app[PG].acquire() as conn:
+        async with conn.transaction():
+            await audit.record(conn, actor=who, action="export", entity="dnc")
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/csv; charset=utf-8",
+                "Content-Disposition": 'attachment; filename="dnc.csv"',
+            }
+        )
+        await response.prepare(request)
+
+        async def write(chunk: bytes) -> None:
+            await response.write(chunk)
+
+        await conn.copy_from_query(
+            "SELECT number, scope, source, reason, created_at, expires_at FROM dnc_entries "
+            "WHERE ended_at IS NULL AND (expires_at IS NULL OR expires_at > now()) "
+            "ORDER BY number",
+            output=write,
+            format="csv",
+            header=True,
+        )
+    await response.write_eof()
+    return response
+
+
+@routes.route(
+    "POST",
+    "/v1/dnc/import",
+    roles=("supervisor",),
+    response=ImportAnswer,
+    query=("scope", "source"),
+    body_content_types=("text/csv",),
+    summary="Stream a CSV of number[,reason[,expires_at]] onto the list; every bad line is "
+    "reported with its line number, every good one kept",
+)
+async def import_dnc(request: web.Request) -> web.StreamResponse:
+    if request.content_type not in ("text/csv", "text/plain", "application/octet-stream"):
+        raise UnsupportedMediaType(f"content type {request.content_type}: send text/csv")
+    query = convert_query(request, ImportQuery)
+    filename = query.source or f"upload-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    report = await request.app[DNC_LIST].import_lines(
+        body_lines(request, request.app[SETTINGS].max_csv_bytes),
+        scope=query.scope,
+        source=f"import:{filename}",
+        actor=principal(request).name,
+    )
+    return json_response(
+        ImportAnswer(
+            added=report.added,
+            already_listed=report.already_listed,
+            invalid=[InvalidLine(i.line, i.value, i.error) for i in report.invalid],
+            invalid_count=report.invalid_count,
+            lines=report.lines,
+        )
+    )
+
+
+@routes.route(
+    "GET",
+    "/v1/dnc/{number}",
+    roles=("supervisor", "auditor"),
+    response=DncHistory,
+    summary="A number's do-not-call history; 404 when it was never listed",
+)
+async def get_dnc(request: web.Request) -> web.StreamResponse:
+    e164 = _number(request)
+    history = await request.app[DNC_LIST].history(e164)
+    if not history:
+        raise NotFound(f"{e164} has never been on the do-not-call list")
+    now = datetime.now(UTC)
+    return json_response(
+        DncHistory(
+            number=e164,
+            active=any(is_active(e, now) for e in history),
+            entries=[_entry(e) for e in history],
+        )
+    )
+
+
+@routes.route(
+    "PUT",
+    "/v1/dnc/{number}",
+    roles=("supervisor",),
+    body=DncPut,
+    response=DncEntry,
+    summary="List a number, or change its scope or expiry; 201 new, 200 updated",
+)
+async def put_dnc(request: web.Request) -> web.StreamResponse:
+    e164 = _number(request)
+    body = await read_json(request, DncPut)
+    if body.expires_at is not None:
+        if body.expires_at.tzinfo is None:
+            raise InvalidRequest("expires_at: must carry a UTC offset (RFC 3339)")
+        if body.expires_at <= datetime.now(UTC):
+            raise InvalidRequest("expires_at: must be in the future")
+    try:
+        change = await request.app[DNC_LIST].add(
+            e164,
+            scope=body.scope,
+            source=body.source,
+            actor=principal(request).name,
+            reason=body.reason,
+            expires_at=body.expires_at,
+        )
+    except RefusalTooShort as e:
+        raise InvalidRequest(f"expires_at: {e}") from e
+    return json_response(_entry(change.entry), status=201 if change.created else 200)
+
+
+@routes.route(
+    "DELETE",
+    "/v1/dnc/{number}",
+    roles=("supervisor",),
+    body=DncDelete,
+    response=DncEntry,
+    summary="End a number's active entry (a reason is required); history is kept",
+)
+async def delete_dnc(request: web.Request) -> web.StreamResponse:
+    e164 = _number(request)
+    if not request.body_exists:
+        raise InvalidRequest('reason: required; send {"reason": "..."}')
+    body = await read_json(request, DncDelete)
+    ended = await request.app[DNC_LIST].remove(
+        e164, actor=principal(request).name, reason=body.reason
+    )
+    if ended is None:
+        raise NotFound(f"{e164} has no active do-not-call entry")
+    return json_response(_entry(ended))

@@ -1,0 +1,63 @@
+"""A fast path for the common case of bulk lists: a plainly written mainland mobile.
+
+`normalize_number` parses with phonenumbers (about 30 µs a number). Lists of millions
+of numbers are almost all mobiles written as digits, so this path decides those with one
+regular expression taken from the same phonenumbers metadata, and answers None for
+anything else, which the caller then gives to `normalize_number`. It never accepts a
+number that `normalize_number` would refuse or normalise differently.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+import phonenumbers
+
+from gateway.policy.numbers import normalize_number
+
+
+def _mobile_pattern() -> re.Pattern[str]:
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region("CN")
+    pattern = (
+        None
+        if metadata is None or metadata.mobile is None
+        else (metadata.mobile.national_number_pattern)
+    )
+    if not isinstance(pattern, str):
+        raise RuntimeError("phonenumbers carries no mobile pattern for CN")
+    return re.compile(pattern)
+
+
+_MOBILE: Final = _mobile_pattern()
+_SEPARATORS: Final = str.maketrans("", "", " -().")
+
+
+def quick_mobile(raw: str) -> str | None:
+    """E.164 of a plainly written mainland mobile, or None when this path cannot tell."""
+    text = raw.strip()
+    if not text.isascii():
+        return None
+    if not text.isdigit():
+        text = text.translate(_SEPARATORS)
+        if text.startswith("+86"):
+            national = text[3:]
+            return "+86" + national if _is_mobile(national) else None
+        if not text.isdigit():
+            return None
+    if len(text) == 15 and text.startswith("0086"):
+        text = text[4:]
+    elif len(text) == 13 and text.startswith("86"):
+        text = text[2:]
+    elif len(text) == 12 and text.startswith("01"):
+        text = text[1:]
+    return "+86" + text if _is_mobile(text) else None
+
+
+def _is_mobile(national: str) -> bool:
+    return len(national) == 11 and national.isdigit() and _MOBILE.fullmatch(national) is not None
+
+
+def normalize_fast(raw: str) -> str | None:
+    """The same answer as `normalize_number`, fast for plain mobiles."""
+    return quick_mobile(raw) or normalize_number(raw)
