@@ -1,4 +1,4 @@
-"""The `gateway` command: serve, migrate, tokens, audit, demo."""
+"""The `gateway` command: serve, migrate, tokens, dnc import/export, audit, demo."""
 
 from __future__ import annotations
 
@@ -92,6 +92,44 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     return int(_run_value(load_demo(settings)))
 
 
+def cmd_dnc_import(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from gateway.dnc_cli import import_file, operator
+
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"error: {path} is not a file", file=sys.stderr)
+        return 2
+    report = _run_value(
+        import_file(
+            settings,
+            path,
+            path.stat().st_size,
+            scope=args.scope,
+            actor=operator(),
+            show_progress=(not args.quiet and sys.stderr.isatty()) or args.progress,
+        )
+    )
+    print(
+        f"added {report.added}, already listed {report.already_listed}, "
+        f"invalid {report.invalid_count} of {report.lines} lines"
+    )
+    for bad in report.invalid[:20]:
+        print(f"  line {bad.line}: {bad.value!r}: {bad.error}")
+    if report.invalid_count > 20:
+        print(f"  ... and {report.invalid_count - 20} more invalid lines")
+    return 0
+
+
+def cmd_dnc_export(settings: Settings, args: argparse.Namespace) -> int:
+    from gateway.dnc_cli import export_csv, operator
+
+    _run_value(export_csv(settings, sys.stdout.buffer, operator()))
+    sys.stdout.flush()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gateway", description=__doc__)
     parser.add_argument("--config", help="TOML settings file; environment variables win over it")
@@ -131,6 +169,21 @@ def build_parser() -> argparse.ArgumentParser:
         dest="audit_command", required=True
     )
     command(audit_cmd, "verify", "check the hash chain").set_defaults(func=cmd_audit_verify)
+
+    dnc = command(sub, "dnc", "the do-not-call list").add_subparsers(
+        dest="dnc_command", required=True
+    )
+    dnc_import = command(dnc, "import", "add a CSV file of number[,reason[,expires_at]]")
+    dnc_import.add_argument("file")
+    dnc_import.add_argument("--scope", choices=["marketing", "all"], default="marketing")
+    dnc_import.add_argument("--quiet", action="store_true", help="no progress bar")
+    dnc_import.add_argument(
+        "--progress", action="store_true", help="a progress bar even when not on a terminal"
+    )
+    dnc_import.set_defaults(func=cmd_dnc_import)
+    command(dnc, "export", "CSV of the active entries on standard output").set_defaults(
+        func=cmd_dnc_export
+    )
 
     command(sub, "demo", "load demo registries and print tokens").set_defaults(func=cmd_demo)
     return parser

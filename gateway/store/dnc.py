@@ -38,6 +38,14 @@ async def list_number(
     """List a number (inside the caller's transaction). An active entry with the same scope
     and expiry is kept as it is; a different one is ended as superseded and replaced."""
     current = await active_entry(conn, e164)
+    if current is not None and current["expires_at"] is not None:
+        if current["expires_at"] <= await conn.fetchval("SELECT now()"):
+            await conn.execute(
+                "UPDATE dnc_entries SET ended_at = expires_at, ended_by = 'system', "
+                "end_reason = 'expired' WHERE id = $1",
+                current["id"],
+            )
+            current = None
     if current is not None:
         if current["scope"] == scope and current["expires_at"] == expires_at:
             return Listing(current, created=False)

@@ -89,6 +89,15 @@ class DncCache:
             args=[str(digits(e164)), value, f"{self._keys.prefix}dnc:"],
         )
 
+    async def read_buckets(
+        self, gen: Generation, buckets: Iterable[int]
+    ) -> list[dict[bytes, bytes]]:
+        pipe = self._redis.pipeline(transaction=False)
+        for bucket in buckets:
+            pipe.hgetall(self._keys.dnc_bucket(gen.number, bucket))
+        held: list[dict[bytes, bytes]] = await pipe.execute()
+        return held
+
     async def invalidate(self) -> None:
         """Mark the cache incomplete: checks deny as degraded until the watchdog rebuilds
         it from PostgreSQL. Used when a change could not be mirrored."""

@@ -105,11 +105,16 @@ async def _insert_batch(
         await conn.copy_records_to_table("dnc_staging", records=rows)
         # An entry whose expiry has passed no longer counts: end it, so the number can be
         # listed again.
-        await conn.execute(
-            "UPDATE dnc_entries e SET ended_at = e.expires_at, ended_by = 'system', "
-            "end_reason = 'expired' FROM dnc_staging s WHERE e.number = s.number "
-            "AND e.ended_at IS NULL AND e.expires_at <= now()"
+        expired = await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM dnc_entries WHERE ended_at IS NULL "
+            "AND expires_at <= now())"
         )
+        if expired:
+            await conn.execute(
+                "UPDATE dnc_entries e SET ended_at = e.expires_at, ended_by = 'system', "
+                "end_reason = 'expired' FROM dnc_staging s WHERE e.number = s.number "
+                "AND e.ended_at IS NULL AND e.expires_at <= now()"
+            )
         added: list[asyncpg.Record] = await conn.fetch(
             """INSERT INTO dnc_entries (number, scope, source, reason, created_by, expires_at)
                SELECT DISTINCT ON (number) number, $1, $2, reason, $3, expires_at

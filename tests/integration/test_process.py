@@ -147,3 +147,32 @@ async def test_config_file_is_read(settings: Settings, tmp_path: Path) -> None:
     # It tried the file's database, which does not answer: a clear error, not a traceback.
     assert proc.returncode == 1
     assert b"cannot reach" in err
+
+
+async def test_dnc_import_and_export_from_the_command_line(
+    settings: Settings, tmp_path: Path, db: Any
+) -> None:
+    listed = [f"+86139{n:08d}" for n in range(12_000, 12_005)]
+    csv_file = tmp_path / "refusals.csv"
+    csv_file.write_text(
+        "number,reason\n" + "\n".join(f"{n},letter" for n in listed) + "\nnot-a-number\n"
+    )
+    code, out, err = await run_cli(settings, "dnc", "import", str(csv_file), "--progress")
+    assert code == 0, err
+    assert "added 5, already listed 0, invalid 1 of 7 lines" in out
+    assert "line 7: 'not-a-number'" in out
+    assert "lines/s" in err and "ETA" in err
+    source = await db.fetchval(
+        "SELECT DISTINCT source FROM dnc_entries WHERE number = $1", listed[0]
+    )
+    assert source == "import:refusals.csv"
+    code, out, _ = await run_cli(settings, "dnc", "export")
+    assert code == 0
+    exported = {line.split(",")[0] for line in out.splitlines()[1:]}
+    assert set(listed) <= exported
+
+
+async def test_dnc_import_of_a_missing_file_is_a_clear_error(settings: Settings) -> None:
+    code, _, err = await run_cli(settings, "dnc", "import", "/nonexistent.csv")
+    assert code == 2
+    assert "not a file" in err

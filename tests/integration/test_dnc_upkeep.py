@@ -1,0 +1,59 @@
+"""Expiry and the cache check, run directly against real PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.appkeys import DNC, PG, REDIS
+from gateway.dnc_upkeep import check_cache, expire_entries
+from gateway.store.dnc_cache import cache_value, digits
+from tests.integration.tenant import e164, mobile
+
+
+async def test_expired_entries_are_ended_and_leave_the_cache(client: Any, db: Any) -> None:
+    app = client.server.app
+    number = e164(mobile())
+    await db.execute(
+        "INSERT INTO dnc_entries (number, scope, source, created_by, expires_at) "
+        "VALUES ($1, 'marketing', 'supervisor', 't', now() - interval '1 minute')",
+        number,
+    )
+    await app[DNC].apply(number, "marketing")
+    assert await expire_entries(app[PG], app[DNC]) >= 1
+    row = await db.fetchrow("SELECT * FROM dnc_entries WHERE number = $1", number)
+    assert row["end_reason"] == "expired"
+    assert row["ended_by"] == "system"
+    assert row["ended_at"] == row["expires_at"]
+    gen = await app[DNC].live()
+    n = digits(number)
+    held = await app[REDIS].hget(
+        app[DNC]._keys.dnc_bucket(gen.number, n % gen.buckets), str(n // gen.buckets)
+    )
+    assert held is None
+
+
+async def test_cache_check_repairs_drift_both_ways(client: Any, db: Any) -> None:
+    app = client.server.app
+    listed, stray = e164(mobile()), e164(mobile())
+    await db.execute(
+        "INSERT INTO dnc_entries (number, scope, source, created_by) "
+        "VALUES ($1, 'all', 'supervisor', 't')",
+        listed,
+    )
+    gen = await app[DNC].live()
+    redis, keys = app[REDIS], app[DNC]._keys
+
+    def where(number: str) -> tuple[str, str]:
+        n = digits(number)
+        return keys.dnc_bucket(gen.number, n % gen.buckets), str(n // gen.buckets)
+
+    # The listed number is missing from the cache; an unlisted one is in it.
+    await redis.hdel(*where(listed))
+    await redis.hset(*where(stray), cache_value("marketing", None))
+    report = await check_cache(app[PG], app[DNC])
+    assert report.repaired == 2
+    assert report.entries >= 1
+    assert await redis.hget(*where(listed)) == b"a"
+    assert await redis.hget(*where(stray)) is None
+    again = await check_cache(app[PG], app[DNC])
+    assert again.repaired == 0
