@@ -23,14 +23,16 @@ async def test_listing_denies_the_next_check_on_every_process(
 ) -> None:
     other = await make_client(settings, clock)
     number = tenant.listed[0]
-    status, entry = await tenant.call("PUT", f"/v1/dnc/{number}",
-                                      json={"reason": "asked by letter"})
+    status, entry = await tenant.call(
+        "PUT", f"/v1/dnc/{number}", json={"reason": "asked by letter"}
+    )
     assert status == 201
     assert entry["number"] == e164(number)
     assert entry["source"] == "supervisor"
     assert entry["created_by"] == "test-supervisor"
-    resp = await other.post("/v1/precheck", json=tenant.marketing(number),
-                            headers=bearer(tenant.tokens["dialer"]))
+    resp = await other.post(
+        "/v1/precheck", json=tenant.marketing(number), headers=bearer(tenant.tokens["dialer"])
+    )
     assert codes(await resp.json()) == {"dnc_listed"}
 
 
@@ -38,8 +40,9 @@ async def test_listing_again_is_200_and_a_scope_change_keeps_history(tenant: Ten
     number = tenant.listed[1]
     assert (await tenant.call("PUT", f"/v1/dnc/{number}", json={"reason": "r"}))[0] == 201
     assert (await tenant.call("PUT", f"/v1/dnc/{number}", json={"reason": "r"}))[0] == 200
-    status, entry = await tenant.call("PUT", f"/v1/dnc/{number}",
-                                      json={"reason": "refused everything", "scope": "all"})
+    status, entry = await tenant.call(
+        "PUT", f"/v1/dnc/{number}", json={"reason": "refused everything", "scope": "all"}
+    )
     assert status == 200
     assert entry["scope"] == "all"
     history = await tenant.ok("GET", f"/v1/dnc/{number}", "auditor")
@@ -64,18 +67,24 @@ async def test_delete_allows_calls_again_and_keeps_the_history(tenant: Tenant, d
     number = tenant.listed[3]
     await tenant.ok("PUT", f"/v1/dnc/{number}", json={"reason": "complaint"})
     assert codes(await tenant.precheck(tenant.marketing(number))) == {"dnc_listed"}
-    ended = await tenant.ok("DELETE", f"/v1/dnc/{number}",
-                            json={"reason": "number reassigned to a new subscriber"})
+    ended = await tenant.ok(
+        "DELETE", f"/v1/dnc/{number}", json={"reason": "number reassigned to a new subscriber"}
+    )
     assert ended["ended_by"] == "test-supervisor"
     assert (await tenant.precheck(tenant.marketing(number)))["decision"] == "allow"
     history = await tenant.ok("GET", f"/v1/dnc/{number}", "supervisor")
     assert history["active"] is False
     assert history["entries"][0]["end_reason"] == "number reassigned to a new subscriber"
-    assert await db.fetchval("SELECT count(*) FROM dnc_entries WHERE number = $1",
-                             e164(number)) == 1
-    actions = [r["action"] for r in await db.fetch(
-        "SELECT action FROM audit_log WHERE entity = 'dnc' AND entity_id = $1 ORDER BY seq",
-        e164(number))]
+    assert (
+        await db.fetchval("SELECT count(*) FROM dnc_entries WHERE number = $1", e164(number)) == 1
+    )
+    actions = [
+        r["action"]
+        for r in await db.fetch(
+            "SELECT action FROM audit_log WHERE entity = 'dnc' AND entity_id = $1 ORDER BY seq",
+            e164(number),
+        )
+    ]
     assert actions == ["list", "unlist"]
     status, _ = await tenant.call("DELETE", f"/v1/dnc/{number}", json={"reason": "again"})
     assert status == 404
@@ -91,21 +100,36 @@ async def test_unknown_and_invalid_numbers(tenant: Tenant) -> None:
 
 async def test_refusal_cannot_expire_within_six_months(tenant: Tenant) -> None:
     number = mobile()
-    status, body = await tenant.call("PUT", f"/v1/dnc/{number}", json={
-        "reason": "customer refused", "source": "customer_refusal",
-        "expires_at": "2027-03-01T00:00:00+08:00"})
+    status, body = await tenant.call(
+        "PUT",
+        f"/v1/dnc/{number}",
+        json={
+            "reason": "customer refused",
+            "source": "customer_refusal",
+            "expires_at": "2027-03-01T00:00:00+08:00",
+        },
+    )
     assert status == 400
     assert "183 days" in body["error"]["message"]
-    status, _ = await tenant.call("PUT", f"/v1/dnc/{number}", json={
-        "reason": "customer refused", "source": "customer_refusal",
-        "expires_at": "2028-01-01T00:00:00+08:00"})
+    status, _ = await tenant.call(
+        "PUT",
+        f"/v1/dnc/{number}",
+        json={
+            "reason": "customer refused",
+            "source": "customer_refusal",
+            "expires_at": "2028-01-01T00:00:00+08:00",
+        },
+    )
     assert status == 201
 
 
 async def test_temporary_entry_ends_on_time(tenant: Tenant, clock: Clock) -> None:
     number = tenant.listed[4]
-    await tenant.ok("PUT", f"/v1/dnc/{number}", json={
-        "reason": "call back after the holidays", "expires_at": "2027-06-01T00:00:00+08:00"})
+    await tenant.ok(
+        "PUT",
+        f"/v1/dnc/{number}",
+        json={"reason": "call back after the holidays", "expires_at": "2027-06-01T00:00:00+08:00"},
+    )
     clock.set("2027-05-31T10:00:00+08:00")
     await tenant.ok("PUT", "/v1/holidays/2027-05-31", json={"kind": "workday"})
     await tenant.ok("PUT", "/v1/holidays/2027-06-01", json={"kind": "workday"})
@@ -116,8 +140,11 @@ async def test_temporary_entry_ends_on_time(tenant: Tenant, clock: Clock) -> Non
 
 async def import_csv(tenant: Tenant, text: str, query: str = "") -> tuple[int, Any]:
     status, body = await tenant.call(
-        "POST", f"/v1/dnc/import{query}", data=text.encode(),
-        headers={**bearer(tenant.tokens["supervisor"]), "Content-Type": "text/csv"})
+        "POST",
+        f"/v1/dnc/import{query}",
+        data=text.encode(),
+        headers={**bearer(tenant.tokens["supervisor"]), "Content-Type": "text/csv"},
+    )
     return status, body
 
 
@@ -126,30 +153,38 @@ async def test_import_reports_every_bad_line_and_keeps_every_good_one(
 ) -> None:
     good = [mobile() for _ in range(4)]
     await tenant.ok("PUT", f"/v1/dnc/{good[3]}", json={"reason": "already"})
-    text = "\n".join([
-        "number,reason,expires_at",
-        good[0],
-        "12345,too short",
-        "",
-        f"+86 {good[1][:3]} {good[1][3:7]} {good[1][7:]},asked twice",
-        f"{good[2]},,2020-01-01",
-        f"{good[2]},temporary,2030-01-01",
-        good[0],
-        good[3],
-        "not a number",
-        f"{good[1]},a,b,c",
-    ]) + "\n"
+    text = (
+        "\n".join(
+            [
+                "number,reason,expires_at",
+                good[0],
+                "12345,too short",
+                "",
+                f"+86 {good[1][:3]} {good[1][3:7]} {good[1][7:]},asked twice",
+                f"{good[2]},,2020-01-01",
+                f"{good[2]},temporary,2030-01-01",
+                good[0],
+                good[3],
+                "not a number",
+                f"{good[1]},a,b,c",
+            ]
+        )
+        + "\n"
+    )
     status, body = await import_csv(tenant, text, "?source=crm-2026-11")
     assert status == 200, body
     assert body["added"] == 3
     assert body["already_listed"] == 2  # a duplicate within the file, and good[3]
     assert [(i["line"], i["error"][:20]) for i in body["invalid"]] == [
-        (3, "not a valid mainland"), (6, "expires_at is in the"), (10, "not a valid mainland"),
+        (3, "not a valid mainland"),
+        (6, "expires_at is in the"),
+        (10, "not a valid mainland"),
         (11, "too many fields: exp"),
     ]
     assert body["invalid_count"] == 4
-    row = await db.fetchrow("SELECT * FROM dnc_entries WHERE number = $1 AND ended_at IS NULL",
-                            e164(good[2]))
+    row = await db.fetchrow(
+        "SELECT * FROM dnc_entries WHERE number = $1 AND ended_at IS NULL", e164(good[2])
+    )
     assert row["source"] == "import:crm-2026-11"
     assert row["reason"] == "temporary"
     assert row["expires_at"] is not None
@@ -167,6 +202,7 @@ async def test_import_with_scope_all_blocks_callbacks(tenant: Tenant) -> None:
 
 async def test_import_refuses_other_content_types(tenant: Tenant) -> None:
     status, body = await tenant.call("POST", "/v1/dnc/import", json={"numbers": []})
+    assert body["error"]["code"] == "unsupported_media_type"
     assert status == 415
 
 
@@ -183,9 +219,13 @@ async def test_export_streams_the_active_entries(tenant: Tenant, db: Any) -> Non
     assert lines[0] == "number,scope,source,reason,created_at,expires_at"
     assert any(line.startswith(e164(number) + ",marketing,supervisor,exported") for line in lines)
     assert not any(line.startswith(e164(removed)) for line in lines)
-    assert await db.fetchval(
-        "SELECT count(*) FROM audit_log WHERE entity = 'dnc' AND action = 'export' "
-        "AND actor = 'test-auditor'") >= 1
+    assert (
+        await db.fetchval(
+            "SELECT count(*) FROM audit_log WHERE entity = 'dnc' AND action = 'export' "
+            "AND actor = 'test-auditor'"
+        )
+        >= 1
+    )
 
 
 async def test_flushed_redis_denies_until_rebuilt_then_answers_correctly(
