@@ -18,6 +18,7 @@ from gateway.appkeys import (
     CLOCK,
     DNC,
     DNC_LIST,
+    JOBS,
     KEYS,
     NOTIFICATIONS,
     PG,
@@ -27,6 +28,8 @@ from gateway.appkeys import (
 )
 from gateway.auth import TokenVerifier
 from gateway.dnc_list import DncList
+from gateway.jobs.catalog import check_schedules
+from gateway.jobs.scheduler import JobScheduler
 from gateway.policy import parse_callee
 from gateway.precheck import PreCallChecker
 from gateway.settings import Settings
@@ -105,6 +108,15 @@ async def _dnc(app: web.Application) -> AsyncIterator[None]:
     await cache.stop_watchdog()
 
 
+async def _jobs(app: web.Application) -> AsyncIterator[None]:
+    jobs = JobScheduler(app[PG], app[REDIS], app[DNC], app[SETTINGS], app[CLOCK])
+    app[JOBS] = jobs
+    if app[SETTINGS].scheduler:
+        jobs.start()
+    yield
+    jobs.stop()
+
+
 async def _checker(app: web.Application) -> AsyncIterator[None]:
     s = app[SETTINGS]
     decisions = DecisionLog(app[PG], max_batch=s.decision_batch_max)
@@ -156,6 +168,7 @@ def create_app(settings: Settings, clock: Callable[[], datetime] | None = None) 
         middlewares=[middleware.observe, middleware.authenticate],
         client_max_size=settings.max_json_bytes,
     )
+    check_schedules(settings.schedules)
     app[SETTINGS] = settings
     app[CLOCK] = clock or _system_clock
     app[MAX_JSON_BYTES] = settings.max_json_bytes
@@ -169,7 +182,7 @@ def create_app(settings: Settings, clock: Callable[[], datetime] | None = None) 
     ]
     app[ops.READINESS_CHECKS] = checks
     app.cleanup_ctx.extend(
-        [_postgres, _redis, _notifications, _registries, _dnc, _checker, _start_listening]
+        [_postgres, _redis, _notifications, _registries, _dnc, _jobs, _checker, _start_listening]
     )
 
     specs: dict[tuple[str, str], RouteSpec] = {}

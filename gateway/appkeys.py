@@ -10,6 +10,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from gateway.dnc_list import DncList
+from gateway.jobs.scheduler import JobScheduler
 from gateway.precheck import PreCallChecker
 from gateway.settings import Settings
 from gateway.snapshot import RegistryCache
@@ -25,6 +26,7 @@ NOTIFICATIONS = web.AppKey("notifications", Notifications)
 REGISTRIES = web.AppKey("registries", RegistryCache)
 DNC = web.AppKey("dnc", DncCache)
 DNC_LIST = web.AppKey("dnc_list", DncList)
+JOBS = web.AppKey("jobs", JobScheduler)
 CHECKER = web.AppKey("checker", PreCallChecker)
 
 

@@ -1,4 +1,4 @@
-"""The `gateway` command: serve, migrate, tokens, dnc import/export, audit, demo."""
+"""The `gateway` command: serve, migrate, tokens, dnc import/export, jobs, audit, demo."""
 
 from __future__ import annotations
 
@@ -130,6 +130,30 @@ def cmd_dnc_export(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_jobs_list(settings: Settings, args: argparse.Namespace) -> int:
+    from gateway.jobs.cli import list_jobs
+
+    for line in _run_value(list_jobs(settings)):
+        print(line)
+    return 0
+
+
+def cmd_jobs_run(settings: Settings, args: argparse.Namespace) -> int:
+    from gateway.jobs.catalog import JOBS
+    from gateway.jobs.cli import run_now
+
+    if args.name not in JOBS:
+        print(f"error: no job {args.name!r}; jobs: {', '.join(JOBS)}", file=sys.stderr)
+        return 2
+    result = _run_value(run_now(settings, args.name, args.dry_run))
+    print(f"{result.job}: {result.outcome}{' (dry run)' if args.dry_run else ''}")
+    for key, value in result.counts.items():
+        print(f"  {key}: {value}")
+    if result.error:
+        print(f"  error: {result.error}", file=sys.stderr)
+    return 0 if result.outcome == "done" else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gateway", description=__doc__)
     parser.add_argument("--config", help="TOML settings file; environment variables win over it")
@@ -185,6 +209,13 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_dnc_export
     )
 
+    jobs = command(sub, "jobs", "scheduled jobs").add_subparsers(dest="jobs_command", required=True)
+    command(jobs, "list", "jobs, their schedules and last runs").set_defaults(func=cmd_jobs_list)
+    run = command(jobs, "run", "run one job now")
+    run.add_argument("name")
+    run.add_argument("--dry-run", action="store_true", help="report what it would do")
+    run.set_defaults(func=cmd_jobs_run)
+
     command(sub, "demo", "load demo registries and print tokens").set_defaults(func=cmd_demo)
     return parser
 
@@ -199,6 +230,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         result: int = args.func(settings, args)
+    except SettingsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     except OSError as e:
         print(f"error: cannot reach a service: {e}", file=sys.stderr)
         return 1

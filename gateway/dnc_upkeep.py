@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 
@@ -17,7 +18,9 @@ log = logging.getLogger("gateway.dnc")
 _ACTIVE = "ended_at IS NULL AND (expires_at IS NULL OR expires_at > now())"
 
 
-async def expire_entries(pool: asyncpg.Pool, cache: DncCache, batch: int = 10_000) -> int:
+async def expire_entries(
+    pool: asyncpg.Pool, cache: DncCache, now: datetime, batch: int = 10_000
+) -> int:
     """End the entries whose expiry has passed (checks already ignore them) and take them
     out of the cache. Returns how many were ended."""
     total = 0
@@ -26,8 +29,9 @@ async def expire_entries(pool: asyncpg.Pool, cache: DncCache, batch: int = 10_00
             rows = await conn.fetch(
                 "UPDATE dnc_entries SET ended_at = expires_at, ended_by = 'system', "
                 "end_reason = 'expired' WHERE id IN (SELECT id FROM dnc_entries "
-                "WHERE ended_at IS NULL AND expires_at <= now() LIMIT $1) RETURNING number",
+                "WHERE ended_at IS NULL AND expires_at <= $2 LIMIT $1) RETURNING number",
                 batch,
+                now,
             )
             if rows:
                 await audit.record(

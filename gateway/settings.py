@@ -28,6 +28,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     decision_batch_max: int = 500
     allow_valid_seconds: int = 60
     snapshot_poll_seconds: float = 30.0
+    scheduler: bool = True
+    schedules: dict[str, str] = {}
     log_level: str = "INFO"
     access_log: bool = False
 

@@ -61,6 +61,7 @@ def settings(database_url: str, redis_prefix: str, tmp_path: Any) -> Settings:
         redis_url=REDIS_URL,
         redis_prefix=redis_prefix,
         recordings_dir=str(tmp_path / "recordings"),
+        scheduler=False,
         backup_dir=str(tmp_path / "backup"),
     )
 

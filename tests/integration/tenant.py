@@ -85,7 +85,7 @@ class Tenant:
                 "discloses_identity": True,
             },
         )
-        far = "2030-12-31"
+        far = "2035-12-31"
         await self.ok(
             "POST",
             "/v1/agents",
@@ -131,7 +131,7 @@ class Tenant:
                     "caller_ids": [CALLER_ID],
                     "list_ids": [self.list_id] if purpose == "marketing" else [],
                     "starts_at": "2026-01-01T00:00:00+08:00",
-                    "ends_at": "2028-01-01T00:00:00+08:00",
+                    "ends_at": "2036-01-01T00:00:00+08:00",
                 },
             )
         return self

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from gateway.appkeys import DNC, PG, REDIS
@@ -19,7 +20,7 @@ async def test_expired_entries_are_ended_and_leave_the_cache(client: Any, db: An
         number,
     )
     await app[DNC].apply(number, "marketing")
-    assert await expire_entries(app[PG], app[DNC]) >= 1
+    assert await expire_entries(app[PG], app[DNC], datetime.now(UTC)) >= 1
     row = await db.fetchrow("SELECT * FROM dnc_entries WHERE number = $1", number)
     assert row["end_reason"] == "expired"
     assert row["ended_by"] == "system"

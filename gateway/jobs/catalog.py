@@ -1,0 +1,27 @@
+"""Every scheduled job the gateway knows."""
+
+from __future__ import annotations
+
+from gateway.jobs.dnc import DNC_CACHE_CHECK, DNC_EXPIRY
+from gateway.jobs.runner import JobSpec
+from gateway.jobs.schedule import trigger
+from gateway.settings import SettingsError
+
+JOBS: dict[str, JobSpec] = {spec.name: spec for spec in (DNC_EXPIRY, DNC_CACHE_CHECK)}
+
+
+def check_schedules(schedules: dict[str, str]) -> None:
+    """Refuse settings that name an unknown job or an unreadable crontab expression."""
+    for name, cron in schedules.items():
+        if name not in JOBS:
+            raise SettingsError(f"schedules: unknown job {name!r} (jobs: {', '.join(JOBS)})")
+        try:
+            trigger(cron)
+        except ValueError as e:
+            raise SettingsError(
+                f"schedules.{name}: {cron!r} is not a crontab expression: {e}"
+            ) from e
+
+
+def schedule_of(spec: JobSpec, overrides: dict[str, str]) -> str:
+    return overrides.get(spec.name, spec.cron)
