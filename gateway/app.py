@@ -11,7 +11,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from gateway import __version__
-from gateway.api import dnc, middleware, ops, precheck, reference, registries
+from gateway.api import dnc, middleware, ops, precheck, reference, registries, scrub
 from gateway.api.routing import MAX_JSON_BYTES, Routes, RouteSpec
 from gateway.appkeys import (
     CHECKER,
@@ -24,6 +24,8 @@ from gateway.appkeys import (
     PG,
     REDIS,
     REGISTRIES,
+    SCRUB_JOBS,
+    SCRUBBER,
     SETTINGS,
 )
 from gateway.auth import TokenVerifier
@@ -32,6 +34,7 @@ from gateway.jobs.catalog import check_schedules
 from gateway.jobs.scheduler import JobScheduler
 from gateway.policy import parse_callee
 from gateway.precheck import PreCallChecker
+from gateway.scrub import Scrubber, ScrubJobs
 from gateway.settings import Settings
 from gateway.snapshot import RegistryCache
 from gateway.store.decisions import DecisionLog
@@ -46,7 +49,14 @@ log = logging.getLogger("gateway.app")
 
 
 def all_routes() -> list[Routes]:
-    return [ops.routes, precheck.routes, registries.routes, reference.routes, dnc.routes]
+    return [
+        ops.routes,
+        precheck.routes,
+        registries.routes,
+        reference.routes,
+        dnc.routes,
+        scrub.routes,
+    ]
 
 
 async def _postgres(app: web.Application) -> AsyncIterator[None]:
@@ -129,7 +139,11 @@ async def _checker(app: web.Application) -> AsyncIterator[None]:
         s.allow_valid_seconds,
         clock=app[CLOCK],
     )
+    scrubber = Scrubber(app[REDIS], app[KEYS], app[REGISTRIES], app[CLOCK])
+    app[SCRUBBER] = scrubber
+    app[SCRUB_JOBS] = ScrubJobs(app[PG], scrubber)
     yield
+    await app[SCRUB_JOBS].close()
     await decisions.close()
 
 

@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from gateway.dnc_list import DncList
 from gateway.jobs.scheduler import JobScheduler
 from gateway.precheck import PreCallChecker
+from gateway.scrub import Scrubber, ScrubJobs
 from gateway.settings import Settings
 from gateway.snapshot import RegistryCache
 from gateway.store.dnc_cache import DncCache
@@ -27,6 +28,8 @@ REGISTRIES = web.AppKey("registries", RegistryCache)
 DNC = web.AppKey("dnc", DncCache)
 DNC_LIST = web.AppKey("dnc_list", DncList)
 JOBS = web.AppKey("jobs", JobScheduler)
+SCRUBBER = web.AppKey("scrubber", Scrubber)
+SCRUB_JOBS = web.AppKey("scrub_jobs", ScrubJobs)
 CHECKER = web.AppKey("checker", PreCallChecker)
 
 

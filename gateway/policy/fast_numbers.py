@@ -14,7 +14,7 @@ from typing import Final
 
 import phonenumbers
 
-from gateway.policy.numbers import normalize_number
+from gateway.policy.numbers import CHINA_TZ, ParsedNumber, normalize_number, parse_callee
 
 
 def _mobile_pattern() -> re.Pattern[str]:
@@ -61,3 +61,11 @@ def _is_mobile(national: str) -> bool:
 def normalize_fast(raw: str) -> str | None:
     """The same answer as `normalize_number`, fast for plain mobiles."""
     return quick_mobile(raw) or normalize_number(raw)
+
+
+def parse_for_scrub(raw: str) -> ParsedNumber | None:
+    """The callee as a scrub needs it (its E.164 only): fast for plain mobiles."""
+    e164 = quick_mobile(raw)
+    if e164 is not None:
+        return ParsedNumber(e164=e164, kind="mobile", province=None, tz=CHINA_TZ)
+    return parse_callee(raw)

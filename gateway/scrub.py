@@ -1,0 +1,213 @@
+"""Batch scrubs: which numbers of a list may be called for a campaign and purpose, by the
+number, staff-number, DNC and list rules. Hours, caps, caller id, agent and script belong
+to the moment of the call. A scrub counts no attempt."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import datetime
+from typing import IO
+
+import asyncpg
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from gateway.policy import Facts, Purpose, ScrubResult, scrub
+from gateway.policy.facts import epoch_ms
+from gateway.policy.fast_numbers import parse_for_scrub
+from gateway.snapshot import RegistryCache
+from gateway.store.dnc_cache import digits, lua
+from gateway.store.keys import Keys
+
+log = logging.getLogger("gateway.scrub")
+
+LOOKUP_CHUNK = 2000
+JOB_CHUNK = 20_000
+STALE_SECONDS = 120  # a running job not heard of for this long died with its process
+
+
+class Scrubber:
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        registries: RegistryCache,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._registries = registries
+        self._clock = clock
+        self._lookup = redis.register_script(lua("dnc_lookup_many.lua"))
+
+    async def _scopes(self, numbers: Sequence[str | None], now_ms: int) -> list[Facts]:
+        """Facts per number: the DNC scope, or degraded for all when Redis cannot say."""
+        wanted = [n for n in numbers if n is not None]
+        found: dict[str, str] = {}
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            for start in range(0, len(wanted), LOOKUP_CHUNK):
+                chunk = wanted[start : start + LOOKUP_CHUNK]
+                await self._lookup(
+                    keys=[self._keys.dnc_current],
+                    args=[f"{self._keys.prefix}dnc:", now_ms, *(digits(n) for n in chunk)],
+                    client=pipe,
+                )
+            answers = await pipe.execute() if wanted else []
+        except (RedisError, OSError) as e:
+            log.warning("redis unavailable for a scrub: %s", e)
+            return [Facts(degraded="Redis is unreachable")] * len(numbers)
+        for start, answer in zip(range(0, len(wanted), LOOKUP_CHUNK), answers, strict=True):
+            if answer[0] == b"degraded":
+                return [Facts(degraded="the do-not-call cache is incomplete")] * len(numbers)
+            for number, scope in zip(wanted[start : start + LOOKUP_CHUNK], answer[1:], strict=True):
+                if scope:
+                    found[number] = scope.decode()
+        clear = Facts()
+        listed = {s: Facts(dnc_scope=s) for s in ("all", "marketing")}
+        return [listed[found[n]] if n is not None and n in found else clear for n in numbers]
+
+    async def scrub(
+        self, raw_numbers: Sequence[str], purpose: Purpose, campaign_id: str | None
+    ) -> list[ScrubResult]:
+        snapshot = self._registries.current
+        parsed = [parse_for_scrub(raw) for raw in raw_numbers]
+        facts = await self._scopes([p.e164 if p else None for p in parsed], epoch_ms(self._clock()))
+        return [
+            scrub(raw, callee, purpose, campaign_id, snapshot, fact)
+            for raw, callee, fact in zip(raw_numbers, parsed, facts, strict=True)
+        ]
+
+
+def _discard(spool: IO[str]) -> None:
+    spool.close()
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(spool.name)
+
+
+def result_row(line: int, result: ScrubResult) -> tuple[object, ...]:
+    return (
+        line,
+        result.input,
+        result.callee_e164,
+        result.callable,
+        ";".join(r.code for r in result.reasons),
+    )
+
+
+class ScrubJobs:
+    """Large scrubs: the upload is spooled to a local file, scrubbed in the background in
+    the process that took it, and the results kept in PostgreSQL for any process to
+    serve."""
+
+    def __init__(self, pool: asyncpg.Pool, scrubber: Scrubber) -> None:
+        self._pool = pool
+        self._scrubber = scrubber
+        self._running: set[asyncio.Task[None]] = set()
+        self._one_at_a_time = asyncio.Semaphore(1)
+
+    async def submit(
+        self,
+        lines: AsyncIterator[tuple[int, str]],
+        *,
+        purpose: Purpose,
+        campaign_id: str | None,
+        actor: str,
+    ) -> uuid.UUID:
+        spool: IO[str] = tempfile.NamedTemporaryFile(
+            "w+", encoding="utf-8", prefix="scrub-", suffix=".csv", delete=False
+        )
+        total = 0
+        try:
+            async for number, line in lines:
+                value = line.split(",", 1)[0].strip().strip('"')
+                if not value or (number == 1 and value.lower() in ("number", "callee")):
+                    continue
+                spool.write(value.replace("\n", " ") + "\n")
+                total += 1
+            spool.flush()
+        except BaseException:
+            _discard(spool)
+            raise
+        job_id = uuid.uuid4()
+        await self._pool.execute(
+            "INSERT INTO scrub_jobs (job_id, campaign_id, purpose, state, total, created_by) "
+            "VALUES ($1, $2, $3, 'queued', $4, $5)",
+            job_id,
+            campaign_id,
+            purpose,
+            total,
+            actor,
+        )
+        task = asyncio.create_task(self._run(job_id, spool, purpose, campaign_id))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        return job_id
+
+    async def _run(
+        self, job_id: uuid.UUID, spool: IO[str], purpose: Purpose, campaign_id: str | None
+    ) -> None:
+        try:
+            async with self._one_at_a_time:
+                await self._set(job_id, "running")
+                spool.seek(0)
+                processed = 0
+                while True:
+                    chunk = [
+                        line.rstrip("\n") for _, line in zip(range(JOB_CHUNK), spool, strict=False)
+                    ]
+                    if not chunk:
+                        break
+                    results = await self._scrubber.scrub(chunk, purpose, campaign_id)
+                    async with self._pool.acquire() as conn, conn.transaction():
+                        await conn.copy_records_to_table(
+                            "scrub_results",
+                            records=[
+                                (job_id, *result_row(processed + i, r))
+                                for i, r in enumerate(results, 1)
+                            ],
+                        )
+                        processed += len(chunk)
+                        await conn.execute(
+                            "UPDATE scrub_jobs SET processed = $2, updated_at = now() "
+                            "WHERE job_id = $1",
+                            job_id,
+                            processed,
+                        )
+                await self._set(job_id, "done")
+        except Exception as e:
+            log.exception("scrub job failed")
+            with contextlib.suppress(Exception):
+                await self._set(job_id, "failed", f"{type(e).__name__}: {e}")
+        finally:
+            _discard(spool)
+
+    async def _set(self, job_id: uuid.UUID, state: str, error: str | None = None) -> None:
+        await self._pool.execute(
+            "UPDATE scrub_jobs SET state = $2, error = $3, updated_at = now() WHERE job_id = $1",
+            job_id,
+            state,
+            error,
+        )
+
+    async def status(self, job_id: uuid.UUID) -> asyncpg.Record | None:
+        return await self._pool.fetchrow(
+            "SELECT job_id, campaign_id, purpose, processed, total, error, created_at, "
+            "updated_at, CASE WHEN state IN ('queued', 'running') AND updated_at < "
+            f"now() - interval '{STALE_SECONDS} seconds' THEN 'failed' ELSE state END AS state "
+            "FROM scrub_jobs WHERE job_id = $1",
+            job_id,
+        )
+
+    async def close(self) -> None:
+        for task in list(self._running):
+            task.cancel()
+        for task in list(self._running):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
