@@ -3,6 +3,7 @@ admin's policy document."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -10,9 +11,9 @@ import msgspec
 from aiohttp import web
 from msgspec import Meta
 
-from gateway.api.changes import audited, registry_change
+from gateway.api.changes import audited, check_text, registry_change
 from gateway.api.csvlines import body_lines
-from gateway.api.registries import EDITORS, READERS, Id, Items, PhoneText
+from gateway.api.registries import EDITORS, READERS, Items, PhoneText, path_id
 from gateway.api.routing import (
     Routes,
     convert_query,
@@ -37,7 +38,8 @@ MAX_REPORTED_INVALID = 1000
 
 class ListIn(msgspec.Struct, forbid_unknown_fields=True):
     provenance: Annotated[str, Meta(min_length=1, max_length=500)]
-    numbers: list[PhoneText]
+    # Any text: what is not a number is reported by position and left out.
+    numbers: list[str]
 
 
 class InvalidLine(msgspec.Struct):
@@ -65,14 +67,19 @@ class _Collected:
         self.invalid: list[InvalidLine] = []
         self.invalid_count = 0
 
-    def add(self, line: int, raw: str) -> None:
+    def add_csv(self, line: int, raw: str) -> None:
+        """A CSV line: the number is the first column; a blank line is skipped, and so is
+        a header on line 1."""
         value = raw.split(",", 1)[0].strip().strip('"')
         if not value:
             return
-        e164 = normalize_number(value)
+        if line == 1 and value.lower() in ("number", "numbers", "phone", "callee"):
+            return
+        self.add(line, value)
+
+    def add(self, line: int, value: str) -> None:
+        e164 = normalize_number(value) if len(value) <= 100 else None
         if e164 is None:
-            if line == 1 and value.lower() in ("number", "numbers", "phone", "callee"):
-                return
             self.invalid_count += 1
             if len(self.invalid) < MAX_REPORTED_INVALID:
                 self.invalid.append(InvalidLine(line, value[:40], "not a valid number"))
@@ -104,35 +111,38 @@ async def list_lists(request: web.Request) -> web.StreamResponse:
     "201 new, 200 replaced; invalid numbers are reported and left out",
 )
 async def put_list(request: web.Request) -> web.StreamResponse:
-    list_id = request.match_info["list_id"]
-    decode(msgspec.json.encode(list_id), Id)
+    list_id = path_id(request, "list_id")
     collected = _Collected()
     if request.content_type == "text/csv":
         provenance = convert_query(request, ProvenanceQuery).provenance
+        check_text({"provenance": provenance})
         async for number, line in body_lines(request, request.app[SETTINGS].max_csv_bytes):
-            collected.add(number, line)
+            collected.add_csv(number, line)
     elif request.content_type in ("application/json", ""):
         body = await read_json(request, ListIn)
         provenance = body.provenance
+        check_text({"provenance": provenance})
         for i, raw in enumerate(body.numbers, 1):
-            collected.add(i, raw)
+            collected.add(i, raw.strip())
     else:
         raise UnsupportedMediaType(f"content type {request.content_type}: send JSON or text/csv")
     approved_by = principal(request).name
 
     async def change(conn: Conn) -> tuple[int, ListOut]:
-        before = await rows.fetch_one(conn, "call_lists", {"list_id": list_id}, lock=True)
+        # Insert first, so two uploads of a new list cannot both take it for new.
+        created = await conn.fetchval(
+            "INSERT INTO call_lists (list_id, provenance, approved_by, size) "
+            "VALUES ($1, $2, $3, 0) ON CONFLICT (list_id) DO NOTHING RETURNING true",
+            list_id,
+            provenance,
+            approved_by,
+        )
+        before = None
+        if not created:
+            before = await rows.fetch_one(conn, "call_lists", {"list_id": list_id}, lock=True)
         await conn.execute("CREATE TEMP TABLE incoming_numbers (number text) ON COMMIT DROP")
         await conn.copy_records_to_table("incoming_numbers", records=collected.numbers)
         await conn.execute("DELETE FROM call_list_numbers WHERE list_id = $1", list_id)
-        if before is None:
-            await conn.execute(
-                "INSERT INTO call_lists (list_id, provenance, approved_by, size) "
-                "VALUES ($1, $2, $3, 0)",
-                list_id,
-                provenance,
-                approved_by,
-            )
         size = await conn.fetchval(
             "WITH ins AS (INSERT INTO call_list_numbers (list_id, number) "
             "SELECT DISTINCT $1::text, number FROM incoming_numbers RETURNING 1) "
@@ -152,16 +162,16 @@ async def put_list(request: web.Request) -> web.StreamResponse:
         await audited(
             conn,
             request,
-            "replace" if before else "create",
+            "create" if created else "replace",
             "call_list",
             list_id,
-            rows.as_dict(before) if before else None,
+            rows.as_dict(before) if before is not None else None,
             after,
         )
         out = ListOut(
             list_id, provenance, approved_by, size, collected.invalid, collected.invalid_count
         )
-        return (200 if before else 201), out
+        return (201 if created else 200), out
 
     status, out = await registry_change(request, f"list:{list_id}", change)
     return json_response(out, status=status)
@@ -205,6 +215,7 @@ def _staff_number(raw: str) -> str:
 async def add_staff(request: web.Request) -> web.StreamResponse:
     body = await read_json(request, StaffIn)
     number = _staff_number(body.number)
+    check_text({"note": body.note})
 
     async def change(conn: Conn) -> dict[str, Any]:
         row = await rows.insert(
@@ -254,8 +265,14 @@ class YearQuery(msgspec.Struct):
     year: Annotated[int, Meta(ge=1900, le=2200)] | None = None
 
 
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def _day(raw: str) -> date:
+    # fromisoformat alone would also take 20261001 and 2026-W40-4.
     try:
+        if not _DAY.fullmatch(raw):
+            raise ValueError(raw)
         return date.fromisoformat(raw)
     except ValueError as e:
         raise InvalidRequest(f"date: {raw!r} is not YYYY-MM-DD") from e
@@ -292,30 +309,47 @@ async def list_holidays(request: web.Request) -> web.StreamResponse:
 async def put_holiday(request: web.Request) -> web.StreamResponse:
     day = _day(request.match_info["day"])
     body = await read_json(request, HolidayIn)
+    check_text({"name": body.name})
 
     async def change(conn: Conn) -> tuple[int, dict[str, Any]]:
-        before = await rows.fetch_one(conn, "holidays", {"day": day}, lock=True)
-        row = await conn.fetchrow(
-            "INSERT INTO holidays (day, kind, name, updated_by) VALUES ($1, $2, $3, $4) "
-            "ON CONFLICT (day) DO UPDATE SET kind = EXCLUDED.kind, name = EXCLUDED.name, "
-            "updated_by = EXCLUDED.updated_by, updated_at = now() RETURNING *",
-            day,
-            body.kind,
-            body.name,
-            principal(request).name,
-        )
-        assert row is not None
+        # Insert first, so two settings of a new day cannot both take it for new; an
+        # existing entry is locked and updated (and inserted again if it was just removed).
+        before = row = None
+        for _ in range(3):
+            row = await conn.fetchrow(
+                "INSERT INTO holidays (day, kind, name, updated_by) VALUES ($1, $2, $3, $4) "
+                "ON CONFLICT (day) DO NOTHING RETURNING *",
+                day,
+                body.kind,
+                body.name,
+                principal(request).name,
+            )
+            if row is not None:
+                break
+            before = await rows.fetch_one(conn, "holidays", {"day": day}, lock=True)
+            if before is not None:
+                row = await conn.fetchrow(
+                    "UPDATE holidays SET kind = $2, name = $3, updated_by = $4, "
+                    "updated_at = now() WHERE day = $1 RETURNING *",
+                    day,
+                    body.kind,
+                    body.name,
+                    principal(request).name,
+                )
+                break
+        if row is None:
+            raise Conflict(f"calendar entry for {day.isoformat()} is changing; try again")
         after = rows.as_dict(row)
         await audited(
             conn,
             request,
-            "update" if before else "create",
+            "update" if before is not None else "create",
             "holiday",
             day.isoformat(),
-            rows.as_dict(before) if before else None,
+            rows.as_dict(before) if before is not None else None,
             after,
         )
-        return (200 if before else 201), after
+        return (200 if before is not None else 201), after
 
     status, after = await registry_change(request, "holidays", change)
     return json_response(after, status=status)

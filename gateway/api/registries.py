@@ -3,6 +3,7 @@ campaigns. Every change is audited and seen by the next check on every process."
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -10,7 +11,7 @@ import msgspec
 from aiohttp import web
 from msgspec import UNSET, Meta, UnsetType
 
-from gateway.api.changes import audited, registry_change, set_fields
+from gateway.api.changes import audited, check_text, check_when, registry_change, set_fields
 from gateway.api.routing import Routes, json_response, read_json
 from gateway.appkeys import PG
 from gateway.errors import ApiError, Conflict, InvalidRequest, NotFound
@@ -22,7 +23,11 @@ routes = Routes()
 READERS = ("supervisor", "auditor")
 EDITORS = ("supervisor",)
 
-Id = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+# The lookahead keeps Python's `$` from also matching before a trailing newline.
+ID_PATTERN = r"^[A-Za-z0-9._:-]+(?!\n)$"
+Id = Annotated[str, Meta(min_length=1, max_length=64, pattern=ID_PATTERN)]
+_ID = re.compile(ID_PATTERN)
+MAX_VERSION = 2**31 - 1  # scripts.version is a PostgreSQL integer
 Text = Annotated[str, Meta(min_length=1, max_length=200)]
 Purposes = Annotated[list[Purpose], Meta(min_length=1)]
 PhoneText = Annotated[str, Meta(min_length=1, max_length=40)]
@@ -50,6 +55,21 @@ def _unique(values: list[str]) -> list[str]:
     return sorted(set(values))
 
 
+def path_id(request: web.Request, name: str) -> str:
+    """An id from the path; one no create could have accepted is a bad request."""
+    value = request.match_info[name]
+    if len(value) > 64 or not _ID.fullmatch(value):
+        raise InvalidRequest(f"{name}: {value!r} is not an id (1-64 of A-Z a-z 0-9 . _ : -)")
+    return value
+
+
+def _caller_id(raw: str, field: str) -> str:
+    number = normalize_caller_id(raw)
+    if not number:
+        raise InvalidRequest(f"{field}: {raw!r} is not a telephone number")
+    return number
+
+
 async def _list(request: web.Request, table: str, order: list[str]) -> web.StreamResponse:
     found = await rows.fetch_all(request.app[PG], table, order)
     return json_response(Items([rows.as_dict(r) for r in found]))
@@ -63,6 +83,8 @@ async def _create(
     entity_id: str,
     values: dict[str, Any],
 ) -> web.StreamResponse:
+    check_text(values)
+
     async def change(conn: Conn) -> dict[str, Any]:
         row = await rows.insert(conn, table, values)
         if row is None:
@@ -84,6 +106,7 @@ async def _patch(
     check: Any = None,
 ) -> web.StreamResponse:
     entity_id = "/".join(str(v) for v in keys.values())
+    check_text(changes)
 
     async def change(conn: Conn) -> dict[str, Any]:
         before = await rows.fetch_one(conn, table, keys, lock=True)
@@ -141,9 +164,8 @@ async def list_caller_ids(request: web.Request) -> web.StreamResponse:
 )
 async def create_caller_id(request: web.Request) -> web.StreamResponse:
     body = await read_json(request, CallerIdIn)
-    number = normalize_caller_id(body.number)
-    if not number:
-        raise InvalidRequest("number: not a telephone number")
+    number = _caller_id(body.number, "number")
+    check_when("published_at", body.published_at)
     values = {
         "number": number,
         "purposes": _unique(list(body.purposes)),
@@ -168,7 +190,12 @@ async def patch_caller_id(request: web.Request) -> web.StreamResponse:
         changes["provinces"] = _provinces(changes["provinces"])
     if "purposes" in changes:
         changes["purposes"] = _unique(list(changes["purposes"]))
-    number = normalize_caller_id(request.match_info["number"])
+    if "published_at" in changes:
+        check_when("published_at", changes["published_at"])
+    raw = request.match_info["number"]
+    number = normalize_caller_id(raw)
+    if not number:
+        raise NotFound(f"caller_id {raw} does not exist")
     return await _patch(
         request, "caller_ids", "caller_ids", "caller_id", {"number": number}, changes
     )
@@ -188,7 +215,7 @@ _NEXT: dict[str, set[str]] = {
 
 class ScriptIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     script_id: Id
-    version: Annotated[int, Meta(ge=1)]
+    version: Annotated[int, Meta(ge=1, le=MAX_VERSION)]
     title: Text
     text: Annotated[str, Meta(min_length=1, max_length=100_000)]
     status: Literal["draft", "approved", "filed"] = "draft"
@@ -255,11 +282,10 @@ async def create_script(request: web.Request) -> web.StreamResponse:
 )
 async def patch_script(request: web.Request) -> web.StreamResponse:
     body = await read_json(request, ScriptPatch)
-    try:
-        version = int(request.match_info["version"])
-    except ValueError as e:
-        raise InvalidRequest("version: must be an integer") from e
-    keys = {"script_id": request.match_info["script_id"], "version": version}
+    raw = request.match_info["version"]
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 10) or not 1 <= int(raw) <= MAX_VERSION:
+        raise InvalidRequest(f"version: {raw!r} is not an integer from 1 to {MAX_VERSION}")
+    keys = {"script_id": path_id(request, "script_id"), "version": int(raw)}
     return await _patch(
         request, "scripts", "scripts", "script", keys, set_fields(body), _check_script
     )
@@ -329,7 +355,7 @@ async def patch_agent(request: web.Request) -> web.StreamResponse:
     changes = set_fields(body)
     if "purposes" in changes:
         changes["purposes"] = _unique(list(changes["purposes"]))
-    agent_id = request.match_info["agent_id"]
+    agent_id = path_id(request, "agent_id")
     return await _patch(
         request, "agents", f"agent:{agent_id}", "agent", {"agent_id": agent_id}, changes
     )
@@ -356,7 +382,7 @@ def normalize_all(values: list[str], field: str) -> list[str]:
 async def put_customers(request: web.Request) -> web.StreamResponse:
     body = await read_json(request, CustomersIn)
     numbers = normalize_all(body.numbers, "numbers")
-    agent_id = request.match_info["agent_id"]
+    agent_id = path_id(request, "agent_id")
 
     async def change(conn: Conn) -> CustomersOut:
         if await rows.fetch_one(conn, "agents", {"agent_id": agent_id}, lock=True) is None:
@@ -414,10 +440,12 @@ def _campaign_values(values: dict[str, Any]) -> dict[str, Any]:
         if name in out:
             out[name] = _unique(out[name])
     if "caller_ids" in out:
-        out["caller_ids"] = sorted({normalize_caller_id(c) for c in out["caller_ids"]})
+        out["caller_ids"] = sorted(
+            {_caller_id(c, f"caller_ids[{i}]") for i, c in enumerate(out["caller_ids"])}
+        )
     for name in ("starts_at", "ends_at"):
-        if out.get(name) is not None and out[name].tzinfo is None:
-            raise InvalidRequest(f"{name}: must carry a UTC offset (RFC 3339)")
+        if name in out:
+            check_when(name, out[name])
     return out
 
 
@@ -462,7 +490,7 @@ async def patch_campaign(request: web.Request) -> web.StreamResponse:
             changes.get("starts_at", before["starts_at"]), changes.get("ends_at", before["ends_at"])
         )
 
-    campaign_id = request.match_info["campaign_id"]
+    campaign_id = path_id(request, "campaign_id")
     return await _patch(
         request, "campaigns", "campaigns", "campaign", {"campaign_id": campaign_id}, changes, check
     )
