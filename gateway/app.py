@@ -11,9 +11,10 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from gateway import __version__
-from gateway.api import dnc, middleware, ops, precheck, reference, registries, scrub
+from gateway.api import calls, dnc, middleware, ops, precheck, reference, registries, scrub
 from gateway.api.routing import MAX_JSON_BYTES, Routes, RouteSpec
 from gateway.appkeys import (
+    CALL_EVENTS,
     CHECKER,
     CLOCK,
     DNC,
@@ -29,6 +30,7 @@ from gateway.appkeys import (
     SETTINGS,
 )
 from gateway.auth import TokenVerifier
+from gateway.calls import CallEvents
 from gateway.dnc_list import DncList
 from gateway.jobs.catalog import check_schedules
 from gateway.jobs.scheduler import JobScheduler
@@ -56,6 +58,7 @@ def all_routes() -> list[Routes]:
         reference.routes,
         dnc.routes,
         scrub.routes,
+        calls.routes,
     ]
 
 
@@ -109,6 +112,7 @@ async def _dnc(app: web.Application) -> AsyncIterator[None]:
     cache = DncCache(app[REDIS], app[PG], app[KEYS])
     app[DNC] = cache
     app[DNC_LIST] = DncList(app[PG], cache)
+    app[CALL_EVENTS] = CallEvents(app[PG], app[DNC_LIST])
     try:
         await cache.ensure()
     except (RedisError, OSError) as e:

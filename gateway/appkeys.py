@@ -9,6 +9,7 @@ import asyncpg
 from aiohttp import web
 from redis.asyncio import Redis
 
+from gateway.calls import CallEvents
 from gateway.dnc_list import DncList
 from gateway.jobs.scheduler import JobScheduler
 from gateway.precheck import PreCallChecker
@@ -27,6 +28,7 @@ NOTIFICATIONS = web.AppKey("notifications", Notifications)
 REGISTRIES = web.AppKey("registries", RegistryCache)
 DNC = web.AppKey("dnc", DncCache)
 DNC_LIST = web.AppKey("dnc_list", DncList)
+CALL_EVENTS = web.AppKey("call_events", CallEvents)
 JOBS = web.AppKey("jobs", JobScheduler)
 SCRUBBER = web.AppKey("scrubber", Scrubber)
 SCRUB_JOBS = web.AppKey("scrub_jobs", ScrubJobs)

@@ -1,0 +1,127 @@
+"""Call events: what the dialer reports after a check. An event for a call the gateway
+denied, or a dial after the allow expired, is a violation recorded for review; a
+customer's opt-out lists the number at once, whatever the call's verdict."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import asyncpg
+import msgspec
+
+from gateway.dnc_list import DncList
+from gateway.types import Conn
+
+EventType = Literal["dialed", "answered", "ended", "opt_out", "complaint"]
+
+
+class CallEvent(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    type: EventType
+    at: datetime | None = None
+    duration_s: Annotated[int, msgspec.Meta(ge=0, le=86_400)] | None = None
+    disposition: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    scope: Literal["all", "marketing"] | None = None
+
+
+@dataclass(frozen=True)
+class Recorded:
+    event_id: int
+    duplicate: bool
+    violation: str | None
+    call_decision: str
+    listed: bool
+
+
+class UnknownCall(LookupError):
+    pass
+
+
+def fingerprint(event: CallEvent, at: datetime) -> str:
+    text = "|".join(
+        str(v)
+        for v in (event.type, at.isoformat(), event.duration_s, event.disposition, event.scope)
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+async def record_exception(
+    conn: Conn, kind: str, call_id: uuid.UUID | None, detail: dict[str, Any]
+) -> None:
+    await conn.execute(
+        "INSERT INTO compliance_exceptions (kind, call_id, detail) VALUES ($1, $2, $3) "
+        "ON CONFLICT (kind, call_id) WHERE call_id IS NOT NULL DO NOTHING",
+        kind,
+        call_id,
+        detail,
+    )
+
+
+class CallEvents:
+    def __init__(self, pool: asyncpg.Pool, dnc: DncList) -> None:
+        self._pool = pool
+        self._dnc = dnc
+
+    async def record(
+        self, call_id: uuid.UUID, event: CallEvent, at: datetime, token_name: str
+    ) -> Recorded:
+        async with self._pool.acquire() as conn, conn.transaction():
+            call = await conn.fetchrow(
+                "SELECT decision, callee_e164, valid_until FROM calls WHERE call_id = $1",
+                call_id,
+            )
+            if call is None:
+                raise UnknownCall(str(call_id))
+            event_id = await conn.fetchval(
+                "INSERT INTO call_events (call_id, type, at, duration_s, disposition, scope, "
+                "fingerprint, token_name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+                "ON CONFLICT (call_id, fingerprint) DO NOTHING RETURNING id",
+                call_id,
+                event.type,
+                at,
+                event.duration_s,
+                event.disposition,
+                event.scope,
+                fingerprint(event, at),
+                token_name,
+            )
+            duplicate = event_id is None
+            if duplicate:
+                event_id = await conn.fetchval(
+                    "SELECT id FROM call_events WHERE call_id = $1 AND fingerprint = $2",
+                    call_id,
+                    fingerprint(event, at),
+                )
+            violation = None
+            if call["decision"] == "deny":
+                violation = "call_after_deny"
+            elif event.type == "dialed" and at > call["valid_until"]:
+                violation = "dialed_after_expiry"
+            if violation is not None and not duplicate:
+                await record_exception(
+                    conn,
+                    violation,
+                    call_id,
+                    {
+                        "event": event.type,
+                        "at": at.isoformat(),
+                        "valid_until": call["valid_until"].isoformat(),
+                        "decision": call["decision"],
+                        "reported_by": token_name,
+                    },
+                )
+        listed = False
+        if event.type == "opt_out" and call["callee_e164"] is not None:
+            await self._dnc.add(
+                call["callee_e164"],
+                scope=event.scope or "marketing",
+                source="customer_refusal",
+                actor=token_name,
+                reason="the customer refused further calls during the call",
+                evidence_call_id=call_id,
+            )
+            listed = True
+        return Recorded(event_id, duplicate, violation, call["decision"], listed)
