@@ -8,10 +8,11 @@ from datetime import datetime
 import msgspec
 from aiohttp import web
 
+from gateway.api.changes import check_when
 from gateway.api.routing import Routes, json_response, principal, read_json
 from gateway.appkeys import CALL_EVENTS, CLOCK
 from gateway.calls import CallEvent, UnknownCall
-from gateway.errors import ApiError, InvalidRequest, NotFound
+from gateway.errors import ApiError, NotFound
 
 routes = Routes()
 
@@ -53,8 +54,7 @@ async def post_event(request: web.Request) -> web.StreamResponse:
     call_id = call_id_of(request)
     event = await read_json(request, CallEvent)
     at = event.at or request.app[CLOCK]()
-    if at.tzinfo is None:
-        raise InvalidRequest("at: must carry a UTC offset (RFC 3339)")
+    check_when("at", at)
     try:
         recorded = await request.app[CALL_EVENTS].record(
             call_id, event, at, principal(request).name

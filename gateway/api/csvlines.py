@@ -34,6 +34,8 @@ async def body_lines(request: web.Request, limit: int) -> AsyncIterator[tuple[in
 def _decode(raw: bytes, number: int) -> str:
     if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
+    if b"\x00" in raw:
+        raise InvalidRequest(f"line {number}: contains a NUL character")
     try:
         return raw.decode("utf-8").rstrip("\r")
     except UnicodeDecodeError as e:

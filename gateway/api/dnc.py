@@ -9,6 +9,7 @@ import msgspec
 from aiohttp import web
 from msgspec import Meta
 
+from gateway.api.changes import check_when
 from gateway.api.csvlines import body_lines
 from gateway.api.routing import Routes, convert_query, json_response, principal, read_json
 from gateway.appkeys import DNC_LIST, PG, SETTINGS
@@ -195,8 +196,7 @@ async def put_dnc(request: web.Request) -> web.StreamResponse:
     e164 = _number(request)
     body = await read_json(request, DncPut)
     if body.expires_at is not None:
-        if body.expires_at.tzinfo is None:
-            raise InvalidRequest("expires_at: must carry a UTC offset (RFC 3339)")
+        check_when("expires_at", body.expires_at)
         if body.expires_at <= datetime.now(UTC):
             raise InvalidRequest("expires_at: must be in the future")
     try:

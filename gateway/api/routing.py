@@ -107,6 +107,9 @@ def _field_message(err: msgspec.ValidationError) -> str:
 def decode(data: bytes, kind: type[T]) -> T:
     if not data.strip():
         raise InvalidRequest("request body is empty; a JSON object is expected")
+    if b"\\u0000" in data:
+        # PostgreSQL cannot store a NUL in text: refuse it here for every route.
+        raise InvalidRequest("strings must not contain NUL characters (\\u0000)")
     try:
         return msgspec.json.decode(data, type=kind)
     except msgspec.ValidationError as e:

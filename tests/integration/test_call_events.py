@@ -122,3 +122,10 @@ async def test_opt_out_on_a_denied_call_still_lists_the_number(tenant: Tenant) -
     assert status == 409
     assert "opt-out was recorded" in body["error"]["message"]
     assert "dnc_listed" in codes(await tenant.precheck(tenant.marketing(number)))
+
+
+async def test_event_time_out_of_range_is_400(tenant: Tenant) -> None:
+    call = (await tenant.precheck(tenant.marketing(tenant.listed[1])))["call_id"]
+    status, answer = await event(tenant, call, type="dialed", at="9999-12-31T23:59:59-12:00")
+    assert status == 400
+    assert "at" in answer["error"]["message"]

@@ -247,3 +247,20 @@ async def test_flushed_redis_denies_until_rebuilt_then_answers_correctly(
         await asyncio.sleep(0.1)
     assert answer["decision"] == "allow"
     assert codes(await tenant.precheck(tenant.marketing(listed))) == {"dnc_listed"}
+
+
+async def test_values_the_database_cannot_hold_are_400(tenant: Tenant) -> None:
+    number = mobile()
+    for body, field in (
+        ({"reason": "a\u0000b"}, "NUL"),
+        ({"reason": "r", "expires_at": "9999-12-31T23:59:59-12:00"}, "expires_at"),
+        ({"reason": "r", "expires_at": "2030-01-01T00:00:00"}, "expires_at"),
+        ({"reason": "r", "scope": "everything"}, "scope"),
+        ({"reason": ""}, "reason"),
+    ):
+        status, answer = await tenant.call("PUT", f"/v1/dnc/{number}", json=body)
+        assert status == 400, body
+        assert field in answer["error"]["message"]
+    status, answer = await import_csv(tenant, f"{mobile()}\n1380\x0000000\n")
+    assert status == 400
+    assert "line 2" in answer["error"]["message"]
