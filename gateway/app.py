@@ -11,7 +11,17 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from gateway import __version__
-from gateway.api import calls, dnc, middleware, ops, precheck, reference, registries, scrub
+from gateway.api import (
+    calls,
+    dnc,
+    middleware,
+    ops,
+    precheck,
+    reference,
+    registries,
+    review,
+    scrub,
+)
 from gateway.api.routing import MAX_JSON_BYTES, Routes, RouteSpec
 from gateway.appkeys import (
     CALL_EVENTS,
@@ -23,6 +33,7 @@ from gateway.appkeys import (
     KEYS,
     NOTIFICATIONS,
     PG,
+    RECORDINGS,
     REDIS,
     REGISTRIES,
     SCRUB_JOBS,
@@ -36,6 +47,8 @@ from gateway.jobs.catalog import check_schedules
 from gateway.jobs.scheduler import JobScheduler
 from gateway.policy import parse_callee
 from gateway.precheck import PreCallChecker
+from gateway.recordings.service import Recordings
+from gateway.recordings.storage import FilesystemStore
 from gateway.scrub import Scrubber, ScrubJobs
 from gateway.settings import Settings
 from gateway.snapshot import RegistryCache
@@ -59,6 +72,7 @@ def all_routes() -> list[Routes]:
         dnc.routes,
         scrub.routes,
         calls.routes,
+        review.routes,
     ]
 
 
@@ -113,6 +127,9 @@ async def _dnc(app: web.Application) -> AsyncIterator[None]:
     app[DNC] = cache
     app[DNC_LIST] = DncList(app[PG], cache)
     app[CALL_EVENTS] = CallEvents(app[PG], app[DNC_LIST])
+    s = app[SETTINGS]
+    store = FilesystemStore(s.recordings_dir, s.backup_dir)
+    app[RECORDINGS] = Recordings(app[PG], store, s.max_recording_bytes)
     try:
         await cache.ensure()
     except (RedisError, OSError) as e:

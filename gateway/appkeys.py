@@ -13,6 +13,7 @@ from gateway.calls import CallEvents
 from gateway.dnc_list import DncList
 from gateway.jobs.scheduler import JobScheduler
 from gateway.precheck import PreCallChecker
+from gateway.recordings.service import Recordings
 from gateway.scrub import Scrubber, ScrubJobs
 from gateway.settings import Settings
 from gateway.snapshot import RegistryCache
@@ -29,6 +30,7 @@ REGISTRIES = web.AppKey("registries", RegistryCache)
 DNC = web.AppKey("dnc", DncCache)
 DNC_LIST = web.AppKey("dnc_list", DncList)
 CALL_EVENTS = web.AppKey("call_events", CallEvents)
+RECORDINGS = web.AppKey("recordings", Recordings)
 JOBS = web.AppKey("jobs", JobScheduler)
 SCRUBBER = web.AppKey("scrubber", Scrubber)
 SCRUB_JOBS = web.AppKey("scrub_jobs", ScrubJobs)

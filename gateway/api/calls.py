@@ -1,18 +1,31 @@
-"""Call events reported by the dialer."""
+"""What happens after a check: call events, the recording, the sale, a legal hold."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from datetime import datetime
+from typing import Annotated
 
 import msgspec
 from aiohttp import web
 
 from gateway.api.changes import check_when
 from gateway.api.routing import Routes, json_response, principal, read_json
-from gateway.appkeys import CALL_EVENTS, CLOCK
+from gateway.appkeys import CALL_EVENTS, CLOCK, PG, RECORDINGS, REGISTRIES
 from gateway.calls import CallEvent, UnknownCall
-from gateway.errors import ApiError, NotFound
+from gateway.errors import (
+    ApiError,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    TooLarge,
+    UnsupportedMediaType,
+)
+from gateway.policy import retention_until
+from gateway.recordings.service import RecordingExists
+from gateway.recordings.storage import CHUNK, EXTENSIONS, TooLargeRecording
+from gateway.store import audit
 
 routes = Routes()
 
@@ -77,3 +90,207 @@ async def post_event(request: web.Request) -> web.StreamResponse:
         dnc_listed=recorded.listed,
     )
     return json_response(answer, status=200 if recorded.duplicate else 201)
+
+
+# --- recordings ---------------------------------------------------------------------------
+
+
+class RecordingStored(msgspec.Struct):
+    sha256: str
+    size: int
+    stored: list[str]
+
+
+async def _chunks(request: web.Request) -> AsyncIterator[bytes]:
+    async for chunk in request.content.iter_chunked(CHUNK):
+        yield chunk
+
+
+@routes.route(
+    "PUT",
+    "/v1/calls/{call_id}/recording",
+    roles=("dialer",),
+    response=RecordingStored,
+    status=201,
+    body_content_types=("audio/wav", "audio/mpeg", "audio/ogg"),
+    summary="Upload the call's recording (streamed; stored and synced twice before 201)",
+)
+async def put_recording(request: web.Request) -> web.StreamResponse:
+    call_id = call_id_of(request)
+    content_type = request.content_type
+    if content_type not in EXTENSIONS:
+        raise UnsupportedMediaType(
+            f"content type {content_type}: send audio/wav, audio/mpeg or audio/ogg"
+        )
+    recordings = request.app[RECORDINGS]
+    length = request.content_length
+    if length is not None and length > recordings.limit:
+        raise TooLarge(f"recording is larger than {recordings.limit} bytes")
+    try:
+        stored = await recordings.upload(
+            call_id, content_type, _chunks(request), principal(request).name
+        )
+    except UnknownCall as e:
+        raise NotFound(f"no call {call_id}") from e
+    except RecordingExists as e:
+        raise Conflict(f"call {call_id} already has a recording") from e
+    except TooLargeRecording as e:
+        raise TooLarge(str(e)) from e
+    return json_response(
+        RecordingStored(stored.sha256, stored.size, ["primary", "backup"]), status=201
+    )
+
+
+@routes.route(
+    "GET",
+    "/v1/calls/{call_id}/recording",
+    roles=("supervisor", "auditor"),
+    response_content_type="audio/*",
+    summary="Play the recording; HTTP Range requests answer 206 so a player can seek "
+    "(each playback is audited)",
+)
+async def get_recording(request: web.Request) -> web.StreamResponse:
+    call_id = call_id_of(request)
+    playback = await request.app[RECORDINGS].playback(call_id)
+    if playback is None:
+        raise NotFound(f"call {call_id} has no recording")
+    range_header = request.headers.get("Range", "")
+    if not range_header or range_header.replace(" ", "").startswith("bytes=0-"):
+        # A playback starts at the beginning; the player's seeks are part of it.
+        async with request.app[PG].acquire() as conn, conn.transaction():
+            await audit.record(
+                conn,
+                actor=principal(request).name,
+                action="play",
+                entity="recording",
+                entity_id=str(call_id),
+                after={"copy": playback.copy, "range": range_header or None},
+            )
+    return web.FileResponse(
+        playback.path, headers={"Content-Type": playback.content_type, "Accept-Ranges": "bytes"}
+    )
+
+
+# --- sale link and legal hold ------------------------------------------------------------
+
+
+class SaleIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    policy_no: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    term_months: Annotated[int, msgspec.Meta(ge=1, le=1200)]
+    terminated_at: datetime | None = None
+
+
+class SaleOut(msgspec.Struct, kw_only=True):
+    call_id: str
+    policy_no: str
+    term_months: int
+    terminated_at: datetime | None
+    retention_until: datetime | None
+
+
+class HoldIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    hold: bool
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+
+
+@routes.route(
+    "POST",
+    "/v1/calls/{call_id}/policy",
+    roles=("dialer", "supervisor"),
+    body=SaleIn,
+    response=SaleOut,
+    status=201,
+    summary="Link the policy sold on this call; its recording's retention follows the "
+    "contract (201 linked, 200 when the same policy is updated, e.g. its termination)",
+)
+async def link_sale(request: web.Request) -> web.StreamResponse:
+    call_id = call_id_of(request)
+    body = await read_json(request, SaleIn)
+    check_when("terminated_at", body.terminated_at)
+    if body.terminated_at is not None and body.terminated_at.year > 2200:
+        raise InvalidRequest("terminated_at: out of range")
+    who = principal(request).name
+    async with request.app[PG].acquire() as conn, conn.transaction():
+        call = await conn.fetchrow("SELECT created_at FROM calls WHERE call_id = $1", call_id)
+        if call is None:
+            raise NotFound(f"no call {call_id}")
+        before = await conn.fetchrow(
+            "SELECT * FROM call_sales WHERE call_id = $1 FOR UPDATE", call_id
+        )
+        if before is not None and before["policy_no"] != body.policy_no:
+            raise Conflict(f"call {call_id} is linked to policy {before['policy_no']}")
+        row = await conn.fetchrow(
+            "INSERT INTO call_sales (call_id, policy_no, term_months, terminated_at, linked_by) "
+            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (call_id) DO UPDATE SET "
+            "term_months = EXCLUDED.term_months, terminated_at = EXCLUDED.terminated_at, "
+            "updated_at = now() RETURNING *",
+            call_id,
+            body.policy_no,
+            body.term_months,
+            body.terminated_at,
+            who,
+        )
+        await audit.record(
+            conn,
+            actor=who,
+            action="link_sale" if before is None else "update_sale",
+            entity="call",
+            entity_id=str(call_id),
+            before=dict(before) if before else None,
+            after=dict(row) if row else None,
+        )
+    until = retention_until(
+        call["created_at"],
+        request.app[REGISTRIES].current.policy.retention,
+        body.term_months,
+        body.terminated_at,
+    )
+    answer = SaleOut(
+        call_id=str(call_id),
+        policy_no=body.policy_no,
+        term_months=body.term_months,
+        terminated_at=body.terminated_at,
+        retention_until=until,
+    )
+    return json_response(answer, status=201 if before is None else 200)
+
+
+@routes.route(
+    "PUT",
+    "/v1/calls/{call_id}/hold",
+    roles=("supervisor",),
+    body=HoldIn,
+    summary="Set or lift a legal hold: a held call's recording is never deleted",
+)
+async def set_hold(request: web.Request) -> web.StreamResponse:
+    call_id = call_id_of(request)
+    body = await read_json(request, HoldIn)
+    who = principal(request).name
+    async with request.app[PG].acquire() as conn, conn.transaction():
+        if await conn.fetchval("SELECT 1 FROM calls WHERE call_id = $1", call_id) is None:
+            raise NotFound(f"no call {call_id}")
+        before = await conn.fetchrow(
+            "SELECT * FROM call_holds WHERE call_id = $1 FOR UPDATE", call_id
+        )
+        row = await conn.fetchrow(
+            "INSERT INTO call_holds (call_id, hold, reason, set_by) VALUES ($1, $2, $3, $4) "
+            "ON CONFLICT (call_id) DO UPDATE SET hold = EXCLUDED.hold, reason = EXCLUDED.reason,"
+            " set_by = EXCLUDED.set_by, set_at = now() RETURNING *",
+            call_id,
+            body.hold,
+            body.reason,
+            who,
+        )
+        await audit.record(
+            conn,
+            actor=who,
+            action="hold" if body.hold else "release",
+            entity="call",
+            entity_id=str(call_id),
+            before=dict(before) if before else None,
+            after=dict(row) if row else None,
+            reason=body.reason,
+        )
+    return json_response(
+        {"call_id": str(call_id), "hold": body.hold, "reason": body.reason, "set_by": who}
+    )

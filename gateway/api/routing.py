@@ -104,12 +104,33 @@ def _field_message(err: msgspec.ValidationError) -> str:
     return text
 
 
+def _nul_path(value: object, path: str) -> str | None:
+    """Where in a decoded JSON value the first string with a NUL is, as `a.b[2]`."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _nul_path(key, path) or _nul_path(item, f"{path}.{key}" if path else key)
+            if found:
+                return found
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _nul_path(item, f"{path}[{i}]")
+            if found:
+                return found
+    return None
+
+
 def decode(data: bytes, kind: type[T]) -> T:
     if not data.strip():
         raise InvalidRequest("request body is empty; a JSON object is expected")
     if b"\\u0000" in data:
         # PostgreSQL cannot store a NUL in text: refuse it here for every route.
-        raise InvalidRequest("strings must not contain NUL characters (\\u0000)")
+        try:
+            where = _nul_path(msgspec.json.decode(data), "") or "body"
+        except msgspec.DecodeError as e:
+            raise InvalidRequest(f"malformed JSON: {e}") from e
+        raise InvalidRequest(f"{where}: must not contain NUL characters")
     try:
         return msgspec.json.decode(data, type=kind)
     except msgspec.ValidationError as e:
@@ -127,9 +148,14 @@ async def read_json(request: web.Request, kind: type[T]) -> T:
     return decode(data, kind)
 
 
+# Query parameters holding times: a "+" offset that reached us unencoded reads as a space.
+_TIME_PARAMS = frozenset({"from", "to", "at"})
+
+
 def convert_query(request: web.Request, kind: type[T]) -> T:
+    query = {k: v.replace(" ", "+") if k in _TIME_PARAMS else v for k, v in request.query.items()}
     try:
-        return msgspec.convert(dict(request.query), kind, strict=False)
+        return msgspec.convert(query, kind, strict=False)
     except msgspec.ValidationError as e:
         raise InvalidRequest("query " + _field_message(e)) from e
 

@@ -1,0 +1,310 @@
+"""Review for supervisors and auditors: calls, one call whole, CSV export, the audit log,
+and the compliance exceptions the gateway has found."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from aiohttp import web
+from msgspec import Meta
+
+from gateway.api.calls import call_id_of
+from gateway.api.changes import check_when
+from gateway.api.routing import Routes, convert_query, json_response, principal, read_json
+from gateway.appkeys import PG, REGISTRIES
+from gateway.errors import InvalidRequest, NotFound
+from gateway.policy import REASON_CODES, normalize_number
+from gateway.review import (
+    EXPORT_HEADER,
+    BadCursor,
+    CallFilter,
+    call_detail,
+    export_rows,
+    list_calls,
+)
+from gateway.store import audit
+
+routes = Routes()
+READERS = ("supervisor", "auditor")
+Limit = Annotated[int, Meta(ge=1, le=500)]
+
+
+class Page(msgspec.Struct):
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+class CallQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    callee: str | None = None
+    agent_id: str | None = None
+    campaign_id: str | None = None
+    decision: Literal["allow", "deny"] | None = None
+    reason: str | None = None
+    from_: datetime | None = msgspec.field(default=None, name="from")
+    to: datetime | None = None
+    cursor: str | None = None
+    limit: Limit = 50
+
+
+def _times(since: datetime | None, until: datetime | None) -> None:
+    check_when("from", since)
+    check_when("to", until)
+
+
+@routes.route(
+    "GET",
+    "/v1/calls",
+    roles=READERS,
+    response=Page,
+    query=(
+        "callee",
+        "agent_id",
+        "campaign_id",
+        "decision",
+        "reason",
+        "from",
+        "to",
+        "cursor",
+        "limit",
+    ),
+    summary="Calls newest first, filtered, cursor-paged (numbers masked for auditors)",
+)
+async def calls_view(request: web.Request) -> web.StreamResponse:
+    q = convert_query(request, CallQuery)
+    _times(q.from_, q.to)
+    callee = None
+    if q.callee is not None:
+        callee = normalize_number(q.callee)
+        if callee is None:
+            raise InvalidRequest(f"callee: {q.callee!r} is not a valid number")
+    if q.reason is not None and q.reason not in REASON_CODES:
+        raise InvalidRequest(f"reason: unknown reason code {q.reason!r}")
+    filters = CallFilter(
+        callee=callee,
+        agent_id=q.agent_id,
+        campaign_id=q.campaign_id,
+        decision=q.decision,
+        reason=q.reason,
+        since=q.from_,
+        until=q.to,
+    )
+    try:
+        items, next_cursor = await list_calls(
+            request.app[PG], filters, q.cursor, q.limit, principal(request).role
+        )
+    except BadCursor as e:
+        raise InvalidRequest(str(e)) from e
+    return json_response(Page(items, next_cursor))
+
+
+@routes.route(
+    "GET",
+    "/v1/calls/{call_id}",
+    roles=READERS,
+    summary="One call: request, decision, reasons, events, recording, sale, hold, "
+    "retention date, exceptions",
+)
+async def call_view(request: web.Request) -> web.StreamResponse:
+    call_id = call_id_of(request)
+    detail = await call_detail(
+        request.app[PG],
+        call_id,
+        principal(request).role,
+        request.app[REGISTRIES].current.policy.retention,
+    )
+    if detail is None:
+        raise NotFound(f"no call {call_id}")
+    return json_response(detail)
+
+
+class ExportQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    from_: datetime | None = msgspec.field(default=None, name="from")
+    to: datetime | None = None
+
+
+@routes.route(
+    "GET",
+    "/v1/export/calls",
+    roles=READERS,
+    query=("from", "to"),
+    response_content_type="text/csv",
+    summary="Calls between two times as CSV, oldest first, streamed (audited)",
+)
+async def export_calls(request: web.Request) -> web.StreamResponse:
+    q = convert_query(request, ExportQuery)
+    _times(q.from_, q.to)
+    who = principal(request)
+    async with request.app[PG].acquire() as conn, conn.transaction():
+        await audit.record(
+            conn,
+            actor=who.name,
+            action="export",
+            entity="calls",
+            after={"from": q.from_, "to": q.to},
+        )
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": 'attachment; filename="calls.csv"',
+        }
+    )
+    await response.prepare(request)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(EXPORT_HEADER)
+    rows = 0
+    async for row in export_rows(request.app[PG], q.from_, q.to, who.role):
+        writer.writerow(row)
+        rows += 1
+        if rows % 2000 == 0:
+            await response.write(buffer.getvalue().encode())
+            buffer.seek(0)
+            buffer.truncate()
+    await response.write(buffer.getvalue().encode())
+    await response.write_eof()
+    return response
+
+
+# --- audit log ----------------------------------------------------------------------------
+
+
+class AuditQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    entity: Annotated[str, Meta(max_length=64)] | None = None
+    entity_id: Annotated[str, Meta(max_length=128)] | None = None
+    from_: datetime | None = msgspec.field(default=None, name="from")
+    to: datetime | None = None
+    cursor: Annotated[int, Meta(ge=1)] | None = None
+    limit: Limit = 100
+
+
+@routes.route(
+    "GET",
+    "/v1/audit",
+    roles=READERS,
+    response=Page,
+    query=("entity", "entity_id", "from", "to", "cursor", "limit"),
+    summary="The audit log, newest first; each entry carries its hash and the one before it",
+)
+async def audit_view(request: web.Request) -> web.StreamResponse:
+    q = convert_query(request, AuditQuery)
+    _times(q.from_, q.to)
+    conditions: list[str] = []
+    params: list[Any] = []
+    for column, value in (("entity", q.entity), ("entity_id", q.entity_id)):
+        if value is not None:
+            params.append(value)
+            conditions.append(f"{column} = ${len(params)}")
+    if q.from_ is not None:
+        params.append(q.from_)
+        conditions.append(f"at >= ${len(params)}")
+    if q.to is not None:
+        params.append(q.to)
+        conditions.append(f"at < ${len(params)}")
+    if q.cursor is not None:
+        params.append(q.cursor)
+        conditions.append(f"seq < ${len(params)}")
+    params.append(q.limit + 1)
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    rows = await request.app[PG].fetch(
+        f"SELECT * FROM audit_log {where} ORDER BY seq DESC LIMIT ${len(params)}", *params
+    )
+    page = [dict(r) for r in rows[: q.limit]]
+    next_cursor = str(page[-1]["seq"]) if len(rows) > q.limit else None
+    return json_response(Page(page, next_cursor))
+
+
+# --- compliance exceptions ------------------------------------------------------------------
+
+
+class ExceptionQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    state: Literal["open", "acknowledged", "resolved"] | None = None
+    kind: Annotated[str, Meta(max_length=64)] | None = None
+    cursor: Annotated[int, Meta(ge=1)] | None = None
+    limit: Limit = 100
+
+
+class ExceptionPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    state: Literal["open", "acknowledged", "resolved"]
+    note: Annotated[str, Meta(min_length=1, max_length=2000)]
+
+
+@routes.route(
+    "GET",
+    "/v1/exceptions",
+    roles=("supervisor",),
+    response=Page,
+    query=("state", "kind", "cursor", "limit"),
+    summary="Compliance exceptions found at call time and by the jobs, newest first",
+)
+async def exceptions_view(request: web.Request) -> web.StreamResponse:
+    q = convert_query(request, ExceptionQuery)
+    conditions: list[str] = []
+    params: list[Any] = []
+    for column, value in (("state", q.state), ("kind", q.kind)):
+        if value is not None:
+            params.append(value)
+            conditions.append(f"{column} = ${len(params)}")
+    if q.cursor is not None:
+        params.append(q.cursor)
+        conditions.append(f"id < ${len(params)}")
+    params.append(q.limit + 1)
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    rows = await request.app[PG].fetch(
+        f"SELECT * FROM compliance_exceptions {where} ORDER BY id DESC LIMIT ${len(params)}",
+        *params,
+    )
+    page = [_exception(r) for r in rows[: q.limit]]
+    next_cursor = str(page[-1]["id"]) if len(rows) > q.limit else None
+    return json_response(Page(page, next_cursor))
+
+
+def _exception(row: Any) -> dict[str, Any]:
+    out = dict(row)
+    if out.get("call_id") is not None:
+        out["call_id"] = str(out["call_id"])
+    return out
+
+
+@routes.route(
+    "PATCH",
+    "/v1/exceptions/{id}",
+    roles=("supervisor",),
+    body=ExceptionPatch,
+    summary="Acknowledge or resolve an exception, with a note (audited)",
+)
+async def patch_exception(request: web.Request) -> web.StreamResponse:
+    try:
+        exception_id = int(request.match_info["id"])
+    except ValueError as e:
+        raise NotFound(f"no exception {request.match_info['id']}") from e
+    body = await read_json(request, ExceptionPatch)
+    who = principal(request).name
+    async with request.app[PG].acquire() as conn, conn.transaction():
+        before = await conn.fetchrow(
+            "SELECT * FROM compliance_exceptions WHERE id = $1 FOR UPDATE", exception_id
+        )
+        if before is None:
+            raise NotFound(f"no exception {exception_id}")
+        row = await conn.fetchrow(
+            "UPDATE compliance_exceptions SET state = $2, note = $3, updated_by = $4, "
+            "updated_at = now() WHERE id = $1 RETURNING *",
+            exception_id,
+            body.state,
+            body.note,
+            who,
+        )
+        await audit.record(
+            conn,
+            actor=who,
+            action="update",
+            entity="exception",
+            entity_id=str(exception_id),
+            before=_exception(before),
+            after=_exception(row),
+            reason=body.note,
+        )
+    return json_response(_exception(row))

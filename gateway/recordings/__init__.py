@@ -1,0 +1,1 @@
+"""Call recordings: stored twice (primary and backup), verified by SHA-256."""

@@ -1,0 +1,221 @@
+"""Reading the record back: calls filtered and paged newest first, one call whole, the
+audit log. Numbers are masked for roles that do not need them in full."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from gateway.policy import RetentionPolicy, mask_number, retention_until
+
+FULL_NUMBER_ROLES = frozenset({"supervisor", "admin"})
+CALL_COLUMNS = (
+    "call_id, created_at, decision, reasons, callee_e164, caller_id, agent_id, campaign_id, "
+    "purpose, list_id, policy_version, token_name, valid_until"
+)
+
+
+class BadCursor(ValueError):
+    pass
+
+
+def encode_cursor(created_at: datetime, call_id: uuid.UUID) -> str:
+    raw = f"{created_at.isoformat()}|{call_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at, _, call_id = raw.partition("|")
+        return datetime.fromisoformat(at), uuid.UUID(call_id)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BadCursor("cursor: not a cursor this service gave out") from e
+
+
+@dataclass
+class CallFilter:
+    callee: str | None = None
+    agent_id: str | None = None
+    campaign_id: str | None = None
+    decision: str | None = None
+    reason: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    params: list[Any] = field(default_factory=list)
+
+    def where(self) -> list[str]:
+        conditions: list[str] = []
+
+        def bind(value: Any) -> str:
+            self.params.append(value)
+            return f"${len(self.params)}"
+
+        if self.callee is not None:
+            conditions.append(f"callee_e164 = {bind(self.callee)}")
+        if self.agent_id is not None:
+            conditions.append(f"agent_id = {bind(self.agent_id)}")
+        if self.campaign_id is not None:
+            conditions.append(f"campaign_id = {bind(self.campaign_id)}")
+        if self.decision is not None:
+            conditions.append(f"decision = {bind(self.decision)}")
+        if self.reason is not None:
+            conditions.append(f"reasons @> {bind([{'code': self.reason}])}::jsonb")
+        if self.since is not None:
+            conditions.append(f"created_at >= {bind(self.since)}")
+        if self.until is not None:
+            conditions.append(f"created_at < {bind(self.until)}")
+        return conditions
+
+
+def masked(e164: str | None, role: str) -> str | None:
+    if e164 is None or role in FULL_NUMBER_ROLES:
+        return e164
+    return mask_number(e164)
+
+
+def call_item(row: asyncpg.Record, role: str) -> dict[str, Any]:
+    return {
+        "call_id": str(row["call_id"]),
+        "created_at": row["created_at"],
+        "decision": row["decision"],
+        "reasons": [r["code"] for r in row["reasons"]],
+        "callee": masked(row["callee_e164"], role),
+        "caller_id": row["caller_id"],
+        "agent_id": row["agent_id"],
+        "campaign_id": row["campaign_id"],
+        "purpose": row["purpose"],
+        "list_id": row["list_id"],
+        "token_name": row["token_name"],
+    }
+
+
+async def list_calls(
+    pool: asyncpg.Pool, filters: CallFilter, cursor: str | None, limit: int, role: str
+) -> tuple[list[dict[str, Any]], str | None]:
+    conditions = filters.where()
+    params = filters.params
+    if cursor is not None:
+        at, call_id = decode_cursor(cursor)
+        params += [at, call_id]
+        conditions.append(f"(created_at, call_id) < (${len(params) - 1}, ${len(params)})")
+    params.append(limit + 1)
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    rows = await pool.fetch(
+        f"SELECT {CALL_COLUMNS} FROM calls {where} "
+        f"ORDER BY created_at DESC, call_id DESC LIMIT ${len(params)}",
+        *params,
+    )
+    page = rows[:limit]
+    next_cursor = None
+    if len(rows) > limit:
+        last = page[-1]
+        next_cursor = encode_cursor(last["created_at"], last["call_id"])
+    return [call_item(r, role) for r in page], next_cursor
+
+
+async def call_detail(
+    pool: asyncpg.Pool, call_id: uuid.UUID, role: str, retention: RetentionPolicy
+) -> dict[str, Any] | None:
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(
+            f"SELECT {CALL_COLUMNS}, request FROM calls WHERE call_id = $1", call_id
+        )
+        if row is None:
+            return None
+        events = await conn.fetch(
+            "SELECT id, type, at, duration_s, disposition, scope, token_name, received_at "
+            "FROM call_events WHERE call_id = $1 ORDER BY at, id",
+            call_id,
+        )
+        recording = await conn.fetchrow(
+            "SELECT sha256, size, content_type, stored_at FROM recordings "
+            "WHERE call_id = $1 AND state = 'stored'",
+            call_id,
+        )
+        sale = await conn.fetchrow(
+            "SELECT policy_no, term_months, terminated_at, linked_by, linked_at "
+            "FROM call_sales WHERE call_id = $1",
+            call_id,
+        )
+        hold = await conn.fetchrow(
+            "SELECT hold, reason, set_by, set_at FROM call_holds WHERE call_id = $1", call_id
+        )
+        exceptions = await conn.fetch(
+            "SELECT id, kind, state, created_at FROM compliance_exceptions WHERE call_id = $1 "
+            "ORDER BY id",
+            call_id,
+        )
+    item = call_item(row, role)
+    request = dict(row["request"])
+    if "callee" in request and role not in FULL_NUMBER_ROLES:
+        request["callee"] = masked(row["callee_e164"], role) or "****"
+    item.update(
+        reasons=row["reasons"],
+        request=request,
+        policy_version=row["policy_version"],
+        valid_until=row["valid_until"],
+        events=[dict(e) for e in events],
+        recording=dict(recording) if recording else None,
+        sale=dict(sale) if sale else None,
+        hold=dict(hold) if hold else None,
+        exceptions=[dict(e) for e in exceptions],
+        retention_until=retention_until(
+            row["created_at"],
+            retention,
+            sale["term_months"] if sale else None,
+            sale["terminated_at"] if sale else None,
+        ),
+    )
+    return item
+
+
+async def export_rows(
+    pool: asyncpg.Pool, since: datetime | None, until: datetime | None, role: str
+) -> AsyncIterator[Sequence[Any]]:
+    filters = CallFilter(since=since, until=until)
+    conditions = filters.where()
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    async with pool.acquire() as conn, conn.transaction(readonly=True):
+        cursor = conn.cursor(
+            f"SELECT {CALL_COLUMNS} FROM calls {where} ORDER BY created_at, call_id",
+            *filters.params,
+            prefetch=5000,
+        )
+        async for row in cursor:
+            yield (
+                row["call_id"],
+                row["created_at"].isoformat(),
+                row["decision"],
+                ";".join(r["code"] for r in row["reasons"]),
+                masked(row["callee_e164"], role),
+                row["caller_id"],
+                row["agent_id"],
+                row["campaign_id"] or "",
+                row["purpose"],
+                row["list_id"] or "",
+                row["policy_version"],
+                row["token_name"],
+            )
+
+
+EXPORT_HEADER = (
+    "call_id",
+    "created_at",
+    "decision",
+    "reasons",
+    "callee",
+    "caller_id",
+    "agent_id",
+    "campaign_id",
+    "purpose",
+    "list_id",
+    "policy_version",
+    "token_name",
+)

@@ -1,0 +1,244 @@
+"""Recordings stored twice, played back with Range, the sale link and the legal hold."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.conftest import bearer
+from tests.integration.tenant import OPEN_POLICY, Tenant
+
+
+@pytest.fixture
+async def tenant(client: Any, tokens: dict[str, str]) -> Tenant:
+    t = Tenant(client, tokens)
+    await t.ok("PUT", "/v1/policy", "admin", json=OPEN_POLICY)
+    return await t.build(list_size=6)
+
+
+async def allowed_call(tenant: Tenant, index: int = 0) -> str:
+    answer = await tenant.precheck(tenant.marketing(tenant.listed[index]))
+    assert answer["decision"] == "allow"
+    return str(answer["call_id"])
+
+
+async def upload(tenant: Tenant, call_id: str, body: Any, ctype: str = "audio/wav") -> Any:
+    return await tenant.call(
+        "PUT",
+        f"/v1/calls/{call_id}/recording",
+        "dialer",
+        data=body,
+        headers={"Content-Type": ctype},
+    )
+
+
+def files_under(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+async def test_upload_stores_two_identical_copies(tenant: Tenant, settings: Any) -> None:
+    call = await allowed_call(tenant)
+    audio = os.urandom(300_000)
+    status, body = await upload(tenant, call, audio)
+    assert status == 201, body
+    assert body == {
+        "sha256": hashlib.sha256(audio).hexdigest(),
+        "size": len(audio),
+        "stored": ["primary", "backup"],
+    }
+    primary = [p for p in files_under(Path(settings.recordings_dir)) if call in p.name]
+    backup = [p for p in files_under(Path(settings.backup_dir)) if call in p.name]
+    assert len(primary) == len(backup) == 1
+    assert primary[0].read_bytes() == backup[0].read_bytes() == audio
+    # Laid out by the call's date.
+    assert primary[0].relative_to(settings.recordings_dir).parts[:3] == ("2026", "11", "23")
+    status, again = await upload(tenant, call, b"other audio")
+    assert status == 409
+    assert again["error"]["code"] == "exists"
+
+
+async def test_upload_refusals(tenant: Tenant, settings: Any) -> None:
+    call = await allowed_call(tenant, 1)
+    status, body = await upload(tenant, call, b"abc", "video/mp4")
+    assert status == 415
+    assert body["error"]["code"] == "unsupported_media_type"
+    status, _ = await upload(tenant, "00000000-0000-7000-8000-000000000000", b"abc")
+    assert status == 404
+
+
+async def test_oversized_recording_is_413_and_leaves_nothing(
+    make_client: Any, settings: Any, clock: Any, tokens: dict[str, str], tmp_path: Path
+) -> None:
+    import msgspec
+
+    from gateway.settings import load_settings
+
+    small = load_settings(
+        env={}, **{**msgspec.structs.asdict(settings), "max_recording_bytes": 100_000}
+    )
+    client = await make_client(small, clock)
+    tenant = Tenant(client, tokens)
+    await tenant.ok("PUT", "/v1/policy", "admin", json=OPEN_POLICY)
+    await tenant.build()
+    call = await allowed_call(tenant)
+
+    async def stream() -> AsyncIterator[bytes]:
+        for _ in range(20):
+            yield os.urandom(10_000)
+
+    status, body = await upload(tenant, call, stream())
+    assert status == 413
+    assert body["error"]["code"] == "too_large"
+    assert [p for p in files_under(Path(settings.recordings_dir)) if call in p.name] == []
+    # Nothing claims the call: a proper upload still works.
+    status, _ = await upload(tenant, call, os.urandom(1000))
+    assert status == 201
+
+
+async def test_aborted_upload_leaves_no_record_and_no_file(
+    tenant: Tenant, settings: Any, db: Any
+) -> None:
+    call = await allowed_call(tenant, 2)
+    sent = asyncio.Event()
+
+    async def dies_midway() -> AsyncIterator[bytes]:
+        yield os.urandom(64_000)
+        sent.set()
+        await asyncio.sleep(0.3)
+        raise ConnectionResetError("dialer crashed")
+
+    url = tenant.client.make_url(f"/v1/calls/{call}/recording")
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises((aiohttp.ClientError, ConnectionResetError)):
+            await http.put(
+                url,
+                data=dies_midway(),
+                headers={**bearer(tenant.tokens["dialer"]), "Content-Type": "audio/wav"},
+            )
+    for _ in range(50):
+        if await db.fetchval("SELECT count(*) FROM recordings WHERE call_id = $1::uuid", call) == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert await db.fetchval("SELECT count(*) FROM recordings WHERE call_id = $1::uuid", call) == 0
+    leftovers = [
+        p
+        for root in (settings.recordings_dir, settings.backup_dir)
+        for p in files_under(Path(root))
+        if call in p.name
+    ]
+    assert leftovers == []
+
+
+async def test_range_requests_return_the_right_bytes(tenant: Tenant, db: Any) -> None:
+    call = await allowed_call(tenant, 3)
+    audio = bytes(range(256)) * 1000
+    assert (await upload(tenant, call, audio, "audio/mpeg"))[0] == 201
+    headers = bearer(tenant.tokens["auditor"])
+    resp = await tenant.client.get(f"/v1/calls/{call}/recording", headers=headers)
+    assert resp.status == 200
+    assert resp.content_type == "audio/mpeg"
+    assert await resp.read() == audio
+    resp = await tenant.client.get(
+        f"/v1/calls/{call}/recording", headers={**headers, "Range": "bytes=1000-1999"}
+    )
+    assert resp.status == 206
+    assert resp.headers["Content-Range"] == f"bytes 1000-1999/{len(audio)}"
+    assert await resp.read() == audio[1000:2000]
+    resp = await tenant.client.get(
+        f"/v1/calls/{call}/recording", headers={**headers, "Range": "bytes=-10"}
+    )
+    assert resp.status == 206
+    assert await resp.read() == audio[-10:]
+    plays = await db.fetchval(
+        "SELECT count(*) FROM audit_log WHERE action = 'play' AND entity_id = $1", call
+    )
+    assert plays == 1  # the seeks belong to the playback that started at 0
+
+
+async def test_playback_falls_back_to_the_backup_copy(tenant: Tenant, settings: Any) -> None:
+    call = await allowed_call(tenant, 4)
+    audio = os.urandom(5000)
+    await upload(tenant, call, audio)
+    for p in files_under(Path(settings.recordings_dir)):
+        if call in p.name:
+            p.unlink()
+    resp = await tenant.client.get(
+        f"/v1/calls/{call}/recording", headers=bearer(tenant.tokens["supervisor"])
+    )
+    assert resp.status == 200
+    assert await resp.read() == audio
+
+
+async def test_sale_sets_the_retention_date(tenant: Tenant) -> None:
+    call = await allowed_call(tenant, 5)
+    detail = await tenant.ok("GET", f"/v1/calls/{call}", "auditor")
+    assert detail["retention_until"].startswith("2029-11-2")  # 1095 days, no sale
+    status, sale = await tenant.call(
+        "POST", f"/v1/calls/{call}/policy", "dialer", json={"policy_no": "P-1", "term_months": 240}
+    )
+    assert status == 201
+    assert sale["retention_until"] is None  # kept while the contract is in force
+    status, sale = await tenant.call(
+        "POST",
+        f"/v1/calls/{call}/policy",
+        "supervisor",
+        json={"policy_no": "P-1", "term_months": 240, "terminated_at": "2046-11-23T00:00:00+08:00"},
+    )
+    assert status == 200
+    assert sale["retention_until"].startswith("2056-11-2")
+    status, _ = await tenant.call(
+        "POST", f"/v1/calls/{call}/policy", "dialer", json={"policy_no": "P-2", "term_months": 12}
+    )
+    assert status == 409
+    detail = await tenant.ok("GET", f"/v1/calls/{call}", "supervisor")
+    assert detail["sale"]["policy_no"] == "P-1"
+    assert detail["retention_until"].startswith("2056-11-2")
+
+
+async def test_short_term_sale_keeps_five_years(tenant: Tenant) -> None:
+    call = await allowed_call(tenant, 0)
+    _, sale = await tenant.call(
+        "POST",
+        f"/v1/calls/{call}/policy",
+        "dialer",
+        json={"policy_no": "P-9", "term_months": 12, "terminated_at": "2027-11-23T00:00:00+08:00"},
+    )
+    assert sale["retention_until"].startswith("2032-11-2")
+
+
+async def test_legal_hold_is_set_lifted_and_audited(tenant: Tenant, db: Any) -> None:
+    call = await allowed_call(tenant, 1)
+    status, _ = await tenant.call(
+        "PUT", f"/v1/calls/{call}/hold", "supervisor", json={"hold": True}
+    )
+    assert status == 400
+    await tenant.ok(
+        "PUT",
+        f"/v1/calls/{call}/hold",
+        "supervisor",
+        json={"hold": True, "reason": "complaint 2026-118 under investigation"},
+    )
+    detail = await tenant.ok("GET", f"/v1/calls/{call}", "supervisor")
+    assert detail["hold"]["hold"] is True
+    await tenant.ok(
+        "PUT", f"/v1/calls/{call}/hold", "supervisor", json={"hold": False, "reason": "closed"}
+    )
+    actions = [
+        r["action"]
+        for r in await db.fetch(
+            "SELECT action FROM audit_log WHERE entity = 'call' AND entity_id = $1 ORDER BY seq",
+            call,
+        )
+    ]
+    assert actions == ["hold", "release"]
+    status, _ = await tenant.call(
+        "PUT", f"/v1/calls/{call}/hold", "dialer", json={"hold": True, "reason": "x"}
+    )
+    assert status == 403
