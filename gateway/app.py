@@ -13,6 +13,7 @@ from redis.exceptions import RedisError
 from gateway import __version__
 from gateway.api import (
     calls,
+    cdrs,
     dnc,
     middleware,
     ops,
@@ -73,6 +74,7 @@ def all_routes() -> list[Routes]:
         scrub.routes,
         calls.routes,
         review.routes,
+        cdrs.routes,
     ]
 
 

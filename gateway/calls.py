@@ -14,7 +14,7 @@ import asyncpg
 import msgspec
 
 from gateway.dnc_list import DncList
-from gateway.types import Conn
+from gateway.types import Db
 
 EventType = Literal["dialed", "answered", "ended", "opt_out", "complaint"]
 
@@ -49,7 +49,7 @@ def fingerprint(event: CallEvent, at: datetime) -> str:
 
 
 async def record_exception(
-    conn: Conn, kind: str, call_id: uuid.UUID | None, detail: dict[str, Any]
+    conn: Db, kind: str, call_id: uuid.UUID | None, detail: dict[str, Any]
 ) -> None:
     await conn.execute(
         "INSERT INTO compliance_exceptions (kind, call_id, detail) VALUES ($1, $2, $3) "

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+from gateway.jobs.calls import MISSED_RECORDINGS, RECONCILIATION
 from gateway.jobs.dnc import DNC_CACHE_CHECK, DNC_EXPIRY
+from gateway.jobs.integrity import INTEGRITY
+from gateway.jobs.report import DAILY_REPORT
+from gateway.jobs.retention import RETENTION
 from gateway.jobs.runner import JobSpec
 from gateway.jobs.schedule import trigger
 from gateway.settings import SettingsError
 
-JOBS: dict[str, JobSpec] = {spec.name: spec for spec in (DNC_EXPIRY, DNC_CACHE_CHECK)}
+JOBS: dict[str, JobSpec] = {
+    spec.name: spec
+    for spec in (
+        DNC_EXPIRY,
+        DNC_CACHE_CHECK,
+        RETENTION,
+        INTEGRITY,
+        MISSED_RECORDINGS,
+        RECONCILIATION,
+        DAILY_REPORT,
+    )
+}
 
 
 def check_schedules(schedules: dict[str, str]) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 import asyncpg
+import msgspec
 
 from gateway.types import Conn
 
@@ -73,9 +74,16 @@ async def migrate(dsn: str) -> list[str]:
     return applied
 
 
+def _encode_json(value: object) -> str:
+    # msgspec writes datetimes, dates and UUIDs as their RFC 3339 / canonical strings.
+    return msgspec.json.encode(value).decode()
+
+
 async def _init_connection(conn: Conn) -> None:
     for kind in ("json", "jsonb"):
-        await conn.set_type_codec(kind, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+        await conn.set_type_codec(
+            kind, encoder=_encode_json, decoder=json.loads, schema="pg_catalog"
+        )
 
 
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:

@@ -1,0 +1,363 @@
+"""Nightly jobs driven with an injected clock against real PostgreSQL and files on disk."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.appkeys import JOBS, PG
+from gateway.jobs.catalog import JOBS as CATALOG
+from gateway.jobs.runner import JobContext, run_job
+from gateway.policy import RetentionPolicy, retention_until
+from tests.conftest import Clock, bearer
+from tests.integration.jobs_support import AT, copies, make_call, upload
+
+
+async def run(client: Any, name: str, at: str, *, dry_run: bool = False) -> Any:
+    jobs = client.server.app[JOBS]
+    now = AT(at)
+
+    def context(dry: bool) -> JobContext:
+        base = jobs.context(dry)
+        return JobContext(base.pool, base.redis, base.dnc, base.settings, now, dry)
+
+    result = await run_job(
+        CATALOG[name],
+        context,
+        client.server.app[PG],
+        scheduled_at=now + timedelta(microseconds=uuid.uuid4().int % 999_983),
+        trigger="manual",
+        dry_run=dry_run,
+    )
+    assert result.outcome == "done", result
+    return result.counts
+
+
+# --- retention ------------------------------------------------------------------------------
+
+
+async def test_retention_deletes_exactly_the_expired_and_skips_held(
+    client: Any, db: Any, tokens: dict[str, str], settings: Any
+) -> None:
+    dialer, supervisor = tokens["dialer"], tokens["supervisor"]
+    old = await make_call(db, AT("2023-01-02T10:00:00+08:00"))  # past 1095 days
+    held = await make_call(db, AT("2023-01-02T11:00:00+08:00"))
+    young = await make_call(db, AT("2026-01-02T10:00:00+08:00"))
+    sold = await make_call(db, AT("2023-01-02T12:00:00+08:00"))
+    for call in (old, held, young, sold):
+        await upload(client, dialer, call)
+    await client.put(
+        f"/v1/calls/{held}/hold",
+        json={"hold": True, "reason": "complaint"},
+        headers=bearer(supervisor),
+    )
+    await client.post(
+        f"/v1/calls/{sold}/policy",
+        json={"policy_no": "P", "term_months": 24},
+        headers=bearer(dialer),
+    )
+    dry = await run(client, "retention", "2026-11-23T02:30:00+08:00", dry_run=True)
+    assert str(old) in {d["call_id"] for d in dry["first"]}
+    assert copies(settings, old)  # a dry run deletes nothing
+    counts = await run(client, "retention", "2026-11-23T02:30:00+08:00")
+    assert counts["deleted"] >= 1
+    assert copies(settings, old) == []
+    for kept in (held, young, sold):
+        assert len(copies(settings, kept)) == 2
+    tomb = await db.fetchrow("SELECT * FROM recording_tombstones WHERE call_id = $1", old)
+    assert tomb["files_removed"] is True
+    assert "retention date passed" in tomb["reason"]
+    assert await db.fetchval("SELECT count(*) FROM recordings WHERE call_id = $1", old) == 0
+    logged = await db.fetchval(
+        "SELECT count(*) FROM audit_log WHERE entity = 'recording' AND action = 'delete' "
+        "AND after->'call_ids' ? $1",
+        str(old),
+    )
+    assert logged == 1
+    again = await run(client, "retention", "2026-11-23T02:31:00+08:00")
+    assert str(old) not in str(again)
+
+
+async def test_retention_survives_a_crash_between_rows_and_files(
+    client: Any, db: Any, tokens: dict[str, str], settings: Any, monkeypatch: Any
+) -> None:
+    from gateway.jobs import retention
+
+    calls = [
+        await make_call(db, AT("2022-06-01T10:00:00+08:00") + timedelta(minutes=i))
+        for i in range(3)
+    ]
+    for call in calls:
+        await upload(client, tokens["dialer"], call)
+
+    async def crash(store: Any, keys: list[str]) -> None:
+        raise OSError("power cut")
+
+    monkeypatch.setattr(retention, "_remove_files", crash)
+    jobs = client.server.app[JOBS]
+    result = await run_job(
+        CATALOG["retention"],
+        jobs.context,
+        client.server.app[PG],
+        scheduled_at=AT("2026-11-23T02:30:00+08:00"),
+    )
+    assert result.outcome == "failed"
+    # The rows are gone with their tombstones written; the files are still there, and no
+    # recording row points at a missing file.
+    for call in calls:
+        assert await db.fetchval("SELECT count(*) FROM recordings WHERE call_id = $1", call) == 0
+        assert (
+            await db.fetchval(
+                "SELECT files_removed FROM recording_tombstones WHERE call_id = $1", call
+            )
+            is False
+        )
+        assert len(copies(settings, call)) == 2
+    monkeypatch.undo()
+    counts = await run(client, "retention", "2026-11-23T02:40:00+08:00")
+    assert counts["resumed"] >= 3
+    for call in calls:
+        assert copies(settings, call) == []
+        assert (
+            await db.fetchval(
+                "SELECT files_removed FROM recording_tombstones WHERE call_id = $1", call
+            )
+            is True
+        )
+
+
+@pytest.mark.parametrize(
+    ("call_time", "term", "terminated"),
+    [
+        ("2026-11-23T10:00:00+00:00", None, None),
+        ("2024-02-29T10:00:00+00:00", None, None),
+        ("2026-11-23T10:00:00+00:00", 12, "2027-11-23T00:00:00+00:00"),
+        ("2026-11-23T10:00:00+00:00", 13, "2028-02-29T16:30:00+00:00"),
+        ("2026-11-23T10:00:00+00:00", 6, "2024-02-29T00:00:00+00:00"),
+        ("2026-11-23T10:00:00+00:00", 240, None),
+    ],
+)
+async def test_the_database_retention_date_agrees_with_the_policy(
+    db: Any, call_time: str, term: int | None, terminated: str | None
+) -> None:
+    ended = AT(terminated) if terminated else None
+    sql = await db.fetchval(
+        "SELECT recording_retention_until($1, 1095, $2, $3)", AT(call_time), term, ended
+    )
+    assert sql == retention_until(AT(call_time), RetentionPolicy(no_sale_days=1095), term, ended)
+
+
+# --- integrity ------------------------------------------------------------------------------
+
+
+async def test_integrity_repairs_a_flipped_byte_and_flags_both_bad(
+    client: Any, db: Any, tokens: dict[str, str], settings: Any
+) -> None:
+    one_bad = await make_call(db, AT("2026-11-20T10:00:00+08:00"))
+    both_bad = await make_call(db, AT("2026-11-20T10:05:00+08:00"))
+    missing = await make_call(db, AT("2026-11-20T10:10:00+08:00"))
+    audio = await upload(client, tokens["dialer"], one_bad)
+    await upload(client, tokens["dialer"], both_bad)
+    await upload(client, tokens["dialer"], missing)
+    primary = next(
+        p for p in copies(settings, one_bad) if str(p).startswith(settings.recordings_dir)
+    )
+    flipped = bytearray(audio)
+    flipped[100] ^= 0xFF
+    primary.write_bytes(bytes(flipped))
+    for p in copies(settings, both_bad):
+        p.write_bytes(b"garbage")
+    backup_of_missing = next(
+        p for p in copies(settings, missing) if str(p).startswith(settings.backup_dir)
+    )
+    backup_of_missing.unlink()
+    counts = await run(client, "integrity", "2026-11-23T03:00:00+08:00")
+    assert counts["restored"] >= 2
+    assert counts["both_bad"] >= 1
+    assert primary.read_bytes() == audio
+    assert backup_of_missing.is_file()
+    kind = await db.fetchval("SELECT kind FROM compliance_exceptions WHERE call_id = $1", both_bad)
+    assert kind == "recording_corrupt"
+
+
+async def test_integrity_sweeps_stray_partial_files(client: Any, settings: Any) -> None:
+    import os
+    import time
+
+    stray = Path(settings.recordings_dir) / "2026/11/01/.x.wav.abc.partial"
+    stray.parent.mkdir(parents=True, exist_ok=True)
+    stray.write_bytes(b"half an upload")
+    old = time.time() - 7200
+    os.utime(stray, (old, old))
+    counts = await run(client, "integrity", "2026-11-23T03:05:00+08:00")
+    assert counts["swept_partials"] >= 1
+    assert not stray.exists()
+
+
+# --- missed recordings and reconciliation -----------------------------------------------------
+
+
+async def event(client: Any, token: str, call: uuid.UUID, kind: str, at: str) -> None:
+    resp = await client.post(
+        f"/v1/calls/{call}/events", json={"type": kind, "at": at}, headers=bearer(token)
+    )
+    assert resp.status in (200, 201), await resp.text()
+
+
+async def test_missed_recording_becomes_an_exception(
+    client: Any, db: Any, tokens: dict[str, str]
+) -> None:
+    dialer = tokens["dialer"]
+    unrecorded = await make_call(db, AT("2026-11-21T10:00:00+08:00"))
+    recorded = await make_call(db, AT("2026-11-21T10:01:00+08:00"))
+    recent = await make_call(db, AT("2026-11-22T23:00:00+08:00"))
+    for call, start in ((unrecorded, "10:00:05"), (recorded, "10:01:05"), (recent, "23:00:05")):
+        day = "2026-11-22" if call == recent else "2026-11-21"
+        await event(client, dialer, call, "answered", f"{day}T{start}+08:00")
+        await event(client, dialer, call, "ended", f"{day}T{start[:-2]}59+08:00")
+    await upload(client, dialer, recorded)
+    counts = await run(client, "missed-recordings", "2026-11-23T08:00:00+08:00")
+    assert counts["flagged"] >= 1
+    flagged = {
+        r["call_id"]
+        for r in await db.fetch(
+            "SELECT call_id FROM compliance_exceptions WHERE kind = 'recording_missing'"
+        )
+    }
+    assert unrecorded in flagged
+    assert recorded not in flagged
+    assert recent not in flagged  # not 24 hours yet
+
+
+async def post_cdrs(client: Any, token: str, body: str, ctype: str) -> Any:
+    resp = await client.post(
+        "/v1/cdrs", data=body.encode(), headers={**bearer(token), "Content-Type": ctype}
+    )
+    return resp.status, await resp.json()
+
+
+async def test_unmatched_cdrs_become_exceptions(
+    client: Any, db: Any, tokens: dict[str, str]
+) -> None:
+    callee = "+8613900139000"
+    allowed = await make_call(db, AT("2026-11-22T10:00:00+08:00"), callee=callee)
+    denied = await make_call(
+        db, AT("2026-11-22T11:00:00+08:00"), callee="+8613900139001", decision="deny"
+    )
+    lines = "\n".join(
+        [
+            '{"caller": "4008001234", "callee": "13900139000", '
+            '"start": "2026-11-22T10:00:20+08:00", "end": "2026-11-22T10:03:00+08:00"}',
+            f'{{"caller": "4008001234", "callee": "13900139001", '
+            f'"start": "2026-11-22T11:00:10+08:00", "call_id": "{denied}"}}',
+            '{"caller": "4008001234", "callee": "13900139002", "start": "2026-11-22T12:00:00Z"}',
+            '{"caller": "4008001234", "callee": "13900139000", '
+            '"start": "2026-11-22T10:30:00+08:00"}',
+            '{"caller": "01088886666", "callee": "13900139000", '
+            '"start": "2026-11-22T10:00:30+08:00"}',
+            '{"callee": "1"}',
+            "not json",
+        ]
+    )
+    status, body = await post_cdrs(client, tokens["dialer"], lines, "application/x-ndjson")
+    assert status == 202
+    assert body["accepted"] == 5
+    assert [i["line"] for i in body["invalid"]] == [6, 7]
+    counts = await run(client, "reconciliation", "2026-11-23T00:10:00+08:00")
+    assert counts["matched"] >= 1
+    findings = {
+        r["finding"]
+        for r in await db.fetch("SELECT finding FROM cdrs WHERE callee_raw LIKE '1390013900%'")
+    }
+    assert findings == {
+        None,
+        "call_after_deny",
+        "dialed_without_check",
+        "dialed_after_expiry",
+        "caller_id_mismatch",
+    }
+    kinds = {r["kind"] for r in await db.fetch("SELECT kind FROM compliance_exceptions")}
+    assert {"call_after_deny", "dialed_without_check"} <= kinds
+    assert allowed
+
+
+async def test_cdrs_as_csv_with_a_header(client: Any, tokens: dict[str, str]) -> None:
+    body = (
+        "caller,callee,start,end,call_id\n"
+        "4008001234,13900139005,2026-11-22T10:00:00+08:00,,\n"
+        "4008001234,13900139006,not-a-time,,\n"
+    )
+    status, answer = await post_cdrs(client, tokens["supervisor"], body, "text/csv")
+    assert status == 202
+    assert answer["accepted"] == 1
+    assert answer["invalid"][0]["line"] == 3
+    status, _ = await post_cdrs(client, tokens["auditor"], body, "text/csv")
+    assert status == 403
+
+
+# --- daily report -----------------------------------------------------------------------------
+
+
+async def test_daily_report_counts_by_campaign_and_agent(
+    client: Any, db: Any, tokens: dict[str, str], clock: Clock
+) -> None:
+    day = "2026-11-10"
+    a = await make_call(db, AT(f"{day}T10:00:00+08:00"), campaign_id="rep", agent_id="R1")
+    b = await make_call(
+        db,
+        AT(f"{day}T10:05:00+08:00"),
+        campaign_id="rep",
+        agent_id="R1",
+        decision="deny",
+        reasons=[{"code": "dnc_listed", "rule": "dnc", "message": "m"}],
+    )
+    cb1 = await make_call(
+        db, AT(f"{day}T11:00:00+08:00"), campaign_id="rv", agent_id="R2", purpose="callback"
+    )
+    cb2 = await make_call(
+        db, AT(f"{day}T11:05:00+08:00"), campaign_id="rv", agent_id="R2", purpose="callback"
+    )
+    dialer = tokens["dialer"]
+    await event(client, dialer, a, "answered", f"{day}T10:00:10+08:00")
+    await event(client, dialer, a, "opt_out", f"{day}T10:01:00+08:00")
+    await event(client, dialer, cb1, "answered", f"{day}T11:00:10+08:00")
+    await upload(client, dialer, cb1)
+    counts = await run(client, "daily-report", "2026-11-11T00:10:00+08:00")
+    assert counts["day"] == day
+    resp = await client.get(f"/v1/reports/daily?date={day}", headers=bearer(tokens["auditor"]))
+    report = await resp.json()
+    assert report["provisional"] is False
+    rows = {(r["campaign_id"], r["agent_id"]): r for r in report["rows"]}
+    rep = rows[("rep", "R1")]
+    assert (rep["checks"], rep["allows"], rep["denies"]) == (2, 1, 1)
+    assert rep["denies_by_reason"] == {"dnc_listed": 1}
+    assert (rep["answered"], rep["opt_outs"], rep["recordings_missing"]) == (1, 1, 1)
+    rv = rows[("rv", "R2")]
+    assert (rv["callbacks_attempted"], rv["callbacks_reached"]) == (2, 1)
+    assert rv["callback_success_rate"] == 0.5
+    assert rv["callback_target_met"] is False
+    resp = await client.get(
+        f"/v1/reports/daily?date={day}",
+        headers={**bearer(tokens["supervisor"]), "Accept": "text/csv"},
+    )
+    assert resp.content_type == "text/csv"
+    text = await resp.text()
+    assert text.splitlines()[0].startswith("campaign_id,agent_id,checks")
+    assert "dnc_listed=1" in text
+    assert b is not None and cb2 is not None
+
+
+async def test_report_for_an_unreported_day_is_provisional(
+    client: Any, tokens: dict[str, str]
+) -> None:
+    resp = await client.get(
+        "/v1/reports/daily?date=2026-11-23", headers=bearer(tokens["supervisor"])
+    )
+    assert (await resp.json())["provisional"] is True
+    for query in ("", "?date=yesterday", "?date=2030-01-01"):
+        resp = await client.get(f"/v1/reports/daily{query}", headers=bearer(tokens["supervisor"]))
+        assert resp.status in (400, 404)
