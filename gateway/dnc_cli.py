@@ -84,6 +84,7 @@ async def import_file(
             source=f"import:{path.name}",
             actor=actor,
             progress=bar.update if bar is not None else None,
+            expected_lines=size // 12,
         )
     if bar is not None:
         bar.update(report.lines, report.added, final=True)

@@ -128,8 +128,13 @@ class DncList:
         source: str,
         actor: str,
         progress: Progress | None = None,
+        expected_lines: int = 0,
     ) -> ImportReport:
+        """Import a CSV; `expected_lines` (an estimate, from the body's size) lets the
+        cache grow its buckets once up front instead of crowding them."""
         async with self._pool.acquire() as c:
+            listed = await c.fetchval("SELECT count(*) FROM dnc_entries WHERE ended_at IS NULL")
+            await self._cache.ensure_capacity(int(listed) + expected_lines)
             try:
                 report = await import_entries(
                     c,
@@ -143,6 +148,7 @@ class DncList:
             except (RedisError, OSError):
                 await self._cache.invalidate()
                 raise
+            await self._cache.ensure_capacity(int(listed) + report.added)
             async with c.transaction():
                 await audit.record(
                     c,

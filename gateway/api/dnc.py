@@ -19,6 +19,7 @@ from gateway.policy import normalize_number
 from gateway.store import audit
 
 routes = Routes()
+LINE_BYTES = 12  # the shortest line, "13812345678\n": an upper bound on the line count
 
 Reason = Annotated[str, Meta(min_length=1, max_length=500)]
 Source = Annotated[str, Meta(pattern=r"^(supervisor|customer_refusal|external:[\w.-]{1,64})$")]
@@ -150,6 +151,7 @@ async def import_dnc(request: web.Request) -> web.StreamResponse:
         scope=query.scope,
         source=f"import:{filename}",
         actor=principal(request).name,
+        expected_lines=(request.content_length or 0) // LINE_BYTES,
     )
     return json_response(
         ImportAnswer(

@@ -98,6 +98,14 @@ class DncCache:
         held: list[dict[bytes, bytes]] = await pipe.execute()
         return held
 
+    async def ensure_capacity(self, entries: int) -> None:
+        """Before a bulk load: when `entries` would crowd the live generation's buckets
+        past Redis's compact encoding, rebuild it with more buckets first (the list as it
+        is, so this is cheap exactly when the list is small)."""
+        gen = await self.live()
+        if gen is not None and entries > gen.buckets * ENTRIES_PER_BUCKET * 2:
+            await self.rebuild(min_entries=entries)
+
     async def invalidate(self) -> None:
         """Mark the cache incomplete: checks deny as degraded until the watchdog rebuilds
         it from PostgreSQL. Used when a change could not be mirrored."""
@@ -129,15 +137,16 @@ class DncCache:
         if queued:
             await pipe.execute()
 
-    async def rebuild(self, batch: int = 50_000) -> Generation | None:
-        """Build a complete generation from PostgreSQL and make it live. Returns None when
-        another process holds the rebuild lock."""
+    async def rebuild(self, batch: int = 50_000, min_entries: int = 0) -> Generation | None:
+        """Build a complete generation from PostgreSQL and make it live, with buckets for
+        at least `min_entries`. Returns None when another process holds the rebuild
+        lock."""
         token = secrets.token_hex(8)
         if not await self._redis.set(self._keys.dnc_rebuild_lock, token, nx=True, px=_LOCK_MS):
             return None
         started = time.perf_counter()
         try:
-            gen = await self._build(batch, token)
+            gen = await self._build(batch, token, min_entries)
         except BaseException:
             metrics.CACHE_REBUILDS.labels("failed").inc()
             await self._redis.delete(self._keys.dnc_building)
@@ -163,11 +172,11 @@ class DncCache:
             if (await self._redis.get(self._keys.dnc_rebuild_lock)) == token.encode():
                 await self._redis.delete(self._keys.dnc_rebuild_lock)
 
-    async def _build(self, batch: int, token: str) -> Generation:
+    async def _build(self, batch: int, token: str, min_entries: int) -> Generation:
         async with self._pool.acquire() as conn:
             count = await conn.fetchval("SELECT count(*) FROM dnc_entries WHERE ended_at IS NULL")
             number = int(await self._redis.incr(f"{self._keys.prefix}dnc:generation-seq"))
-            gen = Generation(number, bucket_count(int(count)))
+            gen = Generation(number, bucket_count(max(int(count), min_entries)))
             # From here on, live changes are written into the new generation too.
             await self._redis.set(self._keys.dnc_building, gen.marker(), px=_LOCK_MS)
             prefix = self._keys.dnc_bucket_prefix(gen.number)

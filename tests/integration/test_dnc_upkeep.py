@@ -58,3 +58,26 @@ async def test_cache_check_repairs_drift_both_ways(client: Any, db: Any) -> None
     assert await redis.hget(*where(stray)) is None
     again = await check_cache(app[PG], app[DNC])
     assert again.repaired == 0
+
+
+async def test_a_large_import_grows_the_buckets_first(client: Any, db: Any) -> None:
+    app = client.server.app
+    listed = e164(mobile())
+    await db.execute(
+        "INSERT INTO dnc_entries (number, scope, source, created_by) "
+        "VALUES ($1, 'marketing', 'supervisor', 't')",
+        listed,
+    )
+    before = await app[DNC].live()
+    await app[DNC].ensure_capacity(before.buckets * 48 * 4)
+    after = await app[DNC].live()
+    assert after.buckets >= before.buckets * 4
+    assert after.number != before.number
+    n = digits(listed)
+    held = await app[REDIS].hget(
+        app[DNC]._keys.dnc_bucket(after.number, n % after.buckets), str(n // after.buckets)
+    )
+    assert held == b"m"
+    # Within capacity: nothing is rebuilt.
+    await app[DNC].ensure_capacity(after.buckets)
+    assert (await app[DNC].live()).number == after.number
