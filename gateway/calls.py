@@ -50,14 +50,17 @@ def fingerprint(event: CallEvent, at: datetime) -> str:
 
 async def record_exception(
     conn: Db, kind: str, call_id: uuid.UUID | None, detail: dict[str, Any]
-) -> None:
-    await conn.execute(
+) -> bool:
+    """Open a compliance exception; a call gets at most one of each kind. Returns whether
+    a new one was opened."""
+    status = await conn.execute(
         "INSERT INTO compliance_exceptions (kind, call_id, detail) VALUES ($1, $2, $3) "
         "ON CONFLICT (kind, call_id) WHERE call_id IS NOT NULL DO NOTHING",
         kind,
         call_id,
         detail,
     )
+    return str(status).endswith(" 1")
 
 
 class CallEvents:

@@ -6,13 +6,14 @@ from __future__ import annotations
 import base64
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from gateway.policy import RetentionPolicy, mask_number, retention_until
+from gateway.store.rows import Where
 
 FULL_NUMBER_ROLES = frozenset({"supervisor", "admin"})
 CALL_COLUMNS = (
@@ -39,7 +40,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise BadCursor("cursor: not a cursor this service gave out") from e
 
 
-@dataclass
+@dataclass(frozen=True)
 class CallFilter:
     callee: str | None = None
     agent_id: str | None = None
@@ -48,30 +49,17 @@ class CallFilter:
     reason: str | None = None
     since: datetime | None = None
     until: datetime | None = None
-    params: list[Any] = field(default_factory=list)
 
-    def where(self) -> list[str]:
-        conditions: list[str] = []
-
-        def bind(value: Any) -> str:
-            self.params.append(value)
-            return f"${len(self.params)}"
-
-        if self.callee is not None:
-            conditions.append(f"callee_e164 = {bind(self.callee)}")
-        if self.agent_id is not None:
-            conditions.append(f"agent_id = {bind(self.agent_id)}")
-        if self.campaign_id is not None:
-            conditions.append(f"campaign_id = {bind(self.campaign_id)}")
-        if self.decision is not None:
-            conditions.append(f"decision = {bind(self.decision)}")
-        if self.reason is not None:
-            conditions.append(f"reasons @> {bind([{'code': self.reason}])}::jsonb")
-        if self.since is not None:
-            conditions.append(f"created_at >= {bind(self.since)}")
-        if self.until is not None:
-            conditions.append(f"created_at < {bind(self.until)}")
-        return conditions
+    def where(self) -> Where:
+        where = Where()
+        where.add("callee_e164 = {}", self.callee)
+        where.add("agent_id = {}", self.agent_id)
+        where.add("campaign_id = {}", self.campaign_id)
+        where.add("decision = {}", self.decision)
+        where.add("reasons @> {}::jsonb", None if self.reason is None else [{"code": self.reason}])
+        where.add("created_at >= {}", self.since)
+        where.add("created_at < {}", self.until)
+        return where
 
 
 def masked(e164: str | None, role: str) -> str | None:
@@ -99,18 +87,17 @@ def call_item(row: asyncpg.Record, role: str) -> dict[str, Any]:
 async def list_calls(
     pool: asyncpg.Pool, filters: CallFilter, cursor: str | None, limit: int, role: str
 ) -> tuple[list[dict[str, Any]], str | None]:
-    conditions = filters.where()
-    params = filters.params
+    where = filters.where()
     if cursor is not None:
         at, call_id = decode_cursor(cursor)
-        params += [at, call_id]
-        conditions.append(f"(created_at, call_id) < (${len(params) - 1}, ${len(params)})")
-    params.append(limit + 1)
-    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+        where.conditions.append(
+            f"(created_at, call_id) < ({where.bind(at)}, {where.bind(call_id)})"
+        )
+    limit_param = where.bind(limit + 1)
     rows = await pool.fetch(
-        f"SELECT {CALL_COLUMNS} FROM calls {where} "
-        f"ORDER BY created_at DESC, call_id DESC LIMIT ${len(params)}",
-        *params,
+        f"SELECT {CALL_COLUMNS} FROM calls {where.sql()} "
+        f"ORDER BY created_at DESC, call_id DESC LIMIT {limit_param}",
+        *where.params,
     )
     page = rows[:limit]
     next_cursor = None
@@ -179,13 +166,11 @@ async def call_detail(
 async def export_rows(
     pool: asyncpg.Pool, since: datetime | None, until: datetime | None, role: str
 ) -> AsyncIterator[Sequence[Any]]:
-    filters = CallFilter(since=since, until=until)
-    conditions = filters.where()
-    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    where = CallFilter(since=since, until=until).where()
     async with pool.acquire() as conn, conn.transaction(readonly=True):
         cursor = conn.cursor(
-            f"SELECT {CALL_COLUMNS} FROM calls {where} ORDER BY created_at, call_id",
-            *filters.params,
+            f"SELECT {CALL_COLUMNS} FROM calls {where.sql()} ORDER BY created_at, call_id",
+            *where.params,
             prefetch=5000,
         )
         async for row in cursor:

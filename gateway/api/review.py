@@ -27,6 +27,7 @@ from gateway.review import (
     list_calls,
 )
 from gateway.store import audit
+from gateway.store.rows import Where, newest_page
 
 routes = Routes()
 READERS = ("supervisor", "auditor")
@@ -192,29 +193,15 @@ class AuditQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 async def audit_view(request: web.Request) -> web.StreamResponse:
     q = convert_query(request, AuditQuery)
     _times(q.from_, q.to)
-    conditions: list[str] = []
-    params: list[Any] = []
-    for column, value in (("entity", q.entity), ("entity_id", q.entity_id)):
-        if value is not None:
-            params.append(value)
-            conditions.append(f"{column} = ${len(params)}")
-    if q.from_ is not None:
-        params.append(q.from_)
-        conditions.append(f"at >= ${len(params)}")
-    if q.to is not None:
-        params.append(q.to)
-        conditions.append(f"at < ${len(params)}")
-    if q.cursor is not None:
-        params.append(q.cursor)
-        conditions.append(f"seq < ${len(params)}")
-    params.append(q.limit + 1)
-    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-    rows = await request.app[PG].fetch(
-        f"SELECT * FROM audit_log {where} ORDER BY seq DESC LIMIT ${len(params)}", *params
+    where = Where()
+    where.add("entity = {}", q.entity)
+    where.add("entity_id = {}", q.entity_id)
+    where.add("at >= {}", q.from_)
+    where.add("at < {}", q.to)
+    page, next_cursor = await newest_page(
+        request.app[PG], "audit_log", "seq", where, q.cursor, q.limit
     )
-    page = [dict(r) for r in rows[: q.limit]]
-    next_cursor = str(page[-1]["seq"]) if len(rows) > q.limit else None
-    return json_response(Page(page, next_cursor))
+    return json_response(Page([dict(r) for r in page], next_cursor))
 
 
 # --- compliance exceptions ------------------------------------------------------------------
@@ -242,24 +229,13 @@ class ExceptionPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 )
 async def exceptions_view(request: web.Request) -> web.StreamResponse:
     q = convert_query(request, ExceptionQuery)
-    conditions: list[str] = []
-    params: list[Any] = []
-    for column, value in (("state", q.state), ("kind", q.kind)):
-        if value is not None:
-            params.append(value)
-            conditions.append(f"{column} = ${len(params)}")
-    if q.cursor is not None:
-        params.append(q.cursor)
-        conditions.append(f"id < ${len(params)}")
-    params.append(q.limit + 1)
-    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-    rows = await request.app[PG].fetch(
-        f"SELECT * FROM compliance_exceptions {where} ORDER BY id DESC LIMIT ${len(params)}",
-        *params,
+    where = Where()
+    where.add("state = {}", q.state)
+    where.add("kind = {}", q.kind)
+    page, next_cursor = await newest_page(
+        request.app[PG], "compliance_exceptions", "id", where, q.cursor, q.limit
     )
-    page = [_exception(r) for r in rows[: q.limit]]
-    next_cursor = str(page[-1]["id"]) if len(rows) > q.limit else None
-    return json_response(Page(page, next_cursor))
+    return json_response(Page([_exception(r) for r in page], next_cursor))
 
 
 def _exception(row: Any) -> dict[str, Any]:

@@ -3,8 +3,10 @@ records from the network that the gateway did not allow."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
+from gateway.calls import record_exception
 from gateway.jobs.runner import Counts, JobContext, JobSpec
 from gateway.policy import normalize_caller_id
 
@@ -34,17 +36,15 @@ async def run_missed_recordings(ctx: JobContext) -> Counts:
         return {"would_flag": len(rows)}
     flagged = 0
     for row in rows:
-        status = await ctx.pool.execute(
-            "INSERT INTO compliance_exceptions (kind, call_id, detail) "
-            "VALUES ('recording_missing', $1, $2) "
-            "ON CONFLICT (kind, call_id) WHERE call_id IS NOT NULL DO NOTHING",
+        flagged += await record_exception(
+            ctx.pool,
+            "recording_missing",
             row["call_id"],
             {
                 "last_event": row["last_event"].isoformat(),
                 "due_by": (row["last_event"] + RECORDING_DUE).isoformat(),
             },
         )
-        flagged += status.endswith(" 1")
     return {"checked": len(rows), "flagged": flagged}
 
 
@@ -66,10 +66,8 @@ async def run_reconciliation(ctx: JobContext) -> Counts:
                 finding,
             )
             if finding is not None:
-                await conn.execute(
-                    "INSERT INTO compliance_exceptions (kind, call_id, detail) "
-                    "VALUES ($1, $2, $3) "
-                    "ON CONFLICT (kind, call_id) WHERE call_id IS NOT NULL DO NOTHING",
+                await record_exception(
+                    conn,
                     finding,
                     call_id,
                     {
@@ -83,7 +81,7 @@ async def run_reconciliation(ctx: JobContext) -> Counts:
     return counts
 
 
-async def _judge_cdr(ctx: JobContext, cdr: object) -> tuple[str | None, object]:
+async def _judge_cdr(ctx: JobContext, cdr: object) -> tuple[str | None, uuid.UUID | None]:
     row = dict(cdr)  # type: ignore[call-overload]
     start = row["start_at"]
     if row["call_id"] is not None:

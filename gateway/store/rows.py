@@ -62,3 +62,39 @@ async def update(
 
 def as_dict(row: asyncpg.Record) -> dict[str, Any]:
     return dict(row.items())
+
+
+class Where:
+    """A WHERE clause built from optional filters, every value bound as a parameter."""
+
+    def __init__(self) -> None:
+        self.conditions: list[str] = []
+        self.params: list[Any] = []
+
+    def bind(self, value: Any) -> str:
+        self.params.append(value)
+        return f"${len(self.params)}"
+
+    def add(self, template: str, value: Any) -> None:
+        """Add `template` with `{}` standing for the bound value, unless it is None."""
+        if value is not None:
+            self.conditions.append(template.format(self.bind(value)))
+
+    def sql(self) -> str:
+        return f"WHERE {' AND '.join(self.conditions)}" if self.conditions else ""
+
+
+async def newest_page(
+    db: Db, table: str, key: str, where: Where, cursor: int | None, limit: int
+) -> tuple[list[asyncpg.Record], str | None]:
+    """One page of a table, newest first by an increasing integer key; the next cursor is
+    the last key handed out."""
+    where.add(f"{_ident(key)} < {{}}", cursor)
+    limit_param = where.bind(limit + 1)
+    rows = await db.fetch(
+        f"SELECT * FROM {_ident(table)} {where.sql()} ORDER BY {_ident(key)} DESC "
+        f"LIMIT {limit_param}",
+        *where.params,
+    )
+    page = list(rows[:limit])
+    return page, (str(page[-1][key]) if len(rows) > limit else None)
