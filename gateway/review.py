@@ -158,6 +158,7 @@ async def call_detail(
             retention,
             sale["term_months"] if sale else None,
             sale["terminated_at"] if sale else None,
+            return_visit=row["purpose"] == "callback",
         ),
     )
     return item

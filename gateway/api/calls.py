@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 import msgspec
@@ -211,7 +211,9 @@ async def link_sale(request: web.Request) -> web.StreamResponse:
         raise InvalidRequest("terminated_at: out of range")
     who = principal(request).name
     async with request.app[PG].acquire() as conn, conn.transaction():
-        call = await conn.fetchrow("SELECT created_at FROM calls WHERE call_id = $1", call_id)
+        call = await conn.fetchrow(
+            "SELECT created_at, purpose FROM calls WHERE call_id = $1", call_id
+        )
         if call is None:
             raise NotFound(f"no call {call_id}")
         before = await conn.fetchrow(
@@ -243,7 +245,8 @@ async def link_sale(request: web.Request) -> web.StreamResponse:
         call["created_at"],
         request.app[REGISTRIES].current.policy.retention,
         body.term_months,
-        body.terminated_at,
+        body.terminated_at.astimezone(UTC) if body.terminated_at else None,
+        return_visit=call["purpose"] == "callback",
     )
     answer = SaleOut(
         call_id=str(call_id),

@@ -19,10 +19,11 @@ DRY_RUN_SAMPLE = 20
 
 _DUE = """
     SELECT r.call_id, recording_retention_until(c.created_at, $2, s.term_months,
-                                                s.terminated_at) AS until
+                                                s.terminated_at, c.purpose = 'callback') AS until
     FROM recordings r JOIN calls c USING (call_id) LEFT JOIN call_sales s USING (call_id)
     WHERE r.state = 'stored'
-      AND recording_retention_until(c.created_at, $2, s.term_months, s.terminated_at) < $1
+      AND recording_retention_until(c.created_at, $2, s.term_months, s.terminated_at,
+                                    c.purpose = 'callback') < $1
       AND NOT EXISTS (SELECT 1 FROM call_holds h WHERE h.call_id = r.call_id AND h.hold)
 """
 
@@ -36,12 +37,14 @@ _DROP = """
           AND recording_retention_until(
                 c.created_at, $2,
                 (SELECT term_months FROM call_sales s WHERE s.call_id = r.call_id),
-                (SELECT terminated_at FROM call_sales s WHERE s.call_id = r.call_id)) < $1
+                (SELECT terminated_at FROM call_sales s WHERE s.call_id = r.call_id),
+                c.purpose = 'callback') < $1
         RETURNING r.call_id, r.key, r.sha256, r.size,
                   recording_retention_until(
                     c.created_at, $2,
                     (SELECT term_months FROM call_sales s WHERE s.call_id = r.call_id),
-                    (SELECT terminated_at FROM call_sales s WHERE s.call_id = r.call_id)) AS until
+                    (SELECT terminated_at FROM call_sales s WHERE s.call_id = r.call_id),
+                    c.purpose = 'callback') AS until
     )
     INSERT INTO recording_tombstones (call_id, key, sha256, size, retention_until, reason)
     SELECT call_id, key, sha256, size, until, $4 FROM gone

@@ -12,6 +12,7 @@ REFUSAL_MIN_DAYS: Final = 183
 SHORT_TERM_MONTHS: Final = 12
 SHORT_TERM_YEARS: Final = 5
 LONG_TERM_YEARS: Final = 10
+RETURN_VISIT_YEARS: Final = 10
 
 
 def add_years(moment: datetime, years: int) -> datetime:
@@ -27,12 +28,28 @@ def retention_until(
     policy: RetentionPolicy,
     sale_term_months: int | None,
     terminated_at: datetime | None,
+    *,
+    return_visit: bool = False,
 ) -> datetime | None:
     """When the call's data may be deleted; None while a sold contract is still in force.
 
     No sale: `no_sale_days` after the call. A sale: 5 years after the contract ends for a
-    term of 12 months or less, 10 years for a longer term.
+    term of 12 months or less, 10 years for a longer term. A return visit (`callback`) is
+    kept at least 10 years from the call whatever else applies.
     """
+    until = _by_sale(call_time, policy, sale_term_months, terminated_at)
+    if until is None or not return_visit:
+        return until
+    # Return-visit (回访) records are kept at least 10 years from the visit.
+    return max(until, add_years(call_time, RETURN_VISIT_YEARS))
+
+
+def _by_sale(
+    call_time: datetime,
+    policy: RetentionPolicy,
+    sale_term_months: int | None,
+    terminated_at: datetime | None,
+) -> datetime | None:
     if sale_term_months is None:
         return call_time + timedelta(days=policy.no_sale_days)
     if terminated_at is None:

@@ -130,6 +130,7 @@ async def test_retention_survives_a_crash_between_rows_and_files(
         )
 
 
+@pytest.mark.parametrize("return_visit", [False, True])
 @pytest.mark.parametrize(
     ("call_time", "term", "terminated"),
     [
@@ -142,13 +143,19 @@ async def test_retention_survives_a_crash_between_rows_and_files(
     ],
 )
 async def test_the_database_retention_date_agrees_with_the_policy(
-    db: Any, call_time: str, term: int | None, terminated: str | None
+    db: Any, call_time: str, term: int | None, terminated: str | None, return_visit: bool
 ) -> None:
     ended = AT(terminated) if terminated else None
     sql = await db.fetchval(
-        "SELECT recording_retention_until($1, 1095, $2, $3)", AT(call_time), term, ended
+        "SELECT recording_retention_until($1, 1095, $2, $3, $4)",
+        AT(call_time),
+        term,
+        ended,
+        return_visit,
     )
-    assert sql == retention_until(AT(call_time), RetentionPolicy(no_sale_days=1095), term, ended)
+    assert sql == retention_until(
+        AT(call_time), RetentionPolicy(no_sale_days=1095), term, ended, return_visit=return_visit
+    )
 
 
 # --- integrity ------------------------------------------------------------------------------
@@ -361,3 +368,17 @@ async def test_report_for_an_unreported_day_is_provisional(
     for query in ("", "?date=yesterday", "?date=2030-01-01"):
         resp = await client.get(f"/v1/reports/daily{query}", headers=bearer(tokens["supervisor"]))
         assert resp.status in (400, 404)
+
+
+async def test_return_visit_recordings_are_kept_ten_years(
+    client: Any, db: Any, tokens: dict[str, str], settings: Any
+) -> None:
+    visit = await make_call(db, AT("2021-06-01T10:00:00+08:00"), purpose="callback")
+    sale_call = await make_call(db, AT("2021-06-01T10:05:00+08:00"))
+    for call in (visit, sale_call):
+        await upload(client, tokens["dialer"], call)
+    await run(client, "retention", "2026-11-23T02:30:00+08:00")
+    assert len(copies(settings, visit)) == 2  # a return visit: kept until 2031
+    assert copies(settings, sale_call) == []  # no sale, no visit: 1095 days have passed
+    resp = await client.get(f"/v1/calls/{visit}", headers=bearer(tokens["supervisor"]))
+    assert (await resp.json())["retention_until"].startswith("2031-06-01")
