@@ -115,9 +115,19 @@ async def _insert_batch(
                 "end_reason = 'expired' FROM dnc_staging s WHERE e.number = s.number "
                 "AND e.ended_at IS NULL AND e.expires_at <= now()"
             )
+        if scope == "all":
+            # Refusing every call is wider than refusing sales calls: such an entry
+            # replaces a marketing one (which is ended, and kept in the history).
+            await conn.execute(
+                "UPDATE dnc_entries e SET ended_at = now(), ended_by = $1, "
+                "end_reason = 'superseded by a new entry' FROM dnc_staging s "
+                "WHERE e.number = s.number AND e.ended_at IS NULL AND e.scope = 'marketing'",
+                created_by,
+            )
+        # Duplicates within the batch are skipped by the conflict clause itself.
         added: list[asyncpg.Record] = await conn.fetch(
             """INSERT INTO dnc_entries (number, scope, source, reason, created_by, expires_at)
-               SELECT DISTINCT ON (number) number, $1, $2, reason, $3, expires_at
+               SELECT number, $1, $2, reason, $3, expires_at
                FROM dnc_staging ORDER BY number
                ON CONFLICT (number) WHERE ended_at IS NULL DO NOTHING
                RETURNING number, scope, expires_at""",
@@ -139,7 +149,8 @@ async def import_entries(
     progress: Progress | None = None,
 ) -> ImportReport:
     """Import `number[,reason[,expires_at]]` lines. Entries already active are left as
-    they are and counted in `already_listed`; duplicates within the file count once."""
+    they are and counted in `already_listed` (with scope `all`, a marketing entry is
+    replaced and counted as added); duplicates within the file count once."""
     if source == "customer_refusal":
         raise ValueError(f"refusals are recorded one by one (minimum {REFUSAL_MIN_DAYS} days)")
     report = ImportReport()

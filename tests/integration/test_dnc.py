@@ -264,3 +264,15 @@ async def test_values_the_database_cannot_hold_are_400(tenant: Tenant) -> None:
     status, answer = await import_csv(tenant, f"{mobile()}\n1380\x0000000\n")
     assert status == 400
     assert "line 2" in answer["error"]["message"]
+
+
+async def test_import_with_scope_all_widens_a_marketing_entry(tenant: Tenant, db: Any) -> None:
+    number = mobile()
+    await tenant.ok("PUT", f"/v1/dnc/{number}", json={"reason": "sales refused"})
+    status, body = await import_csv(tenant, f"{number}\n{number}\n", "?scope=all")
+    assert status == 200
+    assert (body["added"], body["already_listed"]) == (1, 1)
+    history = await tenant.ok("GET", f"/v1/dnc/{number}")
+    assert [e["scope"] for e in history["entries"]] == ["marketing", "all"]
+    assert history["entries"][0]["end_reason"] == "superseded by a new entry"
+    assert codes(await tenant.precheck(tenant.callback(number))) == {"dnc_listed"}
