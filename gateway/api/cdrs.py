@@ -21,6 +21,16 @@ from gateway.policy import normalize_caller_id, normalize_number
 routes = Routes()
 MAX_REPORTED_INVALID = 1000
 CSV_FIELDS = ("caller", "callee", "start", "end", "call_id")
+CDR_COLUMNS = [
+    "caller",
+    "callee_e164",
+    "callee_raw",
+    "start_at",
+    "end_at",
+    "call_id",
+    "received_by",
+]
+BATCH = 10_000  # records written per COPY while the body is still arriving
 
 
 class CdrAnswer(msgspec.Struct):
@@ -81,10 +91,21 @@ async def post_cdrs(request: web.Request) -> web.StreamResponse:
     if ctype not in ("application/x-ndjson", "application/jsonl", "application/json", "text/csv"):
         raise UnsupportedMediaType(f"content type {ctype}: send application/x-ndjson or text/csv")
     as_csv = ctype == "text/csv"
-    records: list[tuple[Any, ...]] = []
+    batch: list[tuple[Any, ...]] = []
+    accepted = 0
     invalid: list[dict[str, Any]] = []
     invalid_count = 0
     header: list[str] | None = None
+    who = principal(request).name
+
+    async def flush() -> None:
+        nonlocal accepted
+        if batch:
+            async with request.app[PG].acquire() as conn:
+                await conn.copy_records_to_table("cdrs", records=batch, columns=CDR_COLUMNS)
+            accepted += len(batch)
+            batch.clear()
+
     async for number, line in body_lines(request, request.app[SETTINGS].max_csv_bytes):
         if not line.strip():
             continue
@@ -101,28 +122,15 @@ async def post_cdrs(request: web.Request) -> web.StreamResponse:
                 if not isinstance(decoded, dict):
                     raise ValueError("each line must be a JSON object")
                 fields = decoded
-            records.append(_record(fields))
+            batch.append((*_record(fields), who))
         except (ValueError, msgspec.DecodeError) as e:
             invalid_count += 1
             if len(invalid) < MAX_REPORTED_INVALID:
                 invalid.append({"line": number, "error": str(e)})
-    if records:
-        who = principal(request).name
-        async with request.app[PG].acquire() as conn:
-            await conn.copy_records_to_table(
-                "cdrs",
-                records=[(*r, who) for r in records],
-                columns=[
-                    "caller",
-                    "callee_e164",
-                    "callee_raw",
-                    "start_at",
-                    "end_at",
-                    "call_id",
-                    "received_by",
-                ],
-            )
-    return json_response(CdrAnswer(len(records), invalid, invalid_count), status=202)
+        if len(batch) >= BATCH:
+            await flush()
+    await flush()
+    return json_response(CdrAnswer(accepted, invalid, invalid_count), status=202)
 
 
 class ReportQuery(msgspec.Struct, forbid_unknown_fields=True):
