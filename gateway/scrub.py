@@ -154,7 +154,15 @@ class ScrubJobs:
         self, job_id: uuid.UUID, spool: IO[str], purpose: Purpose, campaign_id: str | None
     ) -> None:
         try:
-            async with self._one_at_a_time:
+            # While another job runs here, keep this one's row fresh so it is not taken
+            # for dead.
+            while True:
+                try:
+                    await asyncio.wait_for(self._one_at_a_time.acquire(), STALE_SECONDS / 4)
+                    break
+                except TimeoutError:
+                    await self._set(job_id, "queued")
+            try:
                 await self._set(job_id, "running")
                 spool.seek(0)
                 processed = 0
@@ -181,6 +189,12 @@ class ScrubJobs:
                             processed,
                         )
                 await self._set(job_id, "done")
+            finally:
+                self._one_at_a_time.release()
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._set(job_id, "failed", "the gateway stopped"))
+            raise
         except Exception as e:
             log.exception("scrub job failed")
             with contextlib.suppress(Exception):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gateway.jobs.calls import MISSED_RECORDINGS, RECONCILIATION
 from gateway.jobs.dnc import DNC_CACHE_CHECK, DNC_EXPIRY
+from gateway.jobs.housekeeping import SCRUB_CLEANUP
 from gateway.jobs.integrity import INTEGRITY
 from gateway.jobs.report import DAILY_REPORT
 from gateway.jobs.retention import RETENTION
@@ -21,6 +22,7 @@ JOBS: dict[str, JobSpec] = {
         MISSED_RECORDINGS,
         RECONCILIATION,
         DAILY_REPORT,
+        SCRUB_CLEANUP,
     )
 }
 

@@ -382,3 +382,23 @@ async def test_return_visit_recordings_are_kept_ten_years(
     assert copies(settings, sale_call) == []  # no sale, no visit: 1095 days have passed
     resp = await client.get(f"/v1/calls/{visit}", headers=bearer(tokens["supervisor"]))
     assert (await resp.json())["retention_until"].startswith("2031-06-01")
+
+
+async def test_old_scrub_jobs_are_removed_with_their_results(client: Any, db: Any) -> None:
+    old, new = uuid.uuid4(), uuid.uuid4()
+    for job_id, made in ((old, "2026-11-01T00:00:00+08:00"), (new, "2026-11-22T00:00:00+08:00")):
+        await db.execute(
+            "INSERT INTO scrub_jobs (job_id, purpose, state, total, created_by, created_at) "
+            "VALUES ($1, 'service', 'done', 1, 't', $2)",
+            job_id,
+            AT(made),
+        )
+        await db.execute(
+            "INSERT INTO scrub_results (job_id, line, input, callable, reasons) "
+            "VALUES ($1, 1, '13800138000', true, '')",
+            job_id,
+        )
+    counts = await run(client, "scrub-cleanup", "2026-11-23T04:40:00+08:00")
+    assert counts["removed"] >= 1
+    assert await db.fetchval("SELECT count(*) FROM scrub_results WHERE job_id = $1", old) == 0
+    assert await db.fetchval("SELECT count(*) FROM scrub_results WHERE job_id = $1", new) == 1
