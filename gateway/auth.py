@@ -58,6 +58,28 @@ async def create_token(conn: Conn, role: str, name: str) -> str:
     return f"gw_{token_id}_{secret}"
 
 
+async def revoke_tokens(conn: Conn, token_id_or_name: str) -> list[str]:
+    """Revoke by token id or by name (every token of that name); every process forgets it
+    at once. Returns the ids revoked."""
+    rows = await conn.fetch(
+        "UPDATE api_tokens SET revoked_at = now() WHERE (token_id = $1 OR name = $1) "
+        "AND revoked_at IS NULL RETURNING token_id",
+        token_id_or_name,
+    )
+    for row in rows:
+        await conn.execute("SELECT pg_notify('gateway_tokens', $1)", row["token_id"])
+    return [r["token_id"] for r in rows]
+
+
+async def list_tokens(conn: Conn) -> list[asyncpg.Record]:
+    return list(
+        await conn.fetch(
+            "SELECT token_id, name, role, created_at, revoked_at FROM api_tokens "
+            "ORDER BY created_at"
+        )
+    )
+
+
 class TokenVerifier:
     """Resolves bearer tokens to principals, caching rows so the hot path reads no table."""
 

@@ -64,6 +64,42 @@ def cmd_token_create(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_token_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    from gateway.auth import revoke_tokens
+    from gateway.store.postgres import connect
+
+    async def go() -> list[str]:
+        conn = await connect(settings.database_url)
+        try:
+            return await revoke_tokens(conn, args.token)
+        finally:
+            await conn.close()
+
+    revoked = _run_value(go())
+    if not revoked:
+        print(f"error: no active token with id or name {args.token!r}", file=sys.stderr)
+        return 1
+    print(f"revoked {', '.join(revoked)}")
+    return 0
+
+
+def cmd_token_list(settings: Settings, args: argparse.Namespace) -> int:
+    from gateway.auth import list_tokens
+    from gateway.store.postgres import connect
+
+    async def go() -> list[Any]:
+        conn = await connect(settings.database_url)
+        try:
+            return await list_tokens(conn)
+        finally:
+            await conn.close()
+
+    for row in _run_value(go()):
+        state = f"revoked {row['revoked_at']:%Y-%m-%d}" if row["revoked_at"] else "active"
+        print(f"{row['token_id']}  {row['role']:<10} {state:<18} {row['name']}")
+    return 0
+
+
 def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     from gateway.store import audit
     from gateway.store.postgres import connect
@@ -188,6 +224,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create.add_argument("--name", required=True)
     create.set_defaults(func=cmd_token_create)
+    revoke = command(token, "revoke", "revoke a token by its id (gw_<id>_...) or by name")
+    revoke.add_argument("token")
+    revoke.set_defaults(func=cmd_token_revoke)
+    command(token, "list", "tokens: id, role, state, name (never the secret)").set_defaults(
+        func=cmd_token_list
+    )
 
     audit_cmd = command(sub, "audit", "the audit log").add_subparsers(
         dest="audit_command", required=True

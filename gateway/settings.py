@@ -61,8 +61,11 @@ def load_settings(
         if raw is None or raw == "":
             continue
         try:
+            if raw.lstrip().startswith("{"):  # a table, such as schedules, as JSON
+                values[field.name] = msgspec.json.decode(raw)
+                continue
             values[field.name] = msgspec.convert(raw, field.type, strict=False)
-        except msgspec.ValidationError as e:
+        except (msgspec.ValidationError, msgspec.DecodeError) as e:
             raise SettingsError(f"{name}: {e}") from e
     values.update(overrides)
     try:

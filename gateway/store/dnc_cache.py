@@ -28,6 +28,7 @@ log = logging.getLogger("gateway.dnc")
 ENTRIES_PER_BUCKET = 48  # stays well inside Redis's compact listpack encoding (128)
 MIN_BUCKETS = 1024
 _LOCK_MS = 120_000
+WARN_EVERY_SECONDS = 30.0  # while Redis stays unreachable
 ATTEMPTS_TTL_MS = 8 * 86_400_000  # the same as the check script's
 
 
@@ -268,9 +269,20 @@ class DncCache:
                 await self._watchdog
 
     async def _watch(self, interval: float) -> None:
+        failing_since: float | None = None
+        last_warned = 0.0
         while True:
             try:
                 await self.ensure()
+                if failing_since is not None:
+                    log.info(
+                        "dnc cache reachable again after %.0f s", time.monotonic() - failing_since
+                    )
+                    failing_since = None
             except (RedisError, OSError, asyncpg.PostgresError) as e:
-                log.warning("dnc cache check failed: %s", e)
+                now = time.monotonic()
+                failing_since = failing_since or now
+                if now - last_warned >= WARN_EVERY_SECONDS:
+                    last_warned = now
+                    log.warning("dnc cache check failed (checks deny meanwhile): %s", e)
             await asyncio.sleep(interval)

@@ -176,3 +176,26 @@ async def test_dnc_import_of_a_missing_file_is_a_clear_error(settings: Settings)
     code, _, err = await run_cli(settings, "dnc", "import", "/nonexistent.csv")
     assert code == 2
     assert "not a file" in err
+
+
+async def test_a_revoked_token_is_refused_at_once(settings: Settings, client: Any) -> None:
+    code, out, _ = await run_cli(
+        settings, "token", "create", "--role", "dialer", "--name", "leaving-vendor"
+    )
+    token = out.strip().splitlines()[-1]
+    headers = {"Authorization": f"Bearer {token}"}
+    assert (await client.get("/v1/whoami", headers=headers)).status == 200
+    code, out, _ = await run_cli(settings, "token", "revoke", "leaving-vendor")
+    assert code == 0
+    assert token.split("_")[1] in out
+    for _ in range(50):
+        if (await client.get("/v1/whoami", headers=headers)).status == 401:
+            break
+        await asyncio.sleep(0.05)
+    assert (await client.get("/v1/whoami", headers=headers)).status == 401
+    code, out, _ = await run_cli(settings, "token", "list")
+    assert "leaving-vendor" in out and "revoked" in out
+    assert token.split("_")[2] not in out
+    code, _, err = await run_cli(settings, "token", "revoke", "nobody-at-all")
+    assert code == 1
+    assert "no active token" in err

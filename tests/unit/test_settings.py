@@ -61,3 +61,12 @@ def test_example_config_loads() -> None:
 def test_shipped_default_policy_file_matches_the_code() -> None:
     raw = (ROOT / "config" / "policy.default.json").read_bytes()
     assert msgspec.json.decode(raw, type=PolicyDocument) == DEFAULT_POLICY
+
+
+def test_schedules_from_the_environment_as_json() -> None:
+    s = load_settings(env={"GATEWAY_SCHEDULES": '{"retention": "0 4 * * *"}'})
+    assert s.schedules == {"retention": "0 4 * * *"}
+    with pytest.raises(SettingsError, match="GATEWAY_SCHEDULES"):
+        load_settings(env={"GATEWAY_SCHEDULES": "{retention"})
+    with pytest.raises(SettingsError):
+        load_settings(env={"GATEWAY_SCHEDULES": '{"retention": 4}'})
