@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
-from typing import Any, cast
 
 import asyncpg
 from redis.asyncio import Redis
@@ -29,7 +28,20 @@ ENTRIES_PER_BUCKET = 48  # stays well inside Redis's compact listpack encoding (
 MIN_BUCKETS = 1024
 _LOCK_MS = 120_000
 WARN_EVERY_SECONDS = 30.0  # while Redis stays unreachable
+APPLY_CHUNK = 2000  # entries per script call: about a millisecond of Redis time
 ATTEMPTS_TTL_MS = 8 * 86_400_000  # the same as the check script's
+
+
+class RebuildLost(RedisError):
+    """The generation being built disappeared (Redis flushed or restarted)."""
+
+
+_GO_LIVE = """
+if redis.call("GET", KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call("SET", KEYS[1], ARGV[1])
+redis.call("DEL", KEYS[2])
+return 1
+"""
 
 
 def lua(name: str) -> str:
@@ -76,6 +88,7 @@ class DncCache:
         self._keys = keys
         self._apply = redis.register_script(lua("dnc_apply.lua"))
         self._apply_many = redis.register_script(lua("dnc_apply_many.lua"))
+        self._go_live = redis.register_script(_GO_LIVE)
         self._watchdog: asyncio.Task[None] | None = None
         self.last_rebuild_seconds: float | None = None
 
@@ -113,27 +126,35 @@ class DncCache:
         with contextlib.suppress(RedisError, OSError):
             await self._redis.delete(self._keys.dnc_current)
 
-    async def apply_many(
-        self, entries: Iterable[tuple[str, str | None, datetime | None]], chunk: int = 2000
-    ) -> None:
-        """Mirror many numbers' states (e164, scope or None to remove, expiry)."""
-        keys = [self._keys.dnc_current, self._keys.dnc_building]
+    async def apply_many(self, entries: Iterable[tuple[str, str | None, datetime | None]]) -> None:
+        """Mirror many numbers' states (e164, scope or None to remove, expiry) into the
+        live generation and, during a rebuild, the one being built."""
+        await self._apply_packed(
+            [self._keys.dnc_current, self._keys.dnc_building],
+            (
+                f"{e164[1:]} {'' if scope is None else cache_value(scope, expires)}\n"
+                for e164, scope, expires in entries
+            ),
+        )
+
+    async def _apply_packed(self, markers: list[str], lines: Iterable[str]) -> None:
+        """Send "<digits> <value>" lines to the bulk script, APPLY_CHUNK a call, several
+        calls a round trip."""
         prefix = f"{self._keys.prefix}dnc:"
         pipe = self._redis.pipeline(transaction=False)
-        args: list[str] = [prefix]
+        chunk: list[str] = []
         queued = 0
-        for e164, scope, expires_at in entries:
-            args.append(str(digits(e164)))
-            args.append("" if scope is None else cache_value(scope, expires_at))
-            if len(args) > 2 * chunk:
-                await self._apply_many(keys=keys, args=args, client=pipe)
-                args = [prefix]
+        for line in lines:
+            chunk.append(line)
+            if len(chunk) >= APPLY_CHUNK:
+                await self._apply_many(keys=markers, args=[prefix, "".join(chunk)], client=pipe)
+                chunk = []
                 queued += 1
                 if queued >= 16:
                     await pipe.execute()
                     queued = 0
-        if len(args) > 1:
-            await self._apply_many(keys=keys, args=args, client=pipe)
+        if chunk:
+            await self._apply_many(keys=markers, args=[prefix, "".join(chunk)], client=pipe)
             queued += 1
         if queued:
             await pipe.execute()
@@ -180,7 +201,6 @@ class DncCache:
             gen = Generation(number, bucket_count(max(int(count), min_entries)))
             # From here on, live changes are written into the new generation too.
             await self._redis.set(self._keys.dnc_building, gen.marker(), px=_LOCK_MS)
-            prefix = self._keys.dnc_bucket_prefix(gen.number)
             async with conn.transaction(isolation="repeatable_read", readonly=True):
                 cursor = conn.cursor(
                     "SELECT number, scope, expires_at FROM dnc_entries WHERE ended_at IS NULL "
@@ -191,18 +211,22 @@ class DncCache:
                 async for row in cursor:
                     rows.append(row)
                     if len(rows) >= batch:
-                        await self._write(prefix, gen, rows)
+                        await self._write(rows)
                         await self._redis.pexpire(self._keys.dnc_rebuild_lock, _LOCK_MS)
-                        await self._redis.pexpire(self._keys.dnc_building, _LOCK_MS)
+                        if not await self._redis.pexpire(self._keys.dnc_building, _LOCK_MS):
+                            raise RebuildLost("the generation being built vanished from Redis")
                         rows = []
                 if rows:
-                    await self._write(prefix, gen, rows)
+                    await self._write(rows)
             await self._restore_attempts(conn, batch)
         old = await self.live()
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.set(self._keys.dnc_current, gen.marker())
-        pipe.delete(self._keys.dnc_building)
-        await pipe.execute()
+        # Go live only if the generation is still the one being built: Redis flushed or
+        # restarted meanwhile would leave it incomplete.
+        switched = await self._go_live(
+            keys=[self._keys.dnc_current, self._keys.dnc_building], args=[gen.marker()]
+        )
+        if not switched:
+            raise RebuildLost("the generation being built vanished from Redis")
         if old is not None and old.number != gen.number:
             await self._drop_generation(old.number)
         return gen
@@ -230,18 +254,12 @@ class DncCache:
             if queued:
                 await pipe.execute()
 
-    async def _write(self, prefix: str, gen: Generation, rows: list[asyncpg.Record]) -> None:
-        grouped: dict[int, dict[str, str]] = {}
-        buckets = gen.buckets
-        for row in rows:
-            n = digits(row["number"])
-            grouped.setdefault(n % buckets, {})[str(n // buckets)] = cache_value(
-                row["scope"], row["expires_at"]
-            )
-        pipe = self._redis.pipeline(transaction=False)
-        for bucket, mapping in grouped.items():
-            pipe.hset(f"{prefix}{bucket}", mapping=cast(Any, mapping))
-        await pipe.execute()
+    async def _write(self, rows: list[asyncpg.Record]) -> None:
+        """Write rows into the generation being built (named by dnc:building)."""
+        await self._apply_packed(
+            [self._keys.dnc_building],
+            (f"{r['number'][1:]} {cache_value(r['scope'], r['expires_at'])}\n" for r in rows),
+        )
 
     async def _drop_generation(self, number: int) -> None:
         pattern = self._keys.dnc_bucket_prefix(number) + "*"
