@@ -82,4 +82,10 @@ async def end_entry(conn: Conn, e164: str, *, ended_by: str, reason: str) -> asy
 
 
 async def history(conn: Conn, e164: str) -> list[asyncpg.Record]:
-    return list(await conn.fetch("SELECT * FROM dnc_entries WHERE number = $1 ORDER BY id", e164))
+    rows = await conn.fetch(
+        # One branch per partial index: the active entry, and the ended ones.
+        "SELECT * FROM dnc_entries WHERE number = $1 AND ended_at IS NULL UNION ALL "
+        "SELECT * FROM dnc_entries WHERE number = $1 AND ended_at IS NOT NULL ORDER BY id",
+        e164,
+    )
+    return list(rows)
