@@ -22,12 +22,19 @@ from gateway.policy import Facts, Purpose, ScrubResult, scrub
 from gateway.policy.facts import epoch_ms
 from gateway.policy.fast_numbers import parse_for_scrub
 from gateway.snapshot import RegistryCache
-from gateway.store.dnc_cache import digits, lua
+from gateway.store.dnc_cache import lua
 from gateway.store.keys import Keys
 
 log = logging.getLogger("gateway.scrub")
 
 LOOKUP_CHUNK = 2000
+_CLEAR = Facts()
+# The lookup script's one character per number.
+_FACTS = {
+    ord("-"): _CLEAR,
+    ord("m"): Facts(dnc_scope="marketing"),
+    ord("a"): Facts(dnc_scope="all"),
+}
 JOB_CHUNK = 20_000
 STALE_SECONDS = 120  # a running job not heard of for this long died with its process
 
@@ -49,29 +56,23 @@ class Scrubber:
     async def _scopes(self, numbers: Sequence[str | None], now_ms: int) -> list[Facts]:
         """Facts per number: the DNC scope, or degraded for all when Redis cannot say."""
         wanted = [n for n in numbers if n is not None]
-        found: dict[str, str] = {}
         try:
             pipe = self._redis.pipeline(transaction=False)
             for start in range(0, len(wanted), LOOKUP_CHUNK):
-                chunk = wanted[start : start + LOOKUP_CHUNK]
+                packed = "".join(f"{n[1:]}\n" for n in wanted[start : start + LOOKUP_CHUNK])
                 await self._lookup(
                     keys=[self._keys.dnc_current],
-                    args=[f"{self._keys.prefix}dnc:", now_ms, *(digits(n) for n in chunk)],
+                    args=[f"{self._keys.prefix}dnc:", now_ms, packed],
                     client=pipe,
                 )
-            answers = await pipe.execute() if wanted else []
+            answers: list[bytes] = await pipe.execute() if wanted else []
         except (RedisError, OSError) as e:
             log.warning("redis unavailable for a scrub: %s", e)
             return [Facts(degraded="Redis is unreachable")] * len(numbers)
-        for start, answer in zip(range(0, len(wanted), LOOKUP_CHUNK), answers, strict=True):
-            if answer[0] == b"degraded":
-                return [Facts(degraded="the do-not-call cache is incomplete")] * len(numbers)
-            for number, scope in zip(wanted[start : start + LOOKUP_CHUNK], answer[1:], strict=True):
-                if scope:
-                    found[number] = scope.decode()
-        clear = Facts()
-        listed = {s: Facts(dnc_scope=s) for s in ("all", "marketing")}
-        return [listed[found[n]] if n is not None and n in found else clear for n in numbers]
+        if any(a == b"degraded" for a in answers):
+            return [Facts(degraded="the do-not-call cache is incomplete")] * len(numbers)
+        scopes = iter(b"".join(a[3:] for a in answers))
+        return [_FACTS[next(scopes)] if n is not None else _CLEAR for n in numbers]
 
     async def scrub(
         self, raw_numbers: Sequence[str], purpose: Purpose, campaign_id: str | None
