@@ -156,18 +156,29 @@ async def import_entries(
     report = ImportReport()
     now = datetime.now(UTC)
     batch: list[Row] = []
-    pending: asyncio.Task[int] | None = None
+    # Three stages overlap: parsing the next batch (here), inserting the previous one in
+    # PostgreSQL, and mirroring the one before to Redis.
+    inserting: asyncio.Task[list[asyncpg.Record]] | None = None
+    mirroring: asyncio.Task[None] | None = None
 
-    async def store(rows: list[Row]) -> int:
-        added = await _insert_batch(conn, rows, scope=scope, source=source, created_by=created_by)
+    async def mirror(added: list[asyncpg.Record]) -> None:
         await cache.apply_many((r["number"], r["scope"], r["expires_at"]) for r in added)
-        return len(added)
 
     async def flush(rows: list[Row]) -> None:
-        nonlocal pending
-        if pending is not None:
-            report.added += await pending
-        pending = asyncio.create_task(store(rows)) if rows else None
+        nonlocal inserting, mirroring
+        if inserting is not None:
+            added = await inserting
+            report.added += len(added)
+            if mirroring is not None:
+                await mirroring
+            mirroring = asyncio.create_task(mirror(added))
+        inserting = (
+            asyncio.create_task(
+                _insert_batch(conn, rows, scope=scope, source=source, created_by=created_by)
+            )
+            if rows
+            else None
+        )
 
     valid = 0
     try:
@@ -185,11 +196,14 @@ async def import_entries(
                     progress(report.lines, report.added)
         await flush(batch)
         await flush([])
+        if mirroring is not None:
+            await mirroring
     except BaseException:
-        if pending is not None:
-            pending.cancel()
-            with contextlib.suppress(BaseException):
-                await pending
+        for task in (inserting, mirroring):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
         raise
     report.already_listed = valid - report.added
     if progress is not None:
