@@ -38,5 +38,12 @@ test: services lint typecheck
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
 
+# The benchmarks behind bench/RESULTS.md (minutes each; run on a quiet machine).
+bench: services
+	$(BIN)/python bench/precheck/run.py
+	$(BIN)/python bench/dnc/run.py
+	$(BIN)/python bench/review/run.py
+	$(BIN)/python bench/retention/run.py
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
