@@ -10,6 +10,8 @@ from typing import Literal
 
 import asyncpg
 
+from gateway.errors import Unavailable
+from gateway.store.postgres import UNREACHABLE
 from gateway.types import Conn
 
 Role = Literal["dialer", "supervisor", "auditor", "admin"]
@@ -101,11 +103,14 @@ class TokenVerifier:
         if token_id in self._cache:
             stored = self._cache[token_id]
         else:
-            row = await self._pool.fetchrow(
-                "SELECT token_id, name, role, secret_hash FROM api_tokens "
-                "WHERE token_id = $1 AND revoked_at IS NULL",
-                token_id,
-            )
+            try:
+                row = await self._pool.fetchrow(
+                    "SELECT token_id, name, role, secret_hash FROM api_tokens "
+                    "WHERE token_id = $1 AND revoked_at IS NULL",
+                    token_id,
+                )
+            except UNREACHABLE as e:
+                raise Unavailable("tokens cannot be checked: the database is unreachable") from e
             stored = None
             if row is not None:
                 stored = _StoredToken(

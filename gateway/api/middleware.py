@@ -7,6 +7,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -15,6 +16,7 @@ from gateway.api.routing import PRINCIPAL, RouteSpec
 from gateway.auth import TokenVerifier
 from gateway.errors import ApiError, Forbidden, Unauthorized
 from gateway.logs import request_id_var
+from gateway.store.postgres import UNREACHABLE
 
 log = logging.getLogger("gateway.http")
 
@@ -71,6 +73,31 @@ def _spec_for(request: web.Request) -> RouteSpec | None:
     return request.app[ROUTE_SPECS].get((route.method, resource.canonical))
 
 
+# Metric children by label values: `.labels()` takes a lock and builds a key on every call.
+_COUNTERS: dict[tuple[str, str, int], Any] = {}
+_HISTOGRAMS: dict[str, Any] = {}
+_MAX_CACHED = 1000
+
+
+def _request_counter(route: str, method: str, status: int) -> Any:
+    key = (route, method, status)
+    child = _COUNTERS.get(key)
+    if child is None:
+        child = metrics.HTTP_REQUESTS.labels(route, method, str(status))
+        if len(_COUNTERS) < _MAX_CACHED:
+            _COUNTERS[key] = child
+    return child
+
+
+def _latency_histogram(route: str) -> Any:
+    child = _HISTOGRAMS.get(route)
+    if child is None:
+        child = metrics.HTTP_LATENCY.labels(route)
+        if len(_HISTOGRAMS) < _MAX_CACHED:
+            _HISTOGRAMS[route] = child
+    return child
+
+
 @web.middleware
 async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     rid = request.headers.get("X-Request-Id") or uuid.uuid4().hex
@@ -89,8 +116,8 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         elapsed = time.perf_counter() - started
         resource = request.match_info.route.resource
         route = resource.canonical if resource is not None else "unmatched"
-        metrics.HTTP_REQUESTS.labels(route, request.method, str(status)).inc()
-        metrics.HTTP_LATENCY.labels(route).observe(elapsed)
+        _request_counter(route, request.method, status).inc()
+        _latency_histogram(route).observe(elapsed)
         if request.app[ACCESS_LOG]:
             p = request.get(PRINCIPAL)
             log.info(
@@ -126,6 +153,10 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         if "Allow" in e.headers:
             resp.headers["Allow"] = e.headers["Allow"]
         return resp
+    except UNREACHABLE as e:
+        # A store went away mid-request: nothing was answered, so the client may retry.
+        log.error("store unreachable", extra={"fields": {"path": request.path, "error": str(e)}})
+        return error_response(503, "unavailable", "a data store is unreachable; try again")
     except Exception:
         log.exception("unhandled error", extra={"fields": {"path": request.path}})
         return error_response(500, "internal", "internal error; the request id is in the logs")

@@ -13,6 +13,17 @@ import msgspec
 from gateway.types import Conn
 
 MIGRATIONS_PACKAGE = "gateway.store.migrations"
+# What PostgreSQL being unreachable looks like: refused or lost connections, a server
+# shutting down or starting, a database not accepting connections. Retrying may work.
+UNREACHABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.ObjectNotInPrerequisiteStateError,
+    # A pooled connection whose server end was cut can be left mid-operation.
+    asyncpg.exceptions.InternalClientError,
+)
 # Advisory lock key for migrations ("gw-migrate" as a number); jobs use their own keys.
 MIGRATION_LOCK_KEY = 0x67772D6D69677261
 _NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")

@@ -1,0 +1,73 @@
+"""PostgreSQL unreachable under a running gateway: clear 503s, never a 500, and a clean
+recovery."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+
+from tests.conftest import ADMIN_URL, bearer
+from tests.integration.tenant import OPEN_POLICY, Tenant
+
+
+class Outage:
+    def __init__(self, admin: asyncpg.Connection, name: str) -> None:
+        self.admin = admin
+        self.name = name
+
+    async def begin(self) -> None:
+        await self.admin.execute(f'ALTER DATABASE "{self.name}" ALLOW_CONNECTIONS false')
+        await self.admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = $1 AND pid <> pg_backend_pid()",
+            self.name,
+        )
+
+    async def end(self) -> None:
+        await self.admin.execute(f'ALTER DATABASE "{self.name}" ALLOW_CONNECTIONS true')
+
+
+@pytest.fixture
+async def outage(database_url: str) -> AsyncIterator[Outage]:
+    admin = await asyncpg.connect(ADMIN_URL)
+    o = Outage(admin, database_url.rpartition("/")[2])
+    try:
+        yield o
+    finally:
+        await o.end()
+        await admin.close()
+
+
+async def test_database_outage_answers_503_and_recovers(
+    client: Any, tokens: dict[str, str], outage: Outage, db: Any
+) -> None:
+    tenant = Tenant(client, tokens)
+    await tenant.ok("PUT", "/v1/policy", "admin", json=OPEN_POLICY)
+    await tenant.build()
+    await outage.begin()
+    # A decision cannot be recorded: the dialer must not dial.
+    status, body = await tenant.call("POST", "/v1/precheck", "dialer", json=tenant.marketing())
+    assert status == 503
+    assert body["error"]["code"] == "unavailable"
+    # A token not seen before cannot be checked.
+    resp = await client.get("/v1/whoami", headers=bearer("gw_aaaaaaaaaaaa_unknown"))
+    assert resp.status == 503
+    # A supervisor's change is refused, not half made.
+    status, body = await tenant.call("PATCH", f"/v1/agents/{tenant.agent}", json={"active": False})
+    assert status == 503, body
+    assert (await client.get("/readyz")).status == 503
+    await outage.end()
+    for _ in range(50):
+        status, answer = await tenant.call(
+            "POST", "/v1/precheck", "dialer", json=tenant.marketing(tenant.listed[1])
+        )
+        if status == 200:
+            break
+        await asyncio.sleep(0.1)
+    assert status == 200
+    assert answer["decision"] == "allow"
+    assert (await client.get("/readyz")).status == 200
