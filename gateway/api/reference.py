@@ -241,16 +241,36 @@ async def add_staff(request: web.Request) -> web.StreamResponse:
 )
 async def delete_staff(request: web.Request) -> web.StreamResponse:
     number = _staff_number(request.match_info["number"])
+    return await _remove(
+        request,
+        "staff_numbers",
+        {"number": number},
+        "staff_number",
+        "staff",
+        f"staff number {number} is not registered",
+    )
+
+
+async def _remove(
+    request: web.Request,
+    table: str,
+    keys: dict[str, Any],
+    entity: str,
+    part: str,
+    missing: str,
+) -> web.StreamResponse:
+    """Delete one registry row, audited; 404 with `missing` when there is none."""
+    entity_id = "/".join(str(v) for v in keys.values())
 
     async def change(conn: Conn) -> dict[str, Any]:
-        row = await conn.fetchrow("DELETE FROM staff_numbers WHERE number = $1 RETURNING *", number)
+        row = await rows.delete_one(conn, table, keys)
         if row is None:
-            raise NotFound(f"staff number {number} is not registered")
+            raise NotFound(missing)
         before = rows.as_dict(row)
-        await audited(conn, request, "delete", "staff_number", number, before, None)
+        await audited(conn, request, "delete", entity, entity_id, before, None)
         return before
 
-    return json_response(await registry_change(request, "staff", change))
+    return json_response(await registry_change(request, part, change))
 
 
 # --- holidays -----------------------------------------------------------------------------
@@ -360,16 +380,14 @@ async def put_holiday(request: web.Request) -> web.StreamResponse:
 )
 async def delete_holiday(request: web.Request) -> web.StreamResponse:
     day = _day(request.match_info["day"])
-
-    async def change(conn: Conn) -> dict[str, Any]:
-        row = await conn.fetchrow("DELETE FROM holidays WHERE day = $1 RETURNING *", day)
-        if row is None:
-            raise NotFound(f"no calendar entry for {day.isoformat()}")
-        before = rows.as_dict(row)
-        await audited(conn, request, "delete", "holiday", day.isoformat(), before, None)
-        return before
-
-    return json_response(await registry_change(request, "holidays", change))
+    return await _remove(
+        request,
+        "holidays",
+        {"day": day},
+        "holiday",
+        "holidays",
+        f"no calendar entry for {day.isoformat()}",
+    )
 
 
 # --- policy -------------------------------------------------------------------------------

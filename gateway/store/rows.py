@@ -60,6 +60,12 @@ async def update(
     return await conn.fetchrow(sql, *changes.values(), *keys.values())
 
 
+async def delete_one(conn: Conn, table: str, keys: Mapping[str, Any]) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"DELETE FROM {_ident(table)} WHERE {_where(keys, 1)} RETURNING *", *keys.values()
+    )
+
+
 def as_dict(row: asyncpg.Record) -> dict[str, Any]:
     return dict(row.items())
 
