@@ -15,11 +15,14 @@ separators = st.sampled_from(["", " ", "-", ".", "(", ")"])
 
 @st.composite
 def written_numbers(draw: st.DrawFn) -> str:
-    body = draw(st.one_of(
-        digits,
-        st.builds(lambda a, b: f"1{a}{b:08d}", st.sampled_from("3456789"),
-                  st.integers(0, 99_999_999)),
-    ))
+    body = draw(
+        st.one_of(
+            digits,
+            st.builds(
+                lambda a, b: f"1{a}{b:08d}", st.sampled_from("3456789"), st.integers(0, 99_999_999)
+            ),
+        )
+    )
     sep = draw(separators)
     if sep and len(body) > 7:
         cut = draw(st.integers(1, len(body) - 1))
