@@ -82,9 +82,17 @@ def principal(request: web.Request) -> Principal:
     return p
 
 
+# A body this small with its length declared is read in one call, not chunk by chunk.
+_SMALL_BODY = 64 * 1024
+
+
 async def read_body(request: web.Request, limit: int) -> bytes:
-    if request.content_length is not None and request.content_length > limit:
-        raise TooLarge(f"request body is larger than {limit} bytes")
+    length = request.content_length
+    if length is not None:
+        if length > limit:
+            raise TooLarge(f"request body is larger than {limit} bytes")
+        if 0 < length <= _SMALL_BODY:
+            return await request.content.readexactly(length)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.content.iter_chunked(64 * 1024):

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Final
 
 from gateway.policy.context import CallContext
-from gateway.policy.facts import Facts, fact_query
+from gateway.policy.facts import FactQuery, Facts, fact_query
 from gateway.policy.rules import agent, caller_id, campaign, hours, lists, number, script
 from gateway.policy.rules.dnc import dnc_reasons
 from gateway.policy.rules.frequency import frequency_reasons
@@ -34,11 +34,17 @@ def static_reasons(ctx: CallContext) -> tuple[Reason, ...]:
     return tuple(reasons)
 
 
-def judge(ctx: CallContext, static: tuple[Reason, ...], facts: Facts) -> Verdict:
-    """Adds the fact rules to `static`. Degraded facts judge nothing but `gateway_degraded`."""
+def judge(
+    ctx: CallContext, static: tuple[Reason, ...], facts: Facts, query: FactQuery | None = None
+) -> Verdict:
+    """Adds the fact rules to `static`. Degraded facts judge nothing but `gateway_degraded`.
+
+    `query` is `fact_query(ctx)`, for a caller that has it already.
+    """
     if facts.degraded is not None:
         return Verdict.of(static + system_reasons(facts))
-    query = fact_query(ctx)
+    if query is None:
+        query = fact_query(ctx)
     return Verdict.of(
         static
         + dnc_reasons(query.e164, ctx.request.purpose, facts)

@@ -84,15 +84,54 @@ def _kind(number: PhoneNumber) -> Literal["mobile", "fixed"] | None:
     return None
 
 
+def _cn_mobile_pattern() -> re.Pattern[str]:
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region("CN")
+    mobile = None if metadata is None else metadata.mobile
+    pattern = None if mobile is None else mobile.national_number_pattern
+    if not isinstance(pattern, str):
+        raise RuntimeError("phonenumbers carries no mobile pattern for CN")
+    return re.compile(pattern)
+
+
+_CN_MOBILE: Final = _cn_mobile_pattern()
+
+
+def _plain_mobile(raw: str) -> int | None:
+    """The national number of a callee written `13812345678` or `+8613812345678` that
+    phonenumbers' CN mobile pattern matches, else None.
+
+    Those are the forms dialers send, and for them the full parse is known in advance:
+    nothing to clean or strip, national number = the 11 digits, and number_type() is
+    MOBILE or FIXED_LINE_OR_MOBILE (no other CN number type has 11 digits starting with
+    1), so the kind is "mobile". Skipping it saves most of the cost of a check's parse.
+    """
+    if len(raw) == 11:
+        national = raw
+    elif len(raw) == 14 and raw.startswith("+86"):
+        national = raw[3:]
+    else:
+        return None
+    if national.isascii() and national.isdigit() and _CN_MOBILE.fullmatch(national):
+        return int(national)
+    return None
+
+
 def parse_callee(raw: str) -> ParsedNumber | None:
     """The callee as the policy sees it, or None when it is not a dialable CN number."""
+    national = _plain_mobile(raw)
+    if national is not None:
+        return _geography(PhoneNumber(country_code=_CHINA_CODE, national_number=national), "mobile")
     number = _parse(raw)
     if number is None or number.country_code != _CHINA_CODE or number.extension:
         return None
     kind = _kind(number)
     if kind is None:
         return None
-    # Mobile and fixed numbers are geographic; the validity check above is not repeated.
+    return _geography(number, kind)
+
+
+def _geography(number: PhoneNumber, kind: Literal["mobile", "fixed"]) -> ParsedNumber:
+    # Mobile and fixed numbers are geographic; the validity check is not repeated.
     description = geocoder.description_for_valid_number(number, "zh")
     zones = timezone.time_zones_for_geographical_number(number)
     tz = zones[0] if zones and zones[0] != "Etc/Unknown" else CHINA_TZ

@@ -1,5 +1,10 @@
 """The decision log: every check is written before its answer is sent. Checks arriving
-together are written together, one round trip per batch, and each waits for its batch."""
+together are written together, one round trip per batch, and each waits for its batch.
+
+Each writer keeps its pool connection between batches: giving it back to the pool costs
+a second round trip (the pool resets the session), which would double the statements
+PostgreSQL runs per batch. After a failed batch the connection goes back to the pool (which
+discards it if broken) and the next batch takes a fresh one."""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from gateway import metrics
 
@@ -85,26 +91,43 @@ class DecisionLog:
         await done
 
     async def _run(self) -> None:
-        while True:
-            first = await self._queue.get()
-            batch = [first]
-            while len(batch) < self._max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            try:
-                await self._insert([r for r, _ in batch])
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as e:
-                metrics.DECISION_WRITE_FAILURES.inc()
-                log.error("decision batch not stored: %s", e)
+        conn: PoolConnectionProxy[Any] | None = None
+        try:
+            while True:
+                first = await self._queue.get()
+                batch = [first]
+                while len(batch) < self._max_batch and not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                try:
+                    if conn is None:
+                        conn = await self._pool.acquire(timeout=5)
+                    await self._insert(conn, [r for r, _ in batch])
+                except Exception as e:
+                    # Whatever went wrong (the database gone, a connection the server ended,
+                    # asyncpg confused by it), this batch fails closed and the writer lives on.
+                    metrics.DECISION_WRITE_FAILURES.inc()
+                    log.error("decision batch not stored: %s: %s", type(e).__name__, e)
+                    for _, fut in batch:
+                        if not fut.done():
+                            fut.set_exception(DecisionLogUnavailable(str(e)))
+                    await self._give_back(conn)
+                    conn = None
+                    continue
+                metrics.DECISION_BATCH.observe(len(batch))
                 for _, fut in batch:
                     if not fut.done():
-                        fut.set_exception(DecisionLogUnavailable(str(e)))
-                continue
-            metrics.DECISION_BATCH.observe(len(batch))
-            for _, fut in batch:
-                if not fut.done():
-                    fut.set_result(None)
+                        fut.set_result(None)
+        finally:
+            await self._give_back(conn)
 
-    async def _insert(self, records: list[DecisionRecord]) -> None:
+    async def _give_back(self, conn: PoolConnectionProxy[Any] | None) -> None:
+        if conn is not None:
+            try:
+                await self._pool.release(conn, timeout=5)
+            except Exception as e:  # the pool has closed the connection; nothing to do
+                log.warning("decision writer connection not returned cleanly: %s", e)
+
+    async def _insert(self, conn: PoolConnectionProxy[Any], records: list[DecisionRecord]) -> None:
         columns: list[list[Any]] = [[] for _ in range(15)]
         for r in records:
             for i, value in enumerate(
@@ -127,4 +150,4 @@ class DecisionLog:
                 )
             ):
                 columns[i].append(value)
-        await self._pool.execute(_INSERT, *columns, timeout=5)
+        await conn.execute(_INSERT, *columns, timeout=5)

@@ -22,7 +22,8 @@ def frequency_reasons(q: FactQuery, facts: Facts) -> tuple[Reason, ...]:
     if q.per_7_days is not None and facts.attempts_7_days >= q.per_7_days:
         problems.append(f"{facts.attempts_7_days} attempts in the last 7 days (cap {q.per_7_days})")
     last = facts.last_attempt_ms
-    if last is not None and q.now_ms - last < q.min_gap_ms:
+    # No gap set means none to keep, also when another process's clock ran a little ahead.
+    if q.min_gap_ms > 0 and last is not None and q.now_ms - last < q.min_gap_ms:
         ago = max(0, q.now_ms - last) // _MINUTE_MS
         problems.append(
             f"last attempt {ago} min ago (minimum gap {q.min_gap_ms // _MINUTE_MS} min)"

@@ -106,3 +106,20 @@ def test_fact_query_carries_the_policy_caps():
 def test_now_ms_keeps_milliseconds():
     at = datetime.fromisoformat("2026-11-23T10:00:00.123999+08:00")
     assert fact_query(context(request(), at=at)).now_ms == _ms("2026-11-23T10:00:00+08:00") + 123
+
+
+def test_no_minimum_gap_ignores_an_attempt_stamped_a_moment_ahead() -> None:
+    from gateway.policy import FactQuery, Facts, frequency_reasons
+
+    q = FactQuery(
+        e164="+8613812345678",
+        dnc_blocking_scopes=("all", "marketing"),
+        counts_attempts=True,
+        day_start_ms=0,
+        week_start_ms=0,
+        now_ms=1_000_000,
+        per_day=None,
+        per_7_days=None,
+        min_gap_ms=0,
+    )
+    assert frequency_reasons(q, Facts(last_attempt_ms=1_000_050)) == ()
