@@ -9,27 +9,17 @@ number that `normalize_number` would refuse or normalise differently.
 
 from __future__ import annotations
 
-import re
 from typing import Final
 
-import phonenumbers
+from gateway.policy.numbers import (
+    CHINA_TZ,
+    CN_MOBILE,
+    ParsedNumber,
+    normalize_number,
+    parse_callee,
+)
 
-from gateway.policy.numbers import CHINA_TZ, ParsedNumber, normalize_number, parse_callee
-
-
-def _mobile_pattern() -> re.Pattern[str]:
-    metadata = phonenumbers.PhoneMetadata.metadata_for_region("CN")
-    pattern = (
-        None
-        if metadata is None or metadata.mobile is None
-        else (metadata.mobile.national_number_pattern)
-    )
-    if not isinstance(pattern, str):
-        raise RuntimeError("phonenumbers carries no mobile pattern for CN")
-    return re.compile(pattern)
-
-
-_MOBILE: Final = _mobile_pattern()
+_MOBILE: Final = CN_MOBILE
 _SEPARATORS: Final = str.maketrans("", "", " -().")
 
 

@@ -93,7 +93,7 @@ def _cn_mobile_pattern() -> re.Pattern[str]:
     return re.compile(pattern)
 
 
-_CN_MOBILE: Final = _cn_mobile_pattern()
+CN_MOBILE: Final = _cn_mobile_pattern()
 
 
 def _plain_mobile(raw: str) -> int | None:
@@ -111,7 +111,7 @@ def _plain_mobile(raw: str) -> int | None:
         national = raw[3:]
     else:
         return None
-    if national.isascii() and national.isdigit() and _CN_MOBILE.fullmatch(national):
+    if national.isascii() and national.isdigit() and CN_MOBILE.fullmatch(national):
         return int(national)
     return None
 
