@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import Counter, Gauge, Histogram
 
 HTTP_REQUESTS = Counter(
@@ -32,3 +34,20 @@ CACHE_REBUILDS = Counter("gateway_dnc_cache_rebuilds_total", "DNC cache rebuilds
 SNAPSHOT_RELOADS = Counter("gateway_snapshot_reloads_total", "Registry snapshot reloads", ["part"])
 SNAPSHOT_VERSION = Gauge("gateway_snapshot_version", "Registry version held in memory")
 JOB_RUNS = Counter("gateway_job_runs_total", "Scheduled job runs", ["job", "outcome"])
+
+
+# Metric children by label values: `.labels()` takes a lock and builds a key on every
+# call, which shows on the pre-call check's path. Bounded, for labels from requests.
+_CHILDREN: dict[tuple[int, tuple[str, ...]], Any] = {}
+_MAX_CHILDREN = 2000
+
+
+def labelled(metric: Any, *values: str) -> Any:
+    """`metric.labels(*values)`, cached."""
+    key = (id(metric), values)
+    child = _CHILDREN.get(key)
+    if child is None:
+        child = metric.labels(*values)
+        if len(_CHILDREN) < _MAX_CHILDREN:
+            _CHILDREN[key] = child
+    return child

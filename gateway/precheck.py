@@ -8,7 +8,6 @@ check still waits for its own command's reply and sees its errors as redis-py ra
 from __future__ import annotations
 
 import asyncio
-import gc
 import hashlib
 import logging
 import time
@@ -67,37 +66,8 @@ class RequestIdConflict(ApiError):
 _encode = msgspec.json.Encoder().encode
 
 
-_CHILDREN: dict[tuple[int, str], Any] = {}
-
-
-def _labelled(metric: Any, value: str) -> Any:
-    """`metric.labels(value)`, cached: decisions and reason codes are a short fixed list."""
-    key = (id(metric), value)
-    child = _CHILDREN.get(key)
-    if child is None:
-        child = _CHILDREN[key] = metric.labels(value)
-    return child
-
-
 def body_hash(request: CheckRequest) -> str:
     return hashlib.sha256(_encode(request)).hexdigest()[:32]
-
-
-_startup_frozen = False
-
-
-def _freeze_startup_objects() -> None:
-    """Moves every object alive now out of the cyclic garbage collector's way, once per
-    process. A checker is made when the app starts, after the modules, phonenumbers'
-    tables and the first registry snapshot are loaded; they live as long as the process,
-    and each full collection walked them all: a pause of 40-50 ms every few seconds under
-    load, which every check in flight waited out. Objects made later are collected as
-    before (and anything without a reference cycle is freed by reference counting anyway).
-    """
-    global _startup_frozen
-    if not _startup_frozen:
-        _startup_frozen = True
-        gc.freeze()
 
 
 def _warn_if_not_stored(stored: asyncio.Future[Any]) -> None:
@@ -122,7 +92,6 @@ class PreCallChecker:
         self._decisions = decisions
         self._valid = timedelta(seconds=valid_seconds)
         self._pipe = RedisPipe.for_client(redis)
-        _freeze_startup_objects()
         self._script_source = lua("precheck.lua").encode()
         self._script_sha = hashlib.sha1(self._script_source).hexdigest()
 
@@ -225,9 +194,9 @@ class PreCallChecker:
             self._pipe.send(
                 "SET", idem_key, b"D|" + digest.encode() + b"|" + body, "EX", IDEMPOTENCY_SECONDS
             ).add_done_callback(_warn_if_not_stored)
-        _labelled(metrics.CHECKS, verdict.decision).inc()
+        metrics.labelled(metrics.CHECKS, verdict.decision).inc()
         for reason in verdict.reasons:
-            _labelled(metrics.CHECK_REASONS, reason.code).inc()
+            metrics.labelled(metrics.CHECK_REASONS, reason.code).inc()
         metrics.CHECK_LATENCY.observe(time.perf_counter() - started)
         return body
 

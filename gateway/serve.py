@@ -4,6 +4,7 @@ not ready, let every request in flight finish (uploads included), then close poo
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 
@@ -21,6 +22,11 @@ async def serve(
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
     await site.start()
+    # Everything loaded at start (modules, phonenumbers' tables, the registry snapshot)
+    # lives as long as the process: take it out of the cyclic collector's way, or every
+    # full collection walks it all (40-50 ms pauses under load, waited out by every check
+    # in flight). Objects made later are collected as before.
+    gc.freeze()
     log.info("serving", extra={"fields": {"host": host, "port": port}})
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -7,7 +7,6 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from aiohttp import web
 
@@ -73,31 +72,6 @@ def _spec_for(request: web.Request) -> RouteSpec | None:
     return request.app[ROUTE_SPECS].get((route.method, resource.canonical))
 
 
-# Metric children by label values: `.labels()` takes a lock and builds a key on every call.
-_COUNTERS: dict[tuple[str, str, int], Any] = {}
-_HISTOGRAMS: dict[str, Any] = {}
-_MAX_CACHED = 1000
-
-
-def _request_counter(route: str, method: str, status: int) -> Any:
-    key = (route, method, status)
-    child = _COUNTERS.get(key)
-    if child is None:
-        child = metrics.HTTP_REQUESTS.labels(route, method, str(status))
-        if len(_COUNTERS) < _MAX_CACHED:
-            _COUNTERS[key] = child
-    return child
-
-
-def _latency_histogram(route: str) -> Any:
-    child = _HISTOGRAMS.get(route)
-    if child is None:
-        child = metrics.HTTP_LATENCY.labels(route)
-        if len(_HISTOGRAMS) < _MAX_CACHED:
-            _HISTOGRAMS[route] = child
-    return child
-
-
 @web.middleware
 async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     rid = request.headers.get("X-Request-Id") or uuid.uuid4().hex
@@ -116,8 +90,8 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         elapsed = time.perf_counter() - started
         resource = request.match_info.route.resource
         route = resource.canonical if resource is not None else "unmatched"
-        _request_counter(route, request.method, status).inc()
-        _latency_histogram(route).observe(elapsed)
+        metrics.labelled(metrics.HTTP_REQUESTS, route, request.method, str(status)).inc()
+        metrics.labelled(metrics.HTTP_LATENCY, route).observe(elapsed)
         if request.app[ACCESS_LOG]:
             p = request.get(PRINCIPAL)
             log.info(
