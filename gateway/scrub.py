@@ -24,6 +24,7 @@ from gateway.policy.fast_numbers import parse_for_scrub
 from gateway.snapshot import RegistryCache
 from gateway.store.dnc_cache import lua
 from gateway.store.keys import Keys
+from gateway.tasks import raise_if_stopping
 
 log = logging.getLogger("gateway.scrub")
 
@@ -162,6 +163,7 @@ class ScrubJobs:
                     await asyncio.wait_for(self._one_at_a_time.acquire(), STALE_SECONDS / 4)
                     break
                 except TimeoutError:
+                    raise_if_stopping()
                     await self._set(job_id, "queued")
             try:
                 await self._set(job_id, "running")

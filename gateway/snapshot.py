@@ -5,7 +5,6 @@ pre-call check reads no table."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -14,6 +13,7 @@ import asyncpg
 from gateway import metrics
 from gateway.policy import Snapshot
 from gateway.store import registries as reg
+from gateway.tasks import raise_if_stopping, stop
 
 log = logging.getLogger("gateway.snapshot")
 
@@ -31,10 +31,7 @@ class RegistryCache:
         self._poller = asyncio.create_task(self._poll(), name="snapshot-poll")
 
     async def close(self) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
+        await stop(self._poller)
 
     async def reload_all(self) -> None:
         async with (
@@ -102,6 +99,7 @@ class RegistryCache:
     async def _poll(self) -> None:
         while True:
             await asyncio.sleep(self._poll_seconds)
+            raise_if_stopping()
             try:
                 latest = await reg.version(self._pool)
                 if latest != self.current.version:

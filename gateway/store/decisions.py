@@ -20,6 +20,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from gateway import metrics
+from gateway.tasks import raise_if_stopping
 
 log = logging.getLogger("gateway.decisions")
 
@@ -94,6 +95,7 @@ class DecisionLog:
         conn: PoolConnectionProxy[Any] | None = None
         try:
             while True:
+                raise_if_stopping()
                 first = await self._queue.get()
                 batch = [first]
                 while len(batch) < self._max_batch and not self._queue.empty():

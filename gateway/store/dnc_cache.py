@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 
 from gateway import metrics
 from gateway.store.keys import Keys
+from gateway.tasks import raise_if_stopping, stop
 from gateway.types import Conn
 
 log = logging.getLogger("gateway.dnc")
@@ -281,15 +282,13 @@ class DncCache:
         self._watchdog = asyncio.create_task(self._watch(interval), name="dnc-watchdog")
 
     async def stop_watchdog(self) -> None:
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watchdog
+        await stop(self._watchdog)
 
     async def _watch(self, interval: float) -> None:
         failing_since: float | None = None
         last_warned = 0.0
         while True:
+            raise_if_stopping()
             try:
                 await self.ensure()
                 if failing_since is not None:

@@ -4,13 +4,13 @@ the connection is re-opened (with a full refresh) when it drops."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
 import asyncpg
 
 from gateway.store.postgres import connect
+from gateway.tasks import raise_if_stopping, stop
 
 log = logging.getLogger("gateway.notify")
 
@@ -41,10 +41,7 @@ class Notifications:
         self._task = asyncio.create_task(self._watch(), name="pg-listener")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await stop(self._task)
         for t in list(self._handlers):
             t.cancel()
         if self._conn is not None and not self._conn.is_closed():
@@ -73,6 +70,7 @@ class Notifications:
 
     async def _watch(self) -> None:
         while True:
+            raise_if_stopping()
             await self._lost.wait()
             self.connected.clear()
             log.warning("listener connection lost; reconnecting")
@@ -81,6 +79,7 @@ class Notifications:
                     await self._open()
                     break
                 except (OSError, asyncpg.PostgresError):
+                    raise_if_stopping()
                     await asyncio.sleep(0.5)
             for resync in self._resyncs:
                 try:

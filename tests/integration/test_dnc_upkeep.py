@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -81,3 +83,26 @@ async def test_a_large_import_grows_the_buckets_first(client: Any, db: Any) -> N
     # Within capacity: nothing is rebuilt.
     await app[DNC].ensure_capacity(after.buckets)
     assert (await app[DNC].live()).number == after.number
+
+
+async def test_the_watchdog_stops_when_a_cancellation_is_swallowed(
+    client: Any, monkeypatch: Any
+) -> None:
+    """Shutting down must not hang when the cancellation reaches the watchdog inside a
+    call that swallows it (Python 3.11's asyncio.wait_for can, inside asyncpg and
+    redis-py)."""
+    cache = client.server.app[DNC]
+    await cache.stop_watchdog()
+    entered = asyncio.Event()
+
+    async def swallowing_ensure() -> None:
+        entered.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(3600)
+
+    monkeypatch.setattr(cache, "ensure", swallowing_ensure)
+    cache.start_watchdog(interval=0.01)
+    await asyncio.wait_for(entered.wait(), timeout=5)
+    await asyncio.wait_for(cache.stop_watchdog(), timeout=5)
+    monkeypatch.undo()
+    cache.start_watchdog()
