@@ -152,7 +152,7 @@ async def _jobs(app: web.Application) -> AsyncIterator[None]:
 
 async def _checker(app: web.Application) -> AsyncIterator[None]:
     s = app[SETTINGS]
-    decisions = DecisionLog(app[PG], max_batch=s.decision_batch_max)
+    decisions = DecisionLog(app[PG], max_batch=s.decision_batch_max, writers=s.decision_writers)
     decisions.start()
     app[CHECKER] = PreCallChecker(
         app[REDIS],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -24,8 +24,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     max_csv_bytes: int = 2 * 1024 * 1024 * 1024
     max_recording_bytes: int = 200 * 1024 * 1024
     pg_pool_min: int = 2
-    pg_pool_max: int = 10
+    # Each decision writer keeps a connection, and a do-not-call import takes two.
+    pg_pool_max: Annotated[int, msgspec.Meta(ge=4)] = 10
     decision_batch_max: int = 500
+    decision_writers: Annotated[int, msgspec.Meta(ge=1, le=8)] = 1
     allow_valid_seconds: int = 60
     snapshot_poll_seconds: float = 30.0
     scheduler: bool = True
@@ -69,6 +71,12 @@ def load_settings(
             raise SettingsError(f"{name}: {e}") from e
     values.update(overrides)
     try:
-        return msgspec.convert(values, Settings)
+        settings = msgspec.convert(values, Settings)
     except msgspec.ValidationError as e:
         raise SettingsError(f"invalid setting: {e}") from e
+    if settings.pg_pool_max < settings.decision_writers + 3:
+        raise SettingsError(
+            f"pg_pool_max must be at least decision_writers + 3 ({settings.decision_writers + 3}):"
+            " each decision writer keeps a connection, and a do-not-call import takes two"
+        )
+    return settings

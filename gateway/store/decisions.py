@@ -60,7 +60,7 @@ class DecisionLogUnavailable(Exception):
 
 
 class DecisionLog:
-    def __init__(self, pool: asyncpg.Pool, max_batch: int = 500, writers: int = 2) -> None:
+    def __init__(self, pool: asyncpg.Pool, max_batch: int = 500, writers: int = 1) -> None:
         self._pool = pool
         self._max_batch = max_batch
         self._queue: asyncio.Queue[tuple[DecisionRecord, asyncio.Future[None]]] = asyncio.Queue()

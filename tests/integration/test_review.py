@@ -197,3 +197,9 @@ async def test_exceptions_are_listed_and_resolved_with_a_note(tenant: Tenant, db
         "PATCH", "/v1/exceptions/999999999", json={"state": "resolved", "note": "x"}
     )
     assert status == 404
+
+
+async def test_the_reasons_index_takes_entries_as_decisions_are_written(db: Any) -> None:
+    # No pending list for a later insert to merge while a dialer waits for its answer.
+    options = await db.fetchval("SELECT reloptions FROM pg_class WHERE relname = 'calls_reasons'")
+    assert options == ["fastupdate=off"]

@@ -70,3 +70,14 @@ def test_schedules_from_the_environment_as_json() -> None:
         load_settings(env={"GATEWAY_SCHEDULES": "{retention"})
     with pytest.raises(SettingsError):
         load_settings(env={"GATEWAY_SCHEDULES": '{"retention": 4}'})
+
+
+def test_a_pool_too_small_for_the_writers_and_an_import_is_refused() -> None:
+    with pytest.raises(SettingsError, match="GATEWAY_PG_POOL_MAX"):
+        load_settings(env={"GATEWAY_PG_POOL_MAX": "3"})
+    with pytest.raises(SettingsError, match=r"at least decision_writers \+ 3 \(6\)"):
+        load_settings(env={"GATEWAY_DECISION_WRITERS": "3"}, pg_pool_max=5)
+    assert load_settings(env={}, pg_pool_max=4).decision_writers == 1
+    assert load_settings(env={"GATEWAY_DECISION_WRITERS": "3"}, pg_pool_max=6).pg_pool_max == 6
+    with pytest.raises(SettingsError, match="decision_writers"):
+        load_settings(env={}, decision_writers=0)
