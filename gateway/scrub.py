@@ -8,9 +8,10 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from datetime import datetime
 from typing import IO
 
@@ -93,14 +94,18 @@ def _discard(spool: IO[str]) -> None:
         os.unlink(spool.name)
 
 
-def result_row(line: int, result: ScrubResult) -> tuple[object, ...]:
-    return (
-        line,
-        result.input,
-        result.callee_e164,
-        result.callable,
-        ";".join(r.code for r in result.reasons),
-    )
+_NEEDS_QUOTES = re.compile(r'[",\r\n]')
+RESULT_HEADER = "input,callee_e164,callable,reasons\n"
+
+
+def result_line(result: ScrubResult) -> str:
+    """One line of a scrub job's CSV result: input,callee_e164,callable,reasons."""
+    value = result.input
+    if _NEEDS_QUOTES.search(value):
+        value = '"' + value.replace('"', '""') + '"'
+    codes = ";".join([r.code for r in result.reasons]) if result.reasons else ""
+    callable_ = "true" if result.callable else "false"
+    return f"{value},{result.callee_e164 or ''},{callable_},{codes}\n"
 
 
 class ScrubJobs:
@@ -126,13 +131,20 @@ class ScrubJobs:
             "w+", encoding="utf-8", prefix="scrub-", suffix=".csv", delete=False
         )
         total = 0
+        values: list[str] = []
+        write = spool.write
         try:
             async for number, line in lines:
                 value = line.split(",", 1)[0].strip().strip('"')
                 if not value or (number == 1 and value.lower() in ("number", "callee")):
                     continue
-                spool.write(value.replace("\n", " ") + "\n")
-                total += 1
+                values.append(f"{value}\n")
+                if len(values) >= JOB_CHUNK:
+                    total += len(values)
+                    write("".join(values))
+                    values.clear()
+            total += len(values)
+            write("".join(values))
             spool.flush()
         except BaseException:
             _discard(spool)
@@ -168,29 +180,7 @@ class ScrubJobs:
             try:
                 await self._set(job_id, "running")
                 spool.seek(0)
-                processed = 0
-                while True:
-                    chunk = [
-                        line.rstrip("\n") for _, line in zip(range(JOB_CHUNK), spool, strict=False)
-                    ]
-                    if not chunk:
-                        break
-                    results = await self._scrubber.scrub(chunk, purpose, campaign_id)
-                    async with self._pool.acquire() as conn, conn.transaction():
-                        await conn.copy_records_to_table(
-                            "scrub_results",
-                            records=[
-                                (job_id, *result_row(processed + i, r))
-                                for i, r in enumerate(results, 1)
-                            ],
-                        )
-                        processed += len(chunk)
-                        await conn.execute(
-                            "UPDATE scrub_jobs SET processed = $2, updated_at = now() "
-                            "WHERE job_id = $1",
-                            job_id,
-                            processed,
-                        )
+                await self._scrub_spool(job_id, spool, purpose, campaign_id)
                 await self._set(job_id, "done")
             finally:
                 self._one_at_a_time.release()
@@ -204,6 +194,76 @@ class ScrubJobs:
                 await self._set(job_id, "failed", f"{type(e).__name__}: {e}")
         finally:
             _discard(spool)
+
+    async def _scrub_spool(
+        self, job_id: uuid.UUID, spool: IO[str], purpose: Purpose, campaign_id: str | None
+    ) -> None:
+        """Scrub the spooled numbers a chunk at a time, three stages overlapping: the next
+        chunk's do-not-call lookup in Redis, this chunk's rules and CSV lines, and the
+        previous chunk's lines being stored in PostgreSQL."""
+
+        def read() -> list[str]:
+            return [line.rstrip("\n") for _, line in zip(range(JOB_CHUNK), spool, strict=False)]
+
+        def start(chunk: list[str]) -> asyncio.Task[list[ScrubResult]] | None:
+            if not chunk:
+                return None
+            return asyncio.create_task(self._scrubber.scrub(chunk, purpose, campaign_id))
+
+        processed = number = 0
+        storing: asyncio.Task[None] | None = None
+        current: asyncio.Task[list[ScrubResult]] | None = None
+        scrubbing = start(read())
+        try:
+            while scrubbing is not None:
+                current, scrubbing = scrubbing, start(read())
+                results = await current
+                text = "".join([result_line(r) for r in results])
+                if storing is not None:
+                    await storing
+                processed += len(results)
+                storing = asyncio.create_task(
+                    self._store(job_id, number, len(results), text, processed)
+                )
+                number += 1
+            if storing is not None:
+                await storing
+        except BaseException:
+            for task in (current, scrubbing, storing):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(BaseException):
+                        await task
+            raise
+
+    async def _store(
+        self, job_id: uuid.UUID, chunk: int, lines: int, text: str, processed: int
+    ) -> None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO scrub_result_chunks (job_id, chunk, lines, csv) "
+                "VALUES ($1, $2, $3, $4)",
+                job_id,
+                chunk,
+                lines,
+                text,
+            )
+            await conn.execute(
+                "UPDATE scrub_jobs SET processed = $2, updated_at = now() WHERE job_id = $1",
+                job_id,
+                processed,
+            )
+
+    async def results(self, job_id: uuid.UUID) -> AsyncGenerator[str, None]:
+        """A done job's CSV result, header first, a chunk at a time."""
+        yield RESULT_HEADER
+        async with self._pool.acquire() as conn, conn.transaction(readonly=True):
+            async for row in conn.cursor(
+                "SELECT csv FROM scrub_result_chunks WHERE job_id = $1 ORDER BY chunk",
+                job_id,
+                prefetch=4,
+            ):
+                yield row["csv"]
 
     async def _set(self, job_id: uuid.UUID, state: str, error: str | None = None) -> None:
         await self._pool.execute(

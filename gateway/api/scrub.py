@@ -3,6 +3,7 @@ lists."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import datetime
 from typing import Annotated
@@ -13,7 +14,7 @@ from msgspec import Meta
 
 from gateway.api.csvlines import body_lines
 from gateway.api.routing import Routes, convert_query, json_response, principal, read_json
-from gateway.appkeys import PG, SCRUB_JOBS, SCRUBBER, SETTINGS
+from gateway.appkeys import SCRUB_JOBS, SCRUBBER, SETTINGS
 from gateway.errors import InvalidRequest, NotFound, UnsupportedMediaType
 from gateway.policy import Purpose, ScrubResult
 
@@ -144,19 +145,8 @@ async def scrub_job_result(request: web.Request) -> web.StreamResponse:
         }
     )
     await response.prepare(request)
-
-    async def write(chunk: bytes) -> None:
-        await response.write(chunk)
-
-    async with request.app[PG].acquire() as conn:
-        await conn.copy_from_query(
-            "SELECT input, callee_e164, CASE WHEN callable THEN 'true' ELSE 'false' END "
-            "AS callable, NULLIF(reasons, '') AS reasons FROM scrub_results "
-            "WHERE job_id = $1 ORDER BY line",
-            job_id,
-            output=write,
-            format="csv",
-            header=True,
-        )
+    async with contextlib.aclosing(request.app[SCRUB_JOBS].results(job_id)) as chunks:
+        async for text in chunks:
+            await response.write(text.encode())
     await response.write_eof()
     return response

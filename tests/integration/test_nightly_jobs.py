@@ -394,11 +394,12 @@ async def test_old_scrub_jobs_are_removed_with_their_results(client: Any, db: An
             AT(made),
         )
         await db.execute(
-            "INSERT INTO scrub_results (job_id, line, input, callable, reasons) "
-            "VALUES ($1, 1, '13800138000', true, '')",
+            "INSERT INTO scrub_result_chunks (job_id, chunk, lines, csv) "
+            "VALUES ($1, 0, 1, '13800138000,+8613800138000,true,\n')",
             job_id,
         )
     counts = await run(client, "scrub-cleanup", "2026-11-23T04:40:00+08:00")
     assert counts["removed"] >= 1
-    assert await db.fetchval("SELECT count(*) FROM scrub_results WHERE job_id = $1", old) == 0
-    assert await db.fetchval("SELECT count(*) FROM scrub_results WHERE job_id = $1", new) == 1
+    held = "SELECT count(*) FROM scrub_result_chunks WHERE job_id = $1"
+    assert await db.fetchval(held, old) == 0
+    assert await db.fetchval(held, new) == 1

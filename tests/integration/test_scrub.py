@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 from typing import Any
 
 import pytest
 
+from gateway import scrub as scrub_module
 from tests.conftest import bearer
 from tests.integration.tenant import OPEN_POLICY, Tenant, e164, mobile
 
@@ -91,6 +94,27 @@ async def test_scrub_limits(tenant: Tenant) -> None:
     assert status == 403
 
 
+async def run_job(tenant: Tenant, query: str, body: str) -> dict[str, Any]:
+    """Submit a scrub job as a dialer and wait until it is done; its final state."""
+    status, created = await tenant.call(
+        "POST",
+        f"/v1/scrub-jobs?{query}",
+        "dialer",
+        data=body.encode(),
+        headers={"Content-Type": "text/csv"},
+    )
+    assert status == 202
+    for _ in range(100):
+        state: dict[str, Any] = await tenant.ok(
+            "GET", f"/v1/scrub-jobs/{created['job_id']}", "dialer"
+        )
+        if state["state"] == "done":
+            break
+        await asyncio.sleep(0.05)
+    assert state["state"] == "done"
+    return state
+
+
 async def test_scrub_job_runs_in_the_background_and_serves_a_csv(
     tenant: Tenant, make_client: Any, settings: Any, clock: Any
 ) -> None:
@@ -98,21 +122,8 @@ async def test_scrub_job_runs_in_the_background_and_serves_a_csv(
     await tenant.ok("PUT", f"/v1/dnc/{listed_dnc}", json={"reason": "refused"})
     numbers = [tenant.listed[0], listed_dnc, "bad", mobile()]
     csv = "number\n" + "\n".join(numbers) + "\n"
-    status, created = await tenant.call(
-        "POST",
-        f"/v1/scrub-jobs?campaign_id={tenant.campaign}&purpose=marketing",
-        "dialer",
-        data=csv.encode(),
-        headers={"Content-Type": "text/csv"},
-    )
-    assert status == 202
-    job = created["job_id"]
-    for _ in range(100):
-        state = await tenant.ok("GET", f"/v1/scrub-jobs/{job}", "dialer")
-        if state["state"] == "done":
-            break
-        await asyncio.sleep(0.05)
-    assert state["state"] == "done"
+    state = await run_job(tenant, f"campaign_id={tenant.campaign}&purpose=marketing", csv)
+    job = state["job_id"]
     assert state["processed"] == state["total"] == 4
     # Another process serves the result.
     other = await make_client(settings, clock)
@@ -126,6 +137,29 @@ async def test_scrub_job_runs_in_the_background_and_serves_a_csv(
     assert lines[2].endswith(",false,dnc_listed")
     assert lines[3] == "bad,,false,invalid_number"
     assert lines[4].endswith(",false,not_in_approved_list")
+
+
+async def test_a_large_scrub_job_keeps_every_line_in_order_across_chunks(
+    tenant: Tenant, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(scrub_module, "JOB_CHUNK", 7)  # many chunks, stored while scrubbing
+    numbers = [mobile() for _ in range(40)]
+    numbers[5], numbers[23] = 'odd"quote', "\u7535\u8bdd"  # quoted, and not ASCII
+    body = "callee\n" + "\n".join(numbers) + "\n"
+    state = await run_job(tenant, "purpose=service", body)
+    job = state["job_id"]
+    assert state["processed"] == state["total"] == 40
+    resp = await tenant.client.get(
+        f"/v1/scrub-jobs/{job}/result", headers=bearer(tenant.tokens["dialer"])
+    )
+    rows = list(csv.reader(io.StringIO(await resp.text())))
+    assert rows[0] == ["input", "callee_e164", "callable", "reasons"]
+    assert [r[0] for r in rows[1:]] == numbers
+    expected = [
+        [n, "", "false", "invalid_number"] if i in (5, 23) else [n, e164(n), "true", ""]
+        for i, n in enumerate(numbers)
+    ]
+    assert rows[1:] == expected
 
 
 async def test_unknown_scrub_job_is_404(tenant: Tenant) -> None:
