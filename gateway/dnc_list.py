@@ -19,7 +19,7 @@ from gateway.policy.retention import REFUSAL_MIN_DAYS
 from gateway.store import audit
 from gateway.store import dnc as entries
 from gateway.store.dnc_cache import DncCache
-from gateway.store.dnc_import import ImportReport, Progress, import_entries
+from gateway.store.dnc_import import ImportReport, Progress, batch_size, import_entries
 
 log = logging.getLogger("gateway.dnc")
 
@@ -135,19 +135,17 @@ class DncList:
         async with self._pool.acquire() as c:
             listed = await c.fetchval("SELECT count(*) FROM dnc_entries WHERE ended_at IS NULL")
             await self._cache.ensure_capacity(int(listed) + expected_lines)
-            try:
+            async with self._pool.acquire() as second:
                 report = await import_entries(
-                    c,
+                    [c, second],
                     self._cache,
                     lines,
                     scope=scope,
                     source=source,
                     created_by=actor,
                     progress=progress,
+                    batch=batch_size(expected_lines),
                 )
-            except (RedisError, OSError):
-                await self._cache.invalidate()
-                raise
             await self._cache.ensure_capacity(int(listed) + report.added)
             async with c.transaction():
                 await audit.record(

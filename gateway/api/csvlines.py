@@ -22,13 +22,32 @@ async def body_lines(request: web.Request, limit: int) -> AsyncIterator[tuple[in
         if size > limit:
             raise TooLarge(f"request body is larger than {limit} bytes")
         pending += chunk
-        *complete, pending = pending.split(b"\n")
-        for raw in complete:
+        cut = pending.rfind(b"\n")
+        if cut < 0:
+            continue
+        block, pending = pending[:cut], pending[cut + 1 :]
+        for line in _decode_block(block, number):
             number += 1
-            yield number, _decode(raw, number)
+            yield number, line
     if pending:
         number += 1
         yield number, _decode(pending, number)
+
+
+def _decode_block(block: bytes, before: int) -> list[str]:
+    """The lines of a block of whole lines that `before` lines precede: decoded at once,
+    or line by line to name the line that is not text."""
+    if before == 0 and block.startswith(b"\xef\xbb\xbf"):
+        block = block[3:]
+    if b"\x00" not in block:
+        try:
+            text = block.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            lines = text.split("\n")
+            return [line.rstrip("\r") for line in lines] if "\r" in text else lines
+    return [_decode(raw, before + i) for i, raw in enumerate(block.split(b"\n"), 1)]
 
 
 def _decode(raw: bytes, number: int) -> str:

@@ -29,8 +29,22 @@ ENTRIES_PER_BUCKET = 48  # stays well inside Redis's compact listpack encoding (
 MIN_BUCKETS = 1024
 _LOCK_MS = 120_000
 WARN_EVERY_SECONDS = 30.0  # while Redis stays unreachable
-APPLY_CHUNK = 2000  # entries per script call: about a millisecond of Redis time
 ATTEMPTS_TTL_MS = 8 * 86_400_000  # the same as the check script's
+CHUNK_BYTES = 32_768  # a bulk script call: about 2,000 entries, a millisecond or two of Redis
+CALLS_PER_ROUND_TRIP = 16
+REBUILD_QUEUE = 16
+REBUILD_TIMEOUT = 3600.0  # the stream of a whole list: far beyond the pool's per-query limit
+
+# An entry (number, scope, expires_at) as the bulk script's line "<digits> <value>",
+# without its line end; the value as cache_value() writes it.
+CACHE_LINE_SQL = (
+    "substr(number, 2) || ' ' || CASE scope WHEN 'all' THEN 'a' ELSE 'm' END "
+    "|| coalesce('|' || floor(extract(epoch FROM expires_at))::bigint, '')"
+)
+_REBUILD_LINES = f"""
+SELECT {CACHE_LINE_SQL} FROM dnc_entries
+WHERE ended_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+"""
 
 
 class RebuildLost(RedisError):
@@ -130,33 +144,31 @@ class DncCache:
     async def apply_many(self, entries: Iterable[tuple[str, str | None, datetime | None]]) -> None:
         """Mirror many numbers' states (e164, scope or None to remove, expiry) into the
         live generation and, during a rebuild, the one being built."""
-        await self._apply_packed(
-            [self._keys.dnc_current, self._keys.dnc_building],
-            (
+        await self.apply_lines(
+            "".join(
                 f"{e164[1:]} {'' if scope is None else cache_value(scope, expires)}\n"
                 for e164, scope, expires in entries
-            ),
+            )
         )
 
-    async def _apply_packed(self, markers: list[str], lines: Iterable[str]) -> None:
-        """Send "<digits> <value>" lines to the bulk script, APPLY_CHUNK a call, several
-        calls a round trip."""
+    async def apply_lines(self, text: str) -> None:
+        """Mirror entries written as the bulk script's lines "<digits> <value>\n" (as
+        apply_many writes them, or CACHE_LINE_SQL) into the live generation and the one
+        being built: CHUNK_BYTES a script call, several calls a round trip."""
+        markers = [self._keys.dnc_current, self._keys.dnc_building]
         prefix = f"{self._keys.prefix}dnc:"
         pipe = self._redis.pipeline(transaction=False)
-        chunk: list[str] = []
-        queued = 0
-        for line in lines:
-            chunk.append(line)
-            if len(chunk) >= APPLY_CHUNK:
-                await self._apply_many(keys=markers, args=[prefix, "".join(chunk)], client=pipe)
-                chunk = []
-                queued += 1
-                if queued >= 16:
-                    await pipe.execute()
-                    queued = 0
-        if chunk:
-            await self._apply_many(keys=markers, args=[prefix, "".join(chunk)], client=pipe)
+        start = queued = 0
+        while start < len(text):
+            cut = text.rfind("\n", start, start + CHUNK_BYTES) + 1
+            if cut <= start:  # a chunk shorter than one line: only the last can be
+                cut = len(text)
+            await self._apply_many(keys=markers, args=[prefix, text[start:cut]], client=pipe)
+            start = cut
             queued += 1
+            if queued >= CALLS_PER_ROUND_TRIP:
+                await pipe.execute()
+                queued = 0
         if queued:
             await pipe.execute()
 
@@ -203,22 +215,7 @@ class DncCache:
             # From here on, live changes are written into the new generation too.
             await self._redis.set(self._keys.dnc_building, gen.marker(), px=_LOCK_MS)
             async with conn.transaction(isolation="repeatable_read", readonly=True):
-                cursor = conn.cursor(
-                    "SELECT number, scope, expires_at FROM dnc_entries WHERE ended_at IS NULL "
-                    "AND (expires_at IS NULL OR expires_at > now())",
-                    prefetch=batch,
-                )
-                rows: list[asyncpg.Record] = []
-                async for row in cursor:
-                    rows.append(row)
-                    if len(rows) >= batch:
-                        await self._write(rows)
-                        await self._redis.pexpire(self._keys.dnc_rebuild_lock, _LOCK_MS)
-                        if not await self._redis.pexpire(self._keys.dnc_building, _LOCK_MS):
-                            raise RebuildLost("the generation being built vanished from Redis")
-                        rows = []
-                if rows:
-                    await self._write(rows)
+                await self._copy_generation(conn)
             await self._restore_attempts(conn, batch)
         old = await self.live()
         # Go live only if the generation is still the one being built: Redis flushed or
@@ -231,6 +228,72 @@ class DncCache:
         if old is not None and old.number != gen.number:
             await self._drop_generation(old.number)
         return gen
+
+    async def _copy_generation(self, conn: Conn) -> None:
+        """Stream the active entries out of PostgreSQL, already written as the bulk
+        script's lines, into the generation being built. PostgreSQL formats, Python only
+        cuts the stream at line ends, and a writer task keeps Redis busy meanwhile."""
+        chunks: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=REBUILD_QUEUE)
+        writer = asyncio.create_task(self._write_chunks(chunks), name="dnc-rebuild-writer")
+        held: list[bytes] = []
+        held_bytes = 0
+
+        async def send(chunk: bytes | None) -> None:
+            put = asyncio.ensure_future(chunks.put(chunk))
+            await asyncio.wait({put, writer}, return_when=asyncio.FIRST_COMPLETED)
+            if not put.done():  # the writer stopped: its error is raised below
+                put.cancel()
+                writer.result()
+                raise RebuildLost("the rebuild writer stopped")
+
+        async def collect(data: bytes) -> None:
+            nonlocal held_bytes
+            held.append(data)
+            held_bytes += len(data)
+            if held_bytes >= CHUNK_BYTES:
+                joined = b"".join(held)
+                cut = joined.rfind(b"\n") + 1  # PostgreSQL ends every line with one
+                held[:] = [joined[cut:]]
+                held_bytes = len(held[0])
+                await send(joined[:cut])
+
+        try:
+            await conn.copy_from_query(_REBUILD_LINES, output=collect, timeout=REBUILD_TIMEOUT)
+            if held_bytes:
+                await send(b"".join(held))
+            await send(None)  # the end of the stream
+            await writer
+        except BaseException:
+            writer.cancel()
+            with contextlib.suppress(BaseException):
+                await writer
+            raise
+
+    async def _write_chunks(self, chunks: asyncio.Queue[bytes | None]) -> None:
+        """Send packed chunks to the bulk script, several a round trip, keeping the
+        rebuild's lock and marker alive and stopping if the marker disappeared."""
+        prefix = f"{self._keys.prefix}dnc:"
+        markers = [self._keys.dnc_building]
+        refreshed = time.monotonic()
+        done = False
+        while not done:
+            pipe = self._redis.pipeline(transaction=False)
+            chunk = await chunks.get()
+            queued = 0
+            while chunk is not None:
+                await self._apply_many(keys=markers, args=[prefix, chunk], client=pipe)
+                queued += 1
+                if queued >= CALLS_PER_ROUND_TRIP or chunks.empty():
+                    break
+                chunk = chunks.get_nowait()
+            done = chunk is None
+            if queued:
+                await pipe.execute()
+            if done or time.monotonic() - refreshed > 5:
+                refreshed = time.monotonic()
+                await self._redis.pexpire(self._keys.dnc_rebuild_lock, _LOCK_MS)
+                if not await self._redis.pexpire(self._keys.dnc_building, _LOCK_MS):
+                    raise RebuildLost("the generation being built vanished from Redis")
 
     async def _restore_attempts(self, conn: Conn, batch: int) -> None:
         """Counters live only in Redis; after Redis lost them, count again from the
@@ -254,13 +317,6 @@ class DncCache:
                     queued = 0
             if queued:
                 await pipe.execute()
-
-    async def _write(self, rows: list[asyncpg.Record]) -> None:
-        """Write rows into the generation being built (named by dnc:building)."""
-        await self._apply_packed(
-            [self._keys.dnc_building],
-            (f"{r['number'][1:]} {cache_value(r['scope'], r['expires_at'])}\n" for r in rows),
-        )
 
     async def _drop_generation(self, number: int) -> None:
         pattern = self._keys.dnc_bucket_prefix(number) + "*"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from typing import Any
 
 import pytest
@@ -190,6 +191,45 @@ async def test_import_reports_every_bad_line_and_keeps_every_good_one(
     assert row["expires_at"] is not None
     for number in good[:3]:
         assert "dnc_listed" in codes(await tenant.precheck(tenant.marketing(number)))
+
+
+async def test_a_large_import_spans_read_chunks_and_both_insert_lanes(
+    tenant: Tenant, db: Any
+) -> None:
+    # 30,000 lines (134 is a prefix only this test draws from) with a byte-order mark and
+    # CRLF endings: well over one 256 KiB read, and numbers ending in odd and even digits
+    # (the two insert lanes).
+    numbers = sorted({f"+86134{random.randrange(10**8):08d}" for _ in range(30_000)})
+    lines = ["number,reason", *[f"{n},bulk" for n in numbers], numbers[0], numbers[-1]]
+    body = b"\xef\xbb\xbf" + "\r\n".join(lines).encode() + b"\r\n"
+    spoiled = body.replace(f"{numbers[20_000]},bulk".encode(), b"\xff\xfe,bulk")
+    status, error = await tenant.call(
+        "POST",
+        "/v1/dnc/import",
+        data=spoiled,
+        headers={**bearer(tenant.tokens["supervisor"]), "Content-Type": "text/csv"},
+    )
+    assert status == 400
+    assert error["error"]["message"] == "line 20002: not UTF-8 text"
+    status, report = await tenant.call(
+        "POST",
+        "/v1/dnc/import",
+        data=body,
+        headers={**bearer(tenant.tokens["supervisor"]), "Content-Type": "text/csv"},
+    )
+    assert status == 200, report
+    assert (report["added"], report["already_listed"], report["invalid_count"]) == (
+        len(numbers),
+        2,
+        0,
+    )
+    assert report["lines"] == len(lines)
+    active = await db.fetchval(
+        "SELECT count(*) FROM dnc_entries WHERE number = ANY($1) AND ended_at IS NULL", numbers
+    )
+    assert active == len(numbers)
+    for number in (numbers[0], numbers[1], numbers[-1]):
+        assert "dnc_listed" in codes(await tenant.precheck(tenant.marketing(number[3:])))
 
 
 async def test_import_with_scope_all_blocks_callbacks(tenant: Tenant) -> None:

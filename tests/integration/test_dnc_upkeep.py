@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+
 from gateway.appkeys import DNC, PG, REDIS
 from gateway.dnc_upkeep import check_cache, expire_entries
-from gateway.store.dnc_cache import cache_value, digits
+from gateway.errors import InvalidRequest
+from gateway.store.dnc_cache import RebuildLost, cache_value, digits
+from gateway.store.dnc_import import _insert_batch, import_entries
+from gateway.store.postgres import connect
 from tests.integration.tenant import e164, mobile
 
 
@@ -83,6 +91,204 @@ async def test_a_large_import_grows_the_buckets_first(client: Any, db: Any) -> N
     # Within capacity: nothing is rebuilt.
     await app[DNC].ensure_capacity(after.buckets)
     assert (await app[DNC].live()).number == after.number
+
+
+async def list_many(db: Any, prefix: str, count: int) -> list[str]:
+    """List about `count` random mobiles of a 3-digit prefix (marketing), straight into
+    PostgreSQL; returns them sorted."""
+    numbers = sorted({f"+86{prefix}{random.randrange(10**8):08d}" for _ in range(count)})
+    await db.copy_records_to_table(
+        "dnc_entries",
+        records=[(n, "marketing", "import:t", "t") for n in numbers],
+        columns=["number", "scope", "source", "created_by"],
+    )
+    return numbers
+
+
+async def test_a_rebuild_holds_every_active_entry_as_a_change_writes_it(
+    client: Any, db: Any
+) -> None:
+    app = client.server.app
+    later = datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC)
+    # Many chunks of the rebuild's stream; 147 is a prefix no other test draws from.
+    bulk = await list_many(db, "147", 12_000)
+    everyone, until_later, expired, ended = (e164(mobile()) for _ in range(4))
+    await db.executemany(
+        "INSERT INTO dnc_entries (number, scope, source, created_by, expires_at, ended_at) "
+        "VALUES ($1, $2, 'supervisor', 't', $3, $4)",
+        [
+            (everyone, "all", None, None),
+            (until_later, "marketing", later, None),
+            (expired, "all", datetime(2020, 1, 1, tzinfo=UTC), None),
+            (ended, "all", None, datetime(2021, 1, 1, tzinfo=UTC)),
+        ],
+    )
+    cache = app[DNC]
+    gen = await cache.rebuild()
+    assert gen is not None and (await cache.live()) == gen
+    pipe = app[REDIS].pipeline(transaction=False)
+    for number in [*bulk, everyone, until_later, expired, ended]:
+        n = digits(number)
+        pipe.hget(cache._keys.dnc_bucket(gen.number, n % gen.buckets), str(n // gen.buckets))
+    held = await pipe.execute()
+    assert held[: len(bulk)] == [b"m"] * len(bulk)
+    assert held[len(bulk) :] == [
+        b"a",
+        cache_value("marketing", later).encode(),
+        None,
+        None,
+    ]
+
+
+async def test_a_rebuild_whose_generation_vanishes_does_not_go_live(
+    client: Any, db: Any, monkeypatch: Any
+) -> None:
+    app = client.server.app
+    cache, redis = app[DNC], app[REDIS]
+    listed = e164(mobile())
+    await db.execute(
+        "INSERT INTO dnc_entries (number, scope, source, created_by) "
+        "VALUES ($1, 'all', 'supervisor', 't')",
+        listed,
+    )
+    before = await cache.live()
+    write = cache._apply_many
+
+    async def flushed_meanwhile(**kwargs: Any) -> Any:
+        await redis.delete(cache._keys.dnc_building)  # as if Redis restarted empty
+        return await write(**kwargs)
+
+    monkeypatch.setattr(cache, "_apply_many", flushed_meanwhile)
+    with pytest.raises(RebuildLost):
+        await cache.rebuild()
+    monkeypatch.undo()
+    assert await cache.live() == before
+    assert await redis.get(cache._keys.dnc_rebuild_lock) is None
+    assert (await cache.rebuild()) is not None
+
+
+async def test_an_import_batch_racing_another_writer_skips_the_number_it_listed(
+    client: Any, db: Any, database_url: str
+) -> None:
+    """A batch meets a number another writer is listing: it waits for that writer, then
+    skips the number (counted as already listed, not mirrored again) instead of failing."""
+    raced, fresh = f"+86147{random.randrange(10**8):08d}", f"+86147{random.randrange(10**8):08d}"
+    other = await connect(database_url)
+    importer = await connect(database_url)
+    try:
+        writer = other.transaction()
+        await writer.start()
+        await other.execute(
+            "INSERT INTO dnc_entries (number, scope, source, created_by) "
+            "VALUES ($1, 'all', 'supervisor', 'other')",
+            raced,
+        )
+        batch = asyncio.create_task(
+            _insert_batch(
+                importer,
+                [(raced, None, None), (fresh, "bulk", None)],
+                scope="marketing",
+                source="import:t",
+                created_by="t",
+            )
+        )
+        pid = importer.get_server_pid()
+        for _ in range(200):  # until the import waits on the other writer's row
+            waiting = await db.fetchval(
+                "SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1", pid
+            )
+            if waiting == "Lock":
+                break
+            await asyncio.sleep(0.01)
+        assert waiting == "Lock"
+        await writer.commit()
+        added, lines = await batch
+    finally:
+        await other.close()
+        await importer.close()
+    assert added == 1
+    assert lines == f"{fresh[1:]} m\n"
+    rows = await db.fetch(
+        "SELECT number, created_by FROM dnc_entries WHERE number = ANY($1) AND ended_at IS NULL",
+        [raced, fresh],
+    )
+    assert {(r["number"], r["created_by"]) for r in rows} == {(raced, "other"), (fresh, "t")}
+
+
+async def test_a_rebuild_stops_when_redis_fails_mid_stream(
+    client: Any, db: Any, monkeypatch: Any
+) -> None:
+    app = client.server.app
+    cache, redis = app[DNC], app[REDIS]
+    # Enough entries for many chunks; 145 is a prefix no other test draws from.
+    await list_many(db, "145", 20_000)
+    before = await cache.live()
+    write = cache._apply_many
+    calls = 0
+
+    async def failing(**kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise RedisConnectionError("connection lost")
+        return await write(**kwargs)
+
+    monkeypatch.setattr(cache, "_apply_many", failing)
+    with pytest.raises(RedisConnectionError):
+        await cache.rebuild()
+    monkeypatch.undo()
+    assert await cache.live() == before
+    assert await redis.get(cache._keys.dnc_rebuild_lock) is None
+    assert await redis.get(cache._keys.dnc_building) is None
+    rebuilt = await cache.rebuild()
+    assert rebuilt is not None and await cache.live() == rebuilt
+
+
+async def test_an_import_failing_after_a_batch_was_stored_fails_closed(
+    client: Any, database_url: str
+) -> None:
+    """Batches already committed may not have reached Redis when an import fails (a bad
+    line, PostgreSQL gone): the cache is marked incomplete, so checks deny as degraded
+    until it is rebuilt, instead of allowing numbers PostgreSQL lists. A failure before
+    any batch was stored leaves the cache live."""
+    app = client.server.app
+    cache = app[DNC]
+    numbers = [f"+86145{random.randrange(10**8):08d}" for _ in range(8)]
+
+    async def lines(fail_at: int) -> AsyncIterator[tuple[int, str]]:
+        for i, number in enumerate(numbers, 1):
+            if i == fail_at:
+                raise InvalidRequest(f"line {i}: not UTF-8 text")
+            yield i, number
+
+    conn = await connect(database_url)
+    try:
+        with pytest.raises(InvalidRequest):
+            await import_entries(
+                [conn],
+                cache,
+                lines(2),
+                scope="marketing",
+                source="import:t",
+                created_by="t",
+                batch=4,
+            )
+        assert await cache.live() is not None  # nothing stored: nothing to doubt
+        with pytest.raises(InvalidRequest):
+            await import_entries(
+                [conn],
+                cache,
+                lines(7),
+                scope="marketing",
+                source="import:t",
+                created_by="t",
+                batch=2,
+            )
+        assert await cache.live() is None
+    finally:
+        await conn.close()
+        await cache.rebuild()
+    assert await cache.live() is not None
 
 
 async def test_the_watchdog_stops_when_a_cancellation_is_swallowed(
