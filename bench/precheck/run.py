@@ -76,6 +76,10 @@ from redis.asyncio import Redis
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.common import unlink_prefix  # noqa: E402
+
 BIN = Path(sys.executable).parent
 LIST_ID = "leads-2026-11"
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -245,6 +249,31 @@ def http(
         return e.code, e.read().decode(errors="replace")
     except OSError:
         return 0, None
+
+
+def check_histogram(port: int) -> dict[float, float]:
+    """The gateway's own check-latency histogram (request to durable answer): cumulative
+    counts by upper bound in seconds, from /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as resp:
+        text = resp.read().decode()
+    counts: dict[float, float] = {}
+    for line in text.splitlines():
+        if line.startswith('gateway_check_seconds_bucket{le="'):
+            bound = line.split('"')[1]
+            counts[float("inf") if bound == "+Inf" else float(bound)] = float(line.split()[-1])
+    return counts
+
+
+def inside_gateway(before: dict[float, float], after: dict[float, float]) -> str:
+    """How the checks of a run were spread inside the gateway, from two histogram reads."""
+    delta = {le: after[le] - before.get(le, 0.0) for le in sorted(after)}
+    total = delta.get(float("inf"), 0.0)
+    if not total:
+        return "no checks counted"
+    p99 = next(le for le, n in delta.items() if n >= 0.99 * total)
+    over_10 = 1 - delta.get(0.01, 0.0) / total
+    p99_text = "over 1 s" if p99 == float("inf") else f"at most {p99 * 1000:g} ms"
+    return f"p99 {p99_text}, {over_10:.2%} of checks over 10 ms"
 
 
 # --- wrk ----------------------------------------------------------------------------------
@@ -615,8 +644,17 @@ class Bench:
             max(1, round(period_ms - 2)),
         )
         delay_ms = max(1, round(max(period_ms - probe.p50_ms, period_ms / 2)))
+        before = check_histogram(args.port) if procs == 1 else {}
         half, half_check = self.verified_run(f"gateway{procs}-half", delay_ms)
         half.target_rate = target
+        if procs == 1:
+            # Where the tail is: inside the gateway (the check, Redis, the decision's
+            # commit) or around it (HTTP, scheduling, wrk).
+            self.notes.append(
+                "1 process, half rate, measured inside the gateway (request to durable "
+                f"answer, its own histogram): {inside_gateway(before, check_histogram(args.port))}"
+            )
+            log(self.notes[-1])
         if args.profile and procs == 1:
             self.profile()
         stop_servers(self.servers)
@@ -694,14 +732,7 @@ class Bench:
                     await admin.close()
             redis: Redis = Redis.from_url(self.args.redis_url)
             try:
-                batch: list[bytes] = []
-                async for key in redis.scan_iter(match=self.prefix + "*", count=5000):
-                    batch.append(key)
-                    if len(batch) >= 5000:
-                        await redis.unlink(*batch)
-                        batch = []
-                if batch:
-                    await redis.unlink(*batch)
+                await unlink_prefix(redis, self.prefix)
             finally:
                 await redis.aclose()
 
