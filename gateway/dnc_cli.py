@@ -51,15 +51,36 @@ def _clock(seconds: float) -> str:
     return f"{s // 3600:d}:{s // 60 % 60:02d}:{s % 60:02d}"
 
 
-async def file_lines(path: Path, bar: ProgressBar | None) -> AsyncIterator[tuple[int, str]]:
+FILE_BLOCK_BYTES = 256 * 1024
+
+
+async def file_blocks(path: Path, bar: ProgressBar | None) -> AsyncIterator[tuple[int, list[str]]]:
+    """The file's lines a block at a time: (1-based number of the first line, lines).
+    Bytes that are not UTF-8 become U+FFFD, so their line is reported as invalid."""
+    number = 0
+    pending = b""
     with path.open("rb") as f:
-        for number, raw in enumerate(f, 1):
+        while chunk := f.read(FILE_BLOCK_BYTES):
             if bar is not None:
-                bar.read += len(raw)
-            text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-            if number == 1:
-                text = text.removeprefix("\ufeff")
-            yield number, text
+                bar.read += len(chunk)
+            pending += chunk
+            cut = pending.rfind(b"\n")
+            if cut < 0:
+                continue
+            lines = _decode(pending[:cut], number)
+            pending = pending[cut + 1 :]
+            yield number + 1, lines
+            number += len(lines)
+    if pending:
+        yield number + 1, _decode(pending, number)
+
+
+def _decode(block: bytes, before: int) -> list[str]:
+    text = block.decode("utf-8", errors="replace")
+    if before == 0:
+        text = text.removeprefix("\ufeff")
+    lines = text.split("\n")
+    return [line.rstrip("\r") for line in lines] if "\r" in text else lines
 
 
 @asynccontextmanager
@@ -79,7 +100,7 @@ async def import_file(
     bar = ProgressBar(size, sys.stderr) if show_progress else None
     async with dnc_list(settings) as dnc:
         report = await dnc.import_lines(
-            file_lines(path, bar),
+            file_blocks(path, bar),
             scope=scope,
             source=f"import:{path.name}",
             actor=actor,

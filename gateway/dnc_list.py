@@ -122,7 +122,7 @@ class DncList:
 
     async def import_lines(
         self,
-        lines: AsyncIterator[tuple[int, str]],
+        blocks: AsyncIterator[tuple[int, list[str]]],
         *,
         scope: str,
         source: str,
@@ -139,7 +139,7 @@ class DncList:
                 report = await import_entries(
                     [c, second],
                     self._cache,
-                    lines,
+                    blocks,
                     scope=scope,
                     source=source,
                     created_by=actor,

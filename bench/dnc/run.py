@@ -23,7 +23,9 @@ import argparse
 import asyncio
 import csv
 import io
+import os
 import random
+import resource
 import sys
 import tempfile
 import time
@@ -116,6 +118,50 @@ async def redis_bytes(redis: Any, keys: Keys, generation: int) -> tuple[int, int
     return total, count
 
 
+def machine_busy_ticks() -> int:
+    """Clock ticks all cores spent on anything but idling or waiting for the disk."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(ticks) - ticks[3] - ticks[4]
+
+
+@dataclass
+class CpuSplit:
+    """CPU seconds spent during a stretch: the whole machine's busy time (/proc/stat),
+    this process (the importer), and Redis (INFO cpu); the rest is PostgreSQL (backends,
+    WAL writer, checkpointer) and the kernel, nothing else running."""
+
+    machine: float
+    importer: float
+    redis: float
+
+    @staticmethod
+    async def now(redis: Any) -> CpuSplit:
+        info = await redis.info("cpu")
+        busy = machine_busy_ticks()
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return CpuSplit(
+            busy / os.sysconf("SC_CLK_TCK"),
+            usage.ru_utime + usage.ru_stime,
+            float(info["used_cpu_user"]) + float(info["used_cpu_sys"]),
+        )
+
+    def since(self, before: CpuSplit) -> CpuSplit:
+        return CpuSplit(
+            self.machine - before.machine,
+            self.importer - before.importer,
+            self.redis - before.redis,
+        )
+
+    def text(self, wall: float) -> str:
+        cores = os.cpu_count() or 1
+        rest = self.machine - self.importer - self.redis
+        return (
+            f"{self.machine:.0f} s of the {wall * cores:.0f} s the {cores} cores had: "
+            f"importer {self.importer:.0f} s, Redis {self.redis:.0f} s, PostgreSQL and the "
+            f"kernel {rest:.0f} s"
+        )
+
+
 async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="gwbench-") as tmp:
         csv_path = Path(tmp) / "dnc.csv"
@@ -129,6 +175,7 @@ async def main(args: argparse.Namespace) -> None:
             cache = DncCache(redis, pool, keys)
             try:
                 await cache.rebuild()  # an empty live generation, as a fresh gateway has
+                cpu_before = await CpuSplit.now(redis)
                 t = time.perf_counter()
                 report = await import_file(
                     s.settings,
@@ -139,6 +186,7 @@ async def main(args: argparse.Namespace) -> None:
                     show_progress=False,
                 )
                 import_s = time.perf_counter() - t
+                import_cpu = (await CpuSplit.now(redis)).since(cpu_before)
                 assert report.added == args.numbers, report
                 gen = await cache.live()
                 assert gen is not None
@@ -176,6 +224,7 @@ async def main(args: argparse.Namespace) -> None:
                     "| --- | ---: | ---: |",
                     f"| import (CSV streamed, PostgreSQL + Redis) | {args.numbers / import_s:,.0f} "
                     f"numbers/s ({import_s:.0f} s) | ≥ 100,000/s |",
+                    f"| CPU during the import | {import_cpu.text(import_s)} | |",
                     f"| Redis memory after import, MEMORY USAGE of {key_count:,} buckets | "
                     f"{per_number:.1f} bytes/number ({usage / 2**20:,.0f} MiB) | ≤ 15 |",
                     f"| after a rebuild ({rebuilt_keys:,} buckets) | "

@@ -1,4 +1,4 @@
-"""Reading a large text body line by line without holding it whole."""
+"""Reading a large text body a block of lines at a time without holding it whole."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from aiohttp import web
 from gateway.errors import InvalidRequest, TooLarge
 
 
-async def body_lines(request: web.Request, limit: int) -> AsyncIterator[tuple[int, str]]:
-    """Yield (1-based line number, line) pairs, blank lines included, decoding UTF-8
-    (a leading byte-order mark is dropped)."""
+async def body_blocks(request: web.Request, limit: int) -> AsyncIterator[tuple[int, list[str]]]:
+    """Yield the body's lines a block at a time as (1-based number of the block's first
+    line, lines), blank lines included, decoding UTF-8 (a leading byte-order mark is
+    dropped)."""
     if request.content_length is not None and request.content_length > limit:
         raise TooLarge(f"request body is larger than {limit} bytes")
     size = 0
@@ -26,12 +27,18 @@ async def body_lines(request: web.Request, limit: int) -> AsyncIterator[tuple[in
         if cut < 0:
             continue
         block, pending = pending[:cut], pending[cut + 1 :]
-        for line in _decode_block(block, number):
-            number += 1
-            yield number, line
+        lines = _decode_block(block, number)
+        yield number + 1, lines
+        number += len(lines)
     if pending:
-        number += 1
-        yield number, _decode(pending, number)
+        yield number + 1, [_decode(pending, number + 1)]
+
+
+async def body_lines(request: web.Request, limit: int) -> AsyncIterator[tuple[int, str]]:
+    """Yield (1-based line number, line) pairs, as `body_blocks` reads them."""
+    async for first, lines in body_blocks(request, limit):
+        for number, line in enumerate(lines, first):
+            yield number, line
 
 
 def _decode_block(block: bytes, before: int) -> list[str]:

@@ -10,7 +10,7 @@ from aiohttp import web
 from msgspec import Meta
 
 from gateway.api.changes import check_when
-from gateway.api.csvlines import body_lines
+from gateway.api.csvlines import body_blocks
 from gateway.api.routing import Routes, convert_query, json_response, principal, read_json
 from gateway.appkeys import DNC_LIST, PG, SETTINGS
 from gateway.dnc_list import RefusalTooShort
@@ -147,7 +147,7 @@ async def import_dnc(request: web.Request) -> web.StreamResponse:
     query = convert_query(request, ImportQuery)
     filename = query.source or f"upload-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     report = await request.app[DNC_LIST].import_lines(
-        body_lines(request, request.app[SETTINGS].max_csv_bytes),
+        body_blocks(request, request.app[SETTINGS].max_csv_bytes),
         scope=query.scope,
         source=f"import:{filename}",
         actor=principal(request).name,

@@ -12,9 +12,12 @@ from typing import Any
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from gateway import dnc_cli
 from gateway.appkeys import DNC, PG, REDIS
+from gateway.dnc_cli import import_file
 from gateway.dnc_upkeep import check_cache, expire_entries
 from gateway.errors import InvalidRequest
+from gateway.store import dnc_import
 from gateway.store.dnc_cache import RebuildLost, cache_value, digits
 from gateway.store.dnc_import import _insert_batch, import_entries
 from gateway.store.postgres import connect
@@ -255,11 +258,11 @@ async def test_an_import_failing_after_a_batch_was_stored_fails_closed(
     cache = app[DNC]
     numbers = [f"+86145{random.randrange(10**8):08d}" for _ in range(8)]
 
-    async def lines(fail_at: int) -> AsyncIterator[tuple[int, str]]:
+    async def lines(fail_at: int) -> AsyncIterator[tuple[int, list[str]]]:
         for i, number in enumerate(numbers, 1):
             if i == fail_at:
                 raise InvalidRequest(f"line {i}: not UTF-8 text")
-            yield i, number
+            yield i, [number]
 
     conn = await connect(database_url)
     try:
@@ -312,3 +315,52 @@ async def test_the_watchdog_stops_when_a_cancellation_is_swallowed(
     await asyncio.wait_for(cache.stop_watchdog(), timeout=5)
     monkeypatch.undo()
     cache.start_watchdog()
+
+
+async def test_the_command_line_import_reads_a_file_in_blocks_and_batches(
+    client: Any, db: Any, settings: Any, tmp_path: Any, monkeypatch: Any
+) -> None:
+    """`gateway dnc import FILE`'s own path: blocks of plain mobiles taken whole, the
+    other lines one by one, several batches in each lane, every entry in PostgreSQL and
+    the cache."""
+    monkeypatch.setattr(dnc_cli, "FILE_BLOCK_BYTES", 16 * 1024)
+    monkeypatch.setattr(dnc_import, "BATCH_MIN", 3_000)
+    # 166 is a prefix no other test draws from.
+    numbers = sorted({f"166{random.randrange(10**8):08d}" for _ in range(20_000)})
+    lines = ["number", *numbers[:10_000], "12345", numbers[0], ""]
+    lines += [f"{n},bulk" for n in numbers[10_000:]]
+    lines += [f"{numbers[-1]},again", f"+86 {numbers[5]}"]
+    path = tmp_path / "list.csv"
+    path.write_text("\n".join(lines) + "\n")
+    report = await import_file(
+        settings,
+        path,
+        path.stat().st_size,
+        scope="marketing",
+        actor="t",
+        show_progress=False,
+    )
+    assert (report.added, report.already_listed, report.invalid_count) == (len(numbers), 3, 1)
+    assert report.invalid[0].line == 10_002
+    assert report.lines == len(lines)
+    listed = [f"+86{n}" for n in numbers]
+    assert len(listed) == await db.fetchval(
+        "SELECT count(*) FROM dnc_entries WHERE number = ANY($1) AND ended_at IS NULL "
+        "AND source = 'import:list.csv'",
+        listed,
+    )
+    reasons = await db.fetch(
+        "SELECT reason, count(*) FROM dnc_entries WHERE number = ANY($1) GROUP BY reason",
+        listed,
+    )
+    assert sorted((r["reason"] or "", r["count"]) for r in reasons) == [
+        ("", 10_000),
+        ("bulk", len(numbers) - 10_000),
+    ]
+    cache = client.server.app[DNC]
+    gen = await cache.live()
+    pipe = client.server.app[REDIS].pipeline(transaction=False)
+    for number in listed:
+        n = digits(number)
+        pipe.hget(cache._keys.dnc_bucket(gen.number, n % gen.buckets), str(n // gen.buckets))
+    assert await pipe.execute() == [b"m"] * len(listed)

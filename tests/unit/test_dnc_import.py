@@ -1,12 +1,25 @@
-"""Pure parts of a do-not-call import: the batch size and line parsing."""
+"""Pure parts of a do-not-call import: the batch size, line parsing, the whole-block path
+for plain mobiles, and reading a file a block at a time."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from gateway.store.dnc_import import BATCH_MAX, BATCH_MIN, ImportReport, batch_size, parse_line
+from gateway import dnc_cli
+from gateway.dnc_cli import file_blocks
+from gateway.store.dnc_import import (
+    BATCH_MAX,
+    BATCH_MIN,
+    ImportReport,
+    batch_size,
+    parse_line,
+    plain_lines,
+)
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 
@@ -60,3 +73,98 @@ def test_bad_lines_are_reported_with_their_number(line: str, error: str) -> None
     assert report.invalid_count == 1
     assert report.invalid[0].line == 7
     assert error in report.invalid[0].error
+
+
+# Lines near the plain forms: mobiles with or without a reason, and what differs from
+# them by a character, a space, a quote or a field.
+near_plain = st.one_of(
+    st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True),
+    st.from_regex(r"1[3-9][0-9]{9},[a-z ]{0,5}", fullmatch=True),
+    st.from_regex(r"1[0-9]{9,11}", fullmatch=True),
+    st.from_regex(r" ?1[3-9][0-9]{9} ?(,[a-z\",]{0,3})?", fullmatch=True),
+    st.sampled_from(
+        ["", "number", "+8613812345678", "13812345678,,2030-01-01", "1381234567８", "13812345678,"]
+    ),
+    st.builds(lambda n: f"13812345678,{'x' * n}", st.integers(495, 505)),
+    st.text(alphabet='0123456789 ,+\r\t"١', max_size=14),
+)
+
+
+@given(st.lists(near_plain, min_size=1, max_size=20))
+def test_a_block_taken_whole_means_what_each_line_would(lines: list[str]) -> None:
+    """Whatever the lines, the whole-block path takes a block only when `parse_line`
+    would make of each line exactly the number and reason it reads."""
+    plain = plain_lines(lines)
+    if plain is not None:
+        for number, (line, (national, reason)) in enumerate(zip(lines, plain, strict=True), 2):
+            report = ImportReport()
+            row = parse_line(number, line, report, NOW)  # line 2: not a header's place
+            assert row == (f"+86{national}", reason.strip() or None, None)
+            assert report.invalid_count == 0
+
+
+@given(
+    st.lists(
+        st.tuples(st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True), st.text("ab ", max_size=3)),
+        min_size=1,
+        max_size=50,
+    )
+)
+def test_a_block_of_mobiles_is_taken_whole_exactly_when_each_is_one(
+    pairs: list[tuple[str, str]],
+) -> None:
+    lines = [f"{n},{r}" if r else n for n, r in pairs]
+    rows = [parse_line(2, line, ImportReport(), NOW) for line in lines]
+    expected = [(f"+86{n}", r.strip() or None, None) for n, r in pairs]
+    assert (plain_lines(lines) is not None) is (rows == expected)
+
+
+@pytest.mark.parametrize(
+    ("lines", "whole"),
+    [
+        (["13812345678", "15912345678", "16612345678"], True),
+        (["13812345678,asked on the phone", "15912345678,", "16612345678"], True),
+        (["13812345678", ""], False),
+        (["number", "13812345678"], False),
+        (["13812345678 "], False),
+        (["13812345678,a,2030-01-01"], False),
+        (['13812345678,"quoted"'], False),
+        (["13812345678," + "x" * 501], False),
+        (["1381234567８"], False),  # a full-width digit
+        (["12812345678"], False),  # no such mobile range
+        ([], False),
+    ],
+)
+def test_plain_blocks(lines: list[str], whole: bool) -> None:
+    assert (plain_lines(lines) is not None) is whole
+
+
+async def read_blocks(path: Path) -> list[tuple[int, str]]:
+    out = []
+    async for first, lines in file_blocks(path, None):
+        out.extend(enumerate(lines, first))
+    return out
+
+
+async def test_a_file_is_read_in_blocks_with_every_line_numbered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dnc_cli, "FILE_BLOCK_BYTES", 7)  # lines span reads
+    path = tmp_path / "list.csv"
+    path.write_bytes(
+        b"\xef\xbb\xbfnumber\r\n13812345678\r\n\r\n159\xff12345678,a much longer reason\n"
+        b"13912345678"
+    )
+    assert await read_blocks(path) == [
+        (1, "number"),
+        (2, "13812345678"),
+        (3, ""),
+        (4, "159\ufffd12345678,a much longer reason"),
+        (5, "13912345678"),
+    ]
+
+
+async def test_a_file_ending_with_a_newline_has_no_extra_line(tmp_path: Path) -> None:
+    path = tmp_path / "list.csv"
+    path.write_bytes(b"13812345678\n13912345678\n")
+    assert await read_blocks(path) == [(1, "13812345678"), (2, "13912345678")]
