@@ -19,7 +19,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     app = create_app(settings)
     _run_value(
         serve(
-            app, args.host or settings.host, args.port or settings.port, reuse_port=args.reuse_port
+            app,
+            args.host or settings.host,
+            args.port or settings.port,
+            reuse_port=args.reuse_port,
+            metrics_port=args.metrics_port,
         )
     )
     return 0
@@ -210,6 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--reuse-port",
         action="store_true",
         help="let several processes share the port (SO_REUSEPORT)",
+    )
+    serve.add_argument(
+        "--metrics-port",
+        type=int,
+        help="also answer GET /metrics on this port, for this process alone (give each "
+        "process sharing a port with --reuse-port its own)",
     )
     serve.set_defaults(func=cmd_serve)
 

@@ -11,23 +11,45 @@ import signal
 from aiohttp import web
 
 from gateway.api.middleware import IN_FLIGHT
+from gateway.api.ops import metrics_view
 
 log = logging.getLogger("gateway.serve")
 
 
+async def _metrics_runner(host: str, port: int) -> web.AppRunner:
+    """This process's metrics alone on a port of its own: processes sharing the API's port
+    (`--reuse-port`) answer /metrics there at random, so a scraper could not tell them
+    apart or see each one."""
+    app = web.Application()
+    app.router.add_get("/metrics", metrics_view)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner
+
+
 async def serve(
-    app: web.Application, host: str, port: int, *, reuse_port: bool = False, grace: float = 25.0
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    reuse_port: bool = False,
+    metrics_port: int | None = None,
+    grace: float = 25.0,
 ) -> None:
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=grace)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
     await site.start()
+    metrics = None if metrics_port is None else await _metrics_runner(host, metrics_port)
     # Everything loaded at start (modules, phonenumbers' tables, the registry snapshot)
     # lives as long as the process: take it out of the cyclic collector's way, or every
     # full collection walks it all (40-50 ms pauses under load, waited out by every check
     # in flight). Objects made later are collected as before.
     gc.freeze()
-    log.info("serving", extra={"fields": {"host": host, "port": port}})
+    log.info(
+        "serving", extra={"fields": {"host": host, "port": port, "metrics_port": metrics_port}}
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -52,4 +74,6 @@ async def serve(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         await runner.cleanup()
+        if metrics is not None:
+            await metrics.cleanup()
         log.info("stopped")

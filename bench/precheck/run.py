@@ -153,14 +153,26 @@ class Servers:
 
 
 def start_servers(
-    name: str, cmd: list[str], count: int, port: int, env: dict[str, str], work: Path
+    name: str,
+    cmd: list[str],
+    count: int,
+    port: int,
+    env: dict[str, str],
+    work: Path,
+    each: Callable[[int], list[str]] = lambda i: [],
 ) -> Servers:
+    """Start `count` processes of `cmd`, the i-th with `each(i)` appended."""
     servers = Servers(name, port)
     for i in range(count):
         log_path = work / f"{name}-{port}-{i}.log"
         with log_path.open("wb") as out:
             popen = subprocess.Popen(
-                cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True
+                [*cmd, *each(i)],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+                start_new_session=True,
             )
         servers.procs.append(Proc(popen, log_path))
     return servers
@@ -252,8 +264,8 @@ def http(
 
 
 def check_histogram(port: int) -> dict[float, float]:
-    """The gateway's own check-latency histogram (request to durable answer): cumulative
-    counts by upper bound in seconds, from /metrics."""
+    """A gateway process's check-latency histogram (request to durable answer), read from
+    its own metrics port: cumulative counts by upper bound in seconds."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as resp:
         text = resp.read().decode()
     counts: dict[float, float] = {}
@@ -262,6 +274,11 @@ def check_histogram(port: int) -> dict[float, float]:
             bound = line.split('"')[1]
             counts[float("inf") if bound == "+Inf" else float(bound)] = float(line.split()[-1])
     return counts
+
+
+def metrics_port(port: int, process: int) -> int:
+    """Where the i-th gateway process on `port` answers /metrics alone."""
+    return port + 100 + process
 
 
 def inside_gateway(before: dict[float, float], after: dict[float, float]) -> str:
@@ -273,7 +290,7 @@ def inside_gateway(before: dict[float, float], after: dict[float, float]) -> str
     p99 = next(le for le, n in delta.items() if n >= 0.99 * total)
     over_10 = 1 - delta.get(0.01, 0.0) / total
     p99_text = "over 1 s" if p99 == float("inf") else f"at most {p99 * 1000:g} ms"
-    return f"p99 {p99_text}, {over_10:.2%} of checks over 10 ms"
+    return f"{total:,.0f} checks, p99 {p99_text}, {over_10:.2%} over 10 ms"
 
 
 # --- wrk ----------------------------------------------------------------------------------
@@ -623,7 +640,13 @@ class Bench:
 
         # The gateway.
         self.servers = start_servers(
-            "gateway", self.gateway_cmd(args.port, reuse), procs, args.port, self.env, self.work
+            "gateway",
+            self.gateway_cmd(args.port, reuse),
+            procs,
+            args.port,
+            self.env,
+            self.work,
+            lambda i: ["--metrics-port", str(metrics_port(args.port, i))],
         )
         wait_ready(self.servers, "/readyz")
         run_wrk(f"gateway{procs}-warm", args.port, args.warmup, args, self.wrk_env(), self.work)
@@ -644,17 +667,21 @@ class Bench:
             max(1, round(period_ms - 2)),
         )
         delay_ms = max(1, round(max(period_ms - probe.p50_ms, period_ms / 2)))
-        before = check_histogram(args.port) if procs == 1 else {}
+        metrics_ports = [metrics_port(args.port, i) for i in range(procs)]
+        before = [check_histogram(p) for p in metrics_ports]
         half, half_check = self.verified_run(f"gateway{procs}-half", delay_ms)
         half.target_rate = target
-        if procs == 1:
-            # Where the tail is: inside the gateway (the check, Redis, the decision's
-            # commit) or around it (HTTP, scheduling, wrk).
-            self.notes.append(
-                "1 process, half rate, measured inside the gateway (request to durable "
-                f"answer, its own histogram): {inside_gateway(before, check_histogram(args.port))}"
-            )
-            log(self.notes[-1])
+        # Where the tail is: inside the gateway (the check, Redis, the decision's commit)
+        # or around it (HTTP, scheduling, wrk).
+        inside = "; ".join(
+            inside_gateway(b, check_histogram(p))
+            for b, p in zip(before, metrics_ports, strict=True)
+        )
+        self.notes.append(
+            f"{procs} process{'es' if procs > 1 else ''}, half rate, measured inside the "
+            f"gateway (request to durable answer, each process's own histogram): {inside}"
+        )
+        log(self.notes[-1])
         if args.profile and procs == 1:
             self.profile()
         stop_servers(self.servers)

@@ -199,3 +199,68 @@ async def test_a_revoked_token_is_refused_at_once(settings: Settings, client: An
     code, _, err = await run_cli(settings, "token", "revoke", "nobody-at-all")
     assert code == 1
     assert "no active token" in err
+
+
+async def test_processes_sharing_a_port_each_answer_metrics_on_their_own(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Two processes on one port (--reuse-port): each one's /metrics on its own port
+    shows the requests that process answered, together all of them."""
+    port, metrics_ports = free_port(), [free_port(), free_port()]
+    log = (tmp_path / "serve.log").open("wb")
+    procs = [
+        await asyncio.create_subprocess_exec(
+            *GATEWAY,
+            "serve",
+            "--port",
+            str(port),
+            "--reuse-port",
+            "--metrics-port",
+            str(m),
+            env=_env(settings),
+            stdout=log,
+            stderr=log,
+        )
+        for m in metrics_ports
+    ]
+    try:
+        async with aiohttp.ClientSession() as http:
+            for m in metrics_ports:  # both up: their metrics ports answer
+                for _ in range(100):
+                    try:
+                        async with http.get(f"http://127.0.0.1:{m}/metrics") as resp:
+                            if resp.status == 200:
+                                break
+                    except aiohttp.ClientError:
+                        pass
+                    await asyncio.sleep(0.1)
+                else:
+                    raise AssertionError((tmp_path / "serve.log").read_text())
+            for _ in range(40):  # a new connection each time: the kernel picks a process
+                async with (
+                    aiohttp.ClientSession() as once,
+                    once.get(f"http://127.0.0.1:{port}/healthz") as resp,
+                ):
+                    assert resp.status == 200
+            counts = []
+            for m in metrics_ports:
+                async with http.get(f"http://127.0.0.1:{m}/metrics") as resp:
+                    text = await resp.text()
+                counts.append(
+                    sum(
+                        float(line.split()[-1])
+                        for line in text.splitlines()
+                        if line.startswith("gateway_http_requests_total{")
+                        and 'route="/healthz"' in line
+                    )
+                )
+                async with http.get(f"http://127.0.0.1:{m}/v1/policy") as resp:
+                    assert resp.status == 404  # the metrics port serves metrics alone
+        assert sum(counts) == 40
+        assert all(c > 0 for c in counts), counts  # 40 connections did not all land on one
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            assert await asyncio.wait_for(proc.wait(), 30) == 0
+        log.close()
