@@ -22,7 +22,9 @@ What one run does (about 2.5 minutes):
      delay() hook per connection, set after a short probe). After each of these two runs
      the decisions in PostgreSQL are compared with the answers wrk saw: as many rows as
      answers, as many `allow` rows as allowed answers, and the call_id of every allowed
-     answer present as an `allow` row.
+     answer present as an `allow` row. Around the half-rate run, each gateway process's
+     own check-latency histogram is read on its `--metrics-port` (port + 100 + i), to
+     tell a tail inside the check from one around it (HTTP, scheduling, wrk).
 4. Stops everything, drops the database and deletes the Redis keys (also on failure or
    Ctrl-C), prints the results as a markdown section and writes it to --markdown.
 
