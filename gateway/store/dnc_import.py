@@ -228,8 +228,11 @@ async def import_entries(
         if rows:
             nonlocal any_inserted
             any_inserted = True
+            # A number written twice in one batch: its first line counts, as across
+            # batches (the later line then finds it listed).
+            firsts = list({row[0]: row for row in reversed(rows)}.values())
             lane.inserting = asyncio.create_task(
-                _insert_batch(lane.conn, rows, scope=scope, source=source, created_by=created_by)
+                _insert_batch(lane.conn, firsts, scope=scope, source=source, created_by=created_by)
             )
 
     valid = 0
