@@ -49,6 +49,20 @@ def free_port() -> int:
         return port
 
 
+async def answering(http: aiohttp.ClientSession, url: str, log: Path) -> None:
+    """Wait until `url` answers 200 (a process starting); fail with its log if it never
+    does."""
+    for _ in range(100):
+        try:
+            async with http.get(url) as resp:
+                if resp.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    raise AssertionError(await asyncio.to_thread(log.read_text))
+
+
 @pytest.fixture
 async def server(settings: Settings, tmp_path: Path) -> AsyncIterator[tuple[Any, str]]:
     port = free_port()
@@ -58,16 +72,7 @@ async def server(settings: Settings, tmp_path: Path) -> AsyncIterator[tuple[Any,
     )
     base = f"http://127.0.0.1:{port}"
     async with aiohttp.ClientSession() as http:
-        for _ in range(100):
-            try:
-                async with http.get(base + "/readyz") as resp:
-                    if resp.status == 200:
-                        break
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-        else:
-            raise AssertionError((tmp_path / "serve.log").read_text())
+        await answering(http, base + "/readyz", tmp_path / "serve.log")
     try:
         yield proc, base
     finally:
@@ -226,16 +231,7 @@ async def test_processes_sharing_a_port_each_answer_metrics_on_their_own(
     try:
         async with aiohttp.ClientSession() as http:
             for m in metrics_ports:  # both up: their metrics ports answer
-                for _ in range(100):
-                    try:
-                        async with http.get(f"http://127.0.0.1:{m}/metrics") as resp:
-                            if resp.status == 200:
-                                break
-                    except aiohttp.ClientError:
-                        pass
-                    await asyncio.sleep(0.1)
-                else:
-                    raise AssertionError((tmp_path / "serve.log").read_text())
+                await answering(http, f"http://127.0.0.1:{m}/metrics", tmp_path / "serve.log")
             for _ in range(40):  # a new connection each time: the kernel picks a process
                 async with (
                     aiohttp.ClientSession() as once,
