@@ -25,7 +25,7 @@ from gateway.policy.fast_numbers import parse_for_scrub
 from gateway.snapshot import RegistryCache
 from gateway.store.dnc_cache import lua
 from gateway.store.keys import Keys
-from gateway.tasks import raise_if_stopping
+from gateway.tasks import abandon, raise_if_stopping, stop
 
 log = logging.getLogger("gateway.scrub")
 
@@ -229,11 +229,7 @@ class ScrubJobs:
             if storing is not None:
                 await storing
         except BaseException:
-            for task in (current, scrubbing, storing):
-                if task is not None:
-                    task.cancel()
-                    with contextlib.suppress(BaseException):
-                        await task
+            await abandon(current, scrubbing, storing)
             raise
 
     async def _store(
@@ -283,8 +279,4 @@ class ScrubJobs:
         )
 
     async def close(self) -> None:
-        for task in list(self._running):
-            task.cancel()
-        for task in list(self._running):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop(*self._running)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 
 def raise_if_stopping() -> None:
@@ -22,10 +23,21 @@ def raise_if_stopping() -> None:
         raise asyncio.CancelledError
 
 
-async def stop(task: asyncio.Task[None] | None) -> None:
-    """Cancel a background task and wait for it to end."""
-    if task is None:
-        return
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+async def stop(*tasks: asyncio.Task[Any] | None) -> None:
+    """Cancel background tasks and wait for them to end."""
+    running = [t for t in tasks if t is not None]
+    for task in running:
+        task.cancel()
+    for task in running:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def abandon(*tasks: asyncio.Task[Any] | None) -> None:
+    """Cancel the helper tasks of an operation that is failing and wait for them,
+    whatever they raise: the operation's own error is the one to report."""
+    for task in tasks:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task

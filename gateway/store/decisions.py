@@ -9,7 +9,6 @@ discards it if broken) and the next batch takes a fresh one."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from gateway import metrics
-from gateway.tasks import raise_if_stopping
+from gateway.tasks import raise_if_stopping, stop
 
 log = logging.getLogger("gateway.decisions")
 
@@ -79,11 +78,7 @@ class DecisionLog:
             if self._queue.empty():
                 break
             await asyncio.sleep(0.01)
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        await stop(*self._tasks)
 
     async def write(self, record: DecisionRecord) -> None:
         """Returns once the record is committed; raises DecisionLogUnavailable otherwise."""

@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 
 from gateway import metrics
 from gateway.store.keys import Keys
-from gateway.tasks import raise_if_stopping, stop
+from gateway.tasks import abandon, raise_if_stopping, stop
 from gateway.types import Conn
 
 log = logging.getLogger("gateway.dnc")
@@ -264,9 +264,7 @@ class DncCache:
             await send(None)  # the end of the stream
             await writer
         except BaseException:
-            writer.cancel()
-            with contextlib.suppress(BaseException):
-                await writer
+            await abandon(writer)
             raise
 
     async def _write_chunks(self, chunks: asyncio.Queue[bytes | None]) -> None:

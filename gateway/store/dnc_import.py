@@ -6,7 +6,6 @@ the whole file."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import csv
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -19,6 +18,7 @@ from gateway.policy.fast_numbers import normalize_fast
 from gateway.policy.numbers import CN_MOBILE
 from gateway.policy.retention import REFUSAL_MIN_DAYS
 from gateway.store.dnc_cache import CACHE_LINE_SQL, DncCache
+from gateway.tasks import abandon
 from gateway.types import Conn
 
 # Rows a lane inserts at a time. Larger batches sweep a large list's index in fewer,
@@ -270,10 +270,7 @@ async def import_entries(
             if lane.mirroring is not None:
                 await lane.mirroring
     except BaseException:
-        for task in [t for lane in lanes for t in lane.tasks()]:
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
+        await abandon(*[t for lane in lanes for t in lane.tasks()])
         if any_inserted:
             # Batches may be committed that never reached Redis: checks deny as degraded
             # until the cache is rebuilt from PostgreSQL, rather than allow those numbers.
