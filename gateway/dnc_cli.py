@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import IO
 
+from gateway.api.csvlines import line_blocks, split_lines
 from gateway.dnc_list import DncList
 from gateway.settings import Settings
 from gateway.store.dnc_cache import DncCache
@@ -54,33 +55,25 @@ def _clock(seconds: float) -> str:
 FILE_BLOCK_BYTES = 256 * 1024
 
 
-async def file_blocks(path: Path, bar: ProgressBar | None) -> AsyncIterator[tuple[int, list[str]]]:
-    """The file's lines a block at a time: (1-based number of the first line, lines).
-    Bytes that are not UTF-8 become U+FFFD, so their line is reported as invalid."""
-    number = 0
-    pending = b""
-    with path.open("rb") as f:
-        while chunk := f.read(FILE_BLOCK_BYTES):
-            if bar is not None:
-                bar.read += len(chunk)
-            pending += chunk
-            cut = pending.rfind(b"\n")
-            if cut < 0:
-                continue
-            lines = _decode(pending[:cut], number)
-            pending = pending[cut + 1 :]
-            yield number + 1, lines
-            number += len(lines)
-    if pending:
-        yield number + 1, _decode(pending, number)
+def file_blocks(path: Path, bar: ProgressBar | None) -> AsyncIterator[tuple[int, list[str]]]:
+    """The file's lines a block at a time (see `line_blocks`). Bytes that are not UTF-8
+    become U+FFFD, so their line is reported as invalid."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        with path.open("rb") as f:
+            while chunk := f.read(FILE_BLOCK_BYTES):
+                if bar is not None:
+                    bar.read += len(chunk)
+                yield chunk
+
+    return line_blocks(chunks(), _decode)
 
 
 def _decode(block: bytes, before: int) -> list[str]:
     text = block.decode("utf-8", errors="replace")
     if before == 0:
         text = text.removeprefix("\ufeff")
-    lines = text.split("\n")
-    return [line.rstrip("\r") for line in lines] if "\r" in text else lines
+    return split_lines(text)
 
 
 @asynccontextmanager

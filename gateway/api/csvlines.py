@@ -2,36 +2,54 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
 from gateway.errors import InvalidRequest, TooLarge
 
 
-async def body_blocks(request: web.Request, limit: int) -> AsyncIterator[tuple[int, list[str]]]:
-    """Yield the body's lines a block at a time as (1-based number of the block's first
-    line, lines), blank lines included, decoding UTF-8 (a leading byte-order mark is
-    dropped)."""
-    if request.content_length is not None and request.content_length > limit:
-        raise TooLarge(f"request body is larger than {limit} bytes")
-    size = 0
+async def line_blocks(
+    chunks: AsyncIterator[bytes], decode: Callable[[bytes, int], list[str]]
+) -> AsyncIterator[tuple[int, list[str]]]:
+    """Cut a byte stream into blocks of whole lines as (1-based number of the block's
+    first line, lines); `decode(block, lines before it)` makes a block's lines."""
     number = 0
     pending = b""
-    async for chunk in request.content.iter_chunked(256 * 1024):
-        size += len(chunk)
-        if size > limit:
-            raise TooLarge(f"request body is larger than {limit} bytes")
+    async for chunk in chunks:
         pending += chunk
         cut = pending.rfind(b"\n")
         if cut < 0:
             continue
-        block, pending = pending[:cut], pending[cut + 1 :]
-        lines = _decode_block(block, number)
+        lines = decode(pending[:cut], number)
+        pending = pending[cut + 1 :]
         yield number + 1, lines
         number += len(lines)
     if pending:
-        yield number + 1, [_decode(pending, number + 1)]
+        yield number + 1, decode(pending, number)
+
+
+def split_lines(text: str) -> list[str]:
+    """A block's lines, without the carriage return of CRLF line ends."""
+    lines = text.split("\n")
+    return [line.rstrip("\r") for line in lines] if "\r" in text else lines
+
+
+def body_blocks(request: web.Request, limit: int) -> AsyncIterator[tuple[int, list[str]]]:
+    """The body's lines a block at a time (see `line_blocks`), blank lines included,
+    decoding UTF-8 (a leading byte-order mark is dropped)."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        if request.content_length is not None and request.content_length > limit:
+            raise TooLarge(f"request body is larger than {limit} bytes")
+        size = 0
+        async for chunk in request.content.iter_chunked(256 * 1024):
+            size += len(chunk)
+            if size > limit:
+                raise TooLarge(f"request body is larger than {limit} bytes")
+            yield chunk
+
+    return line_blocks(chunks(), _decode_block)
 
 
 async def body_lines(request: web.Request, limit: int) -> AsyncIterator[tuple[int, str]]:
@@ -52,8 +70,7 @@ def _decode_block(block: bytes, before: int) -> list[str]:
         except UnicodeDecodeError:
             pass
         else:
-            lines = text.split("\n")
-            return [line.rstrip("\r") for line in lines] if "\r" in text else lines
+            return split_lines(text)
     return [_decode(raw, before + i) for i, raw in enumerate(block.split(b"\n"), 1)]
 
 
