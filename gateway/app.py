@@ -125,7 +125,7 @@ async def _registries(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _dnc(app: web.Application) -> AsyncIterator[None]:
-    cache = DncCache(app[REDIS], app[PG], app[KEYS])
+    cache = DncCache(app[REDIS], app[PG], app[KEYS], app[CLOCK])
     app[DNC] = cache
     app[DNC_LIST] = DncList(app[PG], cache)
     app[CALL_EVENTS] = CallEvents(app[PG], app[DNC_LIST])

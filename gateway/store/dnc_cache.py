@@ -9,9 +9,9 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 
 import asyncpg
@@ -97,7 +97,16 @@ class Generation:
 
 
 class DncCache:
-    def __init__(self, redis: Redis, pool: asyncpg.Pool, keys: Keys) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        pool: asyncpg.Pool,
+        keys: Keys,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        # The clock the checks stamp their decisions with: the attempts restored after a
+        # rebuild are the week before it, not before the database server's time.
+        self._clock = clock or (lambda: datetime.now(UTC))
         self._redis = redis
         self._pool = pool
         self._keys = keys
@@ -299,8 +308,9 @@ class DncCache:
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             cursor = conn.cursor(
                 "SELECT callee_e164, call_id, created_at FROM calls "
-                "WHERE created_at > now() - interval '8 days' AND decision = 'allow' "
+                "WHERE created_at > $1 AND decision = 'allow' "
                 "AND purpose IN ('marketing', 'appointment') AND callee_e164 IS NOT NULL",
+                self._clock() - timedelta(milliseconds=ATTEMPTS_TTL_MS),
                 prefetch=batch,
             )
             pipe = self._redis.pipeline(transaction=False)
