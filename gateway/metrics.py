@@ -27,6 +27,11 @@ DECISION_BATCH = Histogram(
     "Decisions written per round trip",
     buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
 )
+DECISION_WRITE_SECONDS = Histogram(
+    "gateway_decision_write_seconds",
+    "Time to store one batch of decisions (insert and commit)",
+    buckets=(0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1, 0.5, 1),
+)
 DECISION_WRITE_FAILURES = Counter(
     "gateway_decision_write_failures_total", "Decision batches that could not be stored"
 )

@@ -265,17 +265,22 @@ def http(
         return 0, None
 
 
-def check_histogram(port: int) -> dict[float, float]:
-    """A gateway process's check-latency histogram (request to durable answer), read from
-    its own metrics port: cumulative counts by upper bound in seconds."""
+HISTOGRAMS = ("gateway_check_seconds", "gateway_decision_write_seconds")
+
+
+def read_histograms(port: int) -> dict[str, dict[float, float]]:
+    """A gateway process's latency histograms (HISTOGRAMS: the check, request to durable
+    answer; the decision batch's insert and commit), read from its own metrics port:
+    cumulative counts by upper bound in seconds, by metric name."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as resp:
         text = resp.read().decode()
-    counts: dict[float, float] = {}
+    out: dict[str, dict[float, float]] = {name: {} for name in HISTOGRAMS}
     for line in text.splitlines():
-        if line.startswith('gateway_check_seconds_bucket{le="'):
-            bound = line.split('"')[1]
-            counts[float("inf") if bound == "+Inf" else float(bound)] = float(line.split()[-1])
-    return counts
+        name, _, rest = line.partition('_bucket{le="')
+        if name in out and rest:
+            bound = rest.split('"')[0]
+            out[name][float("inf") if bound == "+Inf" else float(bound)] = float(line.split()[-1])
+    return out
 
 
 def metrics_port(port: int, process: int) -> int:
@@ -283,16 +288,26 @@ def metrics_port(port: int, process: int) -> int:
     return port + 100 + process
 
 
-def inside_gateway(before: dict[float, float], after: dict[float, float]) -> str:
-    """How the checks of a run were spread inside the gateway, from two histogram reads."""
+def spread(before: dict[float, float], after: dict[float, float], what: str) -> str:
+    """How the observations of one histogram between two reads were spread."""
     delta = {le: after[le] - before.get(le, 0.0) for le in sorted(after)}
     total = delta.get(float("inf"), 0.0)
     if not total:
-        return "no checks counted"
+        return f"no {what}"
     p99 = next(le for le, n in delta.items() if n >= 0.99 * total)
     over_10 = 1 - delta.get(0.01, 0.0) / total
     p99_text = "over 1 s" if p99 == float("inf") else f"at most {p99 * 1000:g} ms"
-    return f"{total:,.0f} checks, p99 {p99_text}, {over_10:.2%} over 10 ms"
+    return f"{total:,.0f} {what}, p99 {p99_text}, {over_10:.2%} over 10 ms"
+
+
+def inside_gateway(
+    before: dict[str, dict[float, float]], after: dict[str, dict[float, float]]
+) -> str:
+    """How the checks of a run, and the decision batches they waited for, were spread
+    inside one gateway process, from two reads of its histograms."""
+    checks = spread(before[HISTOGRAMS[0]], after[HISTOGRAMS[0]], "checks")
+    writes = spread(before[HISTOGRAMS[1]], after[HISTOGRAMS[1]], "decision batches")
+    return f"{checks} ({writes})"
 
 
 # --- wrk ----------------------------------------------------------------------------------
@@ -670,13 +685,13 @@ class Bench:
         )
         delay_ms = max(1, round(max(period_ms - probe.p50_ms, period_ms / 2)))
         metrics_ports = [metrics_port(args.port, i) for i in range(procs)]
-        before = [check_histogram(p) for p in metrics_ports]
+        before = [read_histograms(p) for p in metrics_ports]
         half, half_check = self.verified_run(f"gateway{procs}-half", delay_ms)
         half.target_rate = target
         # Where the tail is: inside the gateway (the check, Redis, the decision's commit)
         # or around it (HTTP, scheduling, wrk).
         inside = "; ".join(
-            inside_gateway(b, check_histogram(p))
+            inside_gateway(b, read_histograms(p))
             for b, p in zip(before, metrics_ports, strict=True)
         )
         self.notes.append(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -98,7 +99,9 @@ class DecisionLog:
                 try:
                     if conn is None:
                         conn = await self._pool.acquire(timeout=5)
+                    started = time.perf_counter()
                     await self._insert(conn, [r for r, _ in batch])
+                    metrics.DECISION_WRITE_SECONDS.observe(time.perf_counter() - started)
                 except Exception as e:
                     # Whatever went wrong (the database gone, a connection the server ended,
                     # asyncpg confused by it), this batch fails closed and the writer lives on.

@@ -353,3 +353,24 @@ async def test_oversized_body_is_413(tenant: Tenant) -> None:
     status, answer = await post_raw(tenant, big)
     assert status == 413
     assert answer["error"]["code"] == "too_large"
+
+
+def _metric(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+async def test_metrics_time_the_check_and_the_decision_batch(tenant: Tenant) -> None:
+    names = ("gateway_check_seconds_count", "gateway_decision_write_seconds_count")
+    before = await (await tenant.client.get("/metrics")).text()
+    await asyncio.gather(*(tenant.precheck(tenant.marketing(n)) for n in tenant.listed[:3]))
+    after = await (await tenant.client.get("/metrics")).text()
+    checks, batches = (_metric(after, n) - _metric(before, n) for n in names)
+    assert checks == 3
+    # Checks arriving together may share a batch: at least one, at most one each.
+    assert 1 <= batches <= 3
+    assert _metric(after, "gateway_decision_write_seconds_sum") > _metric(
+        before, "gateway_decision_write_seconds_sum"
+    )
