@@ -24,6 +24,9 @@ from phonenumbers import (
     timezone,
 )
 
+from phonenumbers.geodata import GEOCODE_LONGEST_PREFIX
+from phonenumbers.tzdata import TIMEZONE_LONGEST_PREFIX
+
 from gateway.policy.provinces import canonical_province
 
 CHINA_TZ: Final = "Asia/Shanghai"
@@ -120,27 +123,45 @@ def parse_callee(raw: str) -> ParsedNumber | None:
     """The callee as the policy sees it, or None when it is not a dialable CN number."""
     national = _plain_mobile(raw)
     if national is not None:
-        return _geography(PhoneNumber(country_code=_CHINA_CODE, national_number=national), "mobile")
+        mobile = PhoneNumber(country_code=_CHINA_CODE, national_number=national)
+        return _geography(mobile, "mobile", f"+86{national}")
     number = _parse(raw)
     if number is None or number.country_code != _CHINA_CODE or number.extension:
         return None
     kind = _kind(number)
     if kind is None:
         return None
-    return _geography(number, kind)
+    return _geography(number, kind, phonenumbers.format_number(number, PhoneNumberFormat.E164))
 
 
-def _geography(number: PhoneNumber, kind: Literal["mobile", "fixed"]) -> ParsedNumber:
+# phonenumbers finds a number's place and time zone by the longest prefix of its E.164
+# digits in its tables, whose keys are at most this many digits long: numbers sharing
+# that prefix share both answers (for +86, the first seven national digits, a 号段).
+PLACE_DIGITS: Final = max(GEOCODE_LONGEST_PREFIX, TIMEZONE_LONGEST_PREFIX)
+_PLACES_MAX: Final = 200_000  # a CN prefix is 1 of about 10^6; kept well below that
+_places: dict[str, tuple[str | None, str]] = {}
+
+
+def _place(number: PhoneNumber) -> tuple[str | None, str]:
+    """(province, time zone) as phonenumbers gives them."""
     # Mobile and fixed numbers are geographic; the validity check is not repeated.
     description = geocoder.description_for_valid_number(number, "zh")
     zones = timezone.time_zones_for_geographical_number(number)
     tz = zones[0] if zones and zones[0] != "Etc/Unknown" else CHINA_TZ
-    return ParsedNumber(
-        e164=phonenumbers.format_number(number, PhoneNumberFormat.E164),
-        kind=kind,
-        province=canonical_province(description) if description else None,
-        tz=tz,
-    )
+    return (canonical_province(description) if description else None), tz
+
+
+def _geography(number: PhoneNumber, kind: Literal["mobile", "fixed"], e164: str) -> ParsedNumber:
+    # Looking a place up costs more than the rest of a check's parse: remember it by the
+    # prefix that decides it.
+    key = e164[: PLACE_DIGITS + 1]
+    place = _places.get(key)
+    if place is None:
+        place = _place(number)
+        if len(_places) >= _PLACES_MAX:
+            _places.clear()
+        _places[key] = place
+    return ParsedNumber(e164=e164, kind=kind, province=place[0], tz=place[1])
 
 
 def explain_invalid(raw: str) -> str:

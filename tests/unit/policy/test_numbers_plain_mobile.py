@@ -1,26 +1,37 @@
-"""The short cut for plainly written mobiles gives what the full parse gives."""
+"""The short cuts of a check's parse give what the full parse gives: the one for plainly
+written mobiles, and places remembered by the prefix that decides them."""
 
 from __future__ import annotations
 
+import phonenumbers
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from phonenumbers import PhoneNumberFormat
 
+from gateway.policy import numbers
 from gateway.policy.numbers import (
+    PLACE_DIGITS,
     ParsedNumber,
-    _geography,
     _kind,
     _parse,
+    _place,
     _plain_mobile,
     parse_callee,
 )
 
 
 def full_parse(raw: str) -> ParsedNumber | None:
+    """parse_callee without either short cut: phonenumbers all the way."""
     number = _parse(raw)
     if number is None or number.country_code != 86 or number.extension:
         return None
     kind = _kind(number)
-    return None if kind is None else _geography(number, kind)
+    if kind is None:
+        return None
+    province, tz = _place(number)
+    e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
+    return ParsedNumber(e164=e164, kind=kind, province=province, tz=tz)
 
 
 eleven_digits = st.builds(
@@ -55,3 +66,67 @@ def test_the_short_cut_takes_only_the_plain_forms() -> None:
     ):
         assert _plain_mobile(raw) is None
         assert parse_callee(raw) == full_parse(raw)
+
+
+def test_the_place_tables_are_keyed_by_short_prefixes() -> None:
+    # Remembering a place by "+86" and seven digits is right only while no key of
+    # phonenumbers' tables is longer than nine digits.
+    assert PLACE_DIGITS == 9
+
+
+landlines = st.builds(
+    lambda area, rest: f"0{area}{rest:08d}",
+    st.sampled_from(
+        [
+            "10",
+            "20",
+            "21",
+            "22",
+            "23",
+            "24",
+            "25",
+            "27",
+            "28",
+            "29",
+            "311",
+            "351",
+            "371",
+            "431",
+            "451",
+            "471",
+            "531",
+            "551",
+            "571",
+            "591",
+            "731",
+            "771",
+            "791",
+            "851",
+            "871",
+            "891",
+            "898",
+            "931",
+            "951",
+            "971",
+            "991",
+        ]
+    ),
+    st.integers(10_000_000, 99_999_999),
+)
+
+
+@settings(max_examples=2000)
+@given(st.lists(st.one_of(eleven_digits, landlines), min_size=1, max_size=20))
+def test_a_remembered_place_is_the_place_looked_up(raws: list[str]) -> None:
+    # Numbers sharing a prefix in one run: the second and later ones take the memo.
+    for raw in raws + [raw[:-1] + str((int(raw[-1]) + 1) % 10) for raw in raws]:
+        assert parse_callee(raw) == full_parse(raw)
+
+
+def test_the_memo_of_places_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(numbers, "_PLACES_MAX", 3)
+    monkeypatch.setattr(numbers, "_places", {})
+    for prefix in ("1381234", "1391234", "1501234", "1861234", "1871234"):
+        raw = prefix + "5678"
+        assert parse_callee(raw) == full_parse(raw)
+        assert len(numbers._places) <= 3
