@@ -23,7 +23,6 @@ from phonenumbers import (
     geocoder,
     timezone,
 )
-
 from phonenumbers.geodata import GEOCODE_LONGEST_PREFIX
 from phonenumbers.tzdata import TIMEZONE_LONGEST_PREFIX
 
