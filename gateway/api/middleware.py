@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -74,7 +74,7 @@ def _spec_for(request: web.Request) -> RouteSpec | None:
 
 @web.middleware
 async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
-    rid = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+    rid = request.headers.get("X-Request-Id") or os.urandom(16).hex()
     token = request_id_var.set(rid[:64])
     started = time.perf_counter()
     status = 500
