@@ -60,6 +60,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 import urllib.error
@@ -813,6 +814,20 @@ def print_profile(raw: Path, top: int = 30) -> None:
         print(f"{100 * count / total:6.1f}%  {frame}")
 
 
+def python_build() -> str:
+    """Which interpreter ran the gateway: builds of one version differ by a third here."""
+    base = Path(sys.base_prefix)
+    shared = any(base.glob("lib/libpython3*.so*"))
+    args = str(sysconfig.get_config_var("CONFIG_ARGS") or "")
+    if str(base) == "/usr":
+        how = "the distribution's build"
+    elif "--enable-optimizations" in args:
+        how = "built with --enable-optimizations"
+    else:
+        how = "built without --enable-optimizations"
+    return f"{Path(sys.executable).resolve()}, {how}" + (", libpython shared" if shared else "")
+
+
 def machine() -> dict[str, str]:
     cpu = "unknown"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -837,7 +852,7 @@ def machine() -> dict[str, str]:
         "cores": str(os.cpu_count()),
         "memory": f"{mem_kb / 1024 / 1024:.1f} GiB",
         "kernel": platform.release(),
-        "python": platform.python_version(),
+        "python": f"{platform.python_version()} ({python_build()})",
         "redis": version(["redis-cli", "INFO", "server"], r"redis_version:(\S+)"),
         "wrk": version(["wrk", "--version"], r"wrk (\S+)"),
     }
