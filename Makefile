@@ -1,6 +1,8 @@
 # The two commands: `make run` and `make test`. Both build .venv/ first.
+# Another interpreter in its own virtualenv, e.g. for the benchmarks:
+#   make bench PYTHON=/usr/bin/python3.11 VENV=.venv-debian
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
@@ -40,7 +42,7 @@ unit: $(STAMP)
 
 # The benchmarks behind bench/RESULTS.md (minutes each; run on a quiet machine).
 bench: services
-	$(BIN)/python bench/precheck/run.py
+	$(BIN)/python bench/precheck/run.py --daytime
 	$(BIN)/python bench/dnc/run.py
 	$(BIN)/python bench/review/run.py
 	$(BIN)/python bench/retention/run.py
