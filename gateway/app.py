@@ -6,11 +6,12 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from gateway import __version__
+from gateway import __version__, metrics
 from gateway.api import (
     calls,
     cdrs,
@@ -47,6 +48,8 @@ from gateway.dnc_list import DncList
 from gateway.jobs.catalog import check_schedules
 from gateway.jobs.scheduler import JobScheduler
 from gateway.policy import parse_callee
+from gateway.policy.days import covered_until_timestamp
+from gateway.policy.numbers import CHINA_TZ
 from gateway.precheck import PreCallChecker
 from gateway.recordings.service import Recordings
 from gateway.recordings.storage import FilesystemStore
@@ -120,8 +123,38 @@ async def _registries(app: web.Application) -> AsyncIterator[None]:
     app[NOTIFICATIONS].on_reconnect(cache.reload_all)
     await cache.start()
     app[REGISTRIES] = cache
+    clock = app[CLOCK]
+
+    def calendar_covered_until() -> float:
+        return covered_until_timestamp(clock(), cache.current.holiday_years, CHINA_TZ)
+
+    metrics.CALENDAR_COVERED_UNTIL.set_function(calendar_covered_until)
+    _warn_if_the_calendar_ends_soon(calendar_covered_until(), clock())
     yield
     await cache.close()
+
+
+CALENDAR_WARN_DAYS = 60
+
+
+def _warn_if_the_calendar_ends_soon(until: float, now: datetime) -> None:
+    left = until - now.timestamp()
+    if left >= CALENDAR_WARN_DAYS * 86400:
+        return
+    if until <= 0:
+        log.warning(
+            "the statutory calendar has run out: every pre-call check is denied with "
+            "calendar_unavailable until this year's holiday schedule is entered "
+            "(PUT /v1/holidays/{day})"
+        )
+        return
+    last = datetime.fromtimestamp(until - 1, ZoneInfo(CHINA_TZ)).date()
+    log.warning(
+        "the statutory calendar runs out soon: after its last day every pre-call check is "
+        "denied with calendar_unavailable; enter the next year's holiday schedule "
+        "(PUT /v1/holidays/{day}) once the State Council publishes it",
+        extra={"fields": {"last_day": last.isoformat(), "days_left": int(left // 86400)}},
+    )
 
 
 async def _dnc(app: web.Application) -> AsyncIterator[None]:

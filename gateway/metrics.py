@@ -38,6 +38,10 @@ DECISION_WRITE_FAILURES = Counter(
 CACHE_REBUILDS = Counter("gateway_dnc_cache_rebuilds_total", "DNC cache rebuilds", ["outcome"])
 SNAPSHOT_RELOADS = Counter("gateway_snapshot_reloads_total", "Registry snapshot reloads", ["part"])
 SNAPSHOT_VERSION = Gauge("gateway_snapshot_version", "Registry version held in memory")
+CALENDAR_COVERED_UNTIL = Gauge(
+    "gateway_calendar_covered_until_seconds",
+    "End of the last day the calendar gives a day type for, as Unix time; 0 once it ran out",
+)
 JOB_RUNS = Counter("gateway_job_runs_total", "Scheduled job runs", ["job", "outcome"])
 
 

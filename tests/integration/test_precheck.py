@@ -374,3 +374,37 @@ async def test_metrics_time_the_check_and_the_decision_batch(tenant: Tenant) -> 
     assert _metric(after, "gateway_decision_write_seconds_sum") > _metric(
         before, "gateway_decision_write_seconds_sum"
     )
+
+
+async def test_metrics_say_when_the_calendar_runs_out(tenant: Tenant) -> None:
+    from datetime import datetime
+
+    def covered_until(text: str) -> float:
+        return _metric(text, "gateway_calendar_covered_until_seconds")
+
+    end_2026 = datetime.fromisoformat("2027-01-01T00:00:00+08:00").timestamp()
+    assert covered_until(await (await tenant.client.get("/metrics")).text()) == end_2026
+    await tenant.ok(
+        "PUT", "/v1/holidays/2027-01-01", "supervisor", json={"kind": "holiday", "name": "元旦"}
+    )
+    end_2027 = datetime.fromisoformat("2028-01-01T00:00:00+08:00").timestamp()
+    assert covered_until(await (await tenant.client.get("/metrics")).text()) == end_2027
+    await tenant.ok("DELETE", "/v1/holidays/2027-01-01", "supervisor")
+
+
+@pytest.mark.parametrize(
+    ("now", "warned"),
+    [("2026-11-23T10:00:00+08:00", True), ("2026-06-01T10:00:00+08:00", False)],
+)
+async def test_a_gateway_starting_near_the_calendars_end_warns(
+    settings: Any, make_client: Any, caplog: pytest.LogCaptureFixture, now: str, warned: bool
+) -> None:
+    import logging
+    from datetime import datetime
+
+    caplog.set_level(logging.WARNING, logger="gateway.app")
+    await make_client(settings, Clock(datetime.fromisoformat(now)))
+    found = [r for r in caplog.records if "calendar runs out soon" in r.getMessage()]
+    assert bool(found) == warned
+    if warned:
+        assert found[0].fields == {"last_day": "2026-12-31", "days_left": 38}  # type: ignore[attr-defined]

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from gateway.policy import day_type
+from gateway.policy.days import covered_until, covered_until_timestamp
 
 
 @pytest.mark.parametrize(
@@ -37,3 +39,42 @@ def test_any_override_in_a_year_makes_that_years_calendar_available():
     assert day_type(date(2027, 1, 4), overrides) == "workday"  # Monday
     assert day_type(date(2027, 1, 9), overrides) == "restday"  # Saturday
     assert day_type(date(2028, 1, 4), overrides) is None
+
+
+@pytest.mark.parametrize(
+    ("today", "override_years", "until"),
+    [
+        (date(2026, 12, 1), set(), date(2026, 12, 31)),  # the built-in data ends with 2026
+        (date(2026, 12, 31), set(), date(2026, 12, 31)),
+        (date(2004, 1, 1), set(), date(2026, 12, 31)),
+        (date(2026, 12, 1), {2027}, date(2027, 12, 31)),
+        (date(2026, 12, 1), {2027, 2028}, date(2028, 12, 31)),
+        (date(2026, 12, 1), {2028}, date(2026, 12, 31)),  # 2027 missing: the run stops there
+        (date(2027, 1, 1), set(), None),  # run out
+        (date(2027, 6, 1), {2027}, date(2027, 12, 31)),
+        (date(2003, 6, 2), set(), None),  # before the built-in data
+    ],
+)
+def test_covered_until_is_the_end_of_the_years_covered_without_a_gap(today, override_years, until):
+    assert covered_until(today, override_years) == until
+
+
+def test_every_day_up_to_covered_until_has_a_day_type_and_the_next_has_none():
+    overrides = {date(2027, 5, 1): "holiday"}
+    until = covered_until(date(2026, 11, 23), {2027})
+    assert until == date(2027, 12, 31)
+    day = date(2026, 11, 23)
+    while day <= until:
+        assert day_type(day, overrides) is not None, day
+        day += timedelta(days=1)
+    assert day_type(day, overrides) is None
+
+
+def test_the_timestamp_is_the_end_of_the_last_day_in_the_zone():
+    now = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
+    end = datetime(2027, 1, 1, tzinfo=ZoneInfo("Asia/Shanghai"))
+    assert covered_until_timestamp(now, set(), "Asia/Shanghai") == end.timestamp()
+    # 2026-12-31 16:30 UTC is already 2027 in Beijing: run out there.
+    late = datetime(2026, 12, 31, 16, 30, tzinfo=UTC)
+    assert covered_until_timestamp(late, set(), "Asia/Shanghai") == 0.0
+    assert covered_until_timestamp(late, {2027}, "Asia/Shanghai") > late.timestamp()
