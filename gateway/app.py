@@ -128,6 +128,7 @@ async def _registries(app: web.Application) -> AsyncIterator[None]:
     def calendar_covered_until() -> float:
         return covered_until_timestamp(clock(), cache.current.holiday_years, CHINA_TZ)
 
+    # One gauge per process: where one process runs several apps (tests), the last wins.
     metrics.CALENDAR_COVERED_UNTIL.set_function(calendar_covered_until)
     _warn_if_the_calendar_ends_soon(calendar_covered_until(), clock())
     yield

@@ -137,8 +137,11 @@ def parse_callee(raw: str) -> ParsedNumber | None:
 # digits in its tables, whose keys are at most this many digits long: numbers sharing
 # that prefix share both answers (for +86, the first seven national digits, a 号段).
 PLACE_DIGITS: Final = max(GEOCODE_LONGEST_PREFIX, TIMEZONE_LONGEST_PREFIX)
-_PLACES_MAX: Final = 200_000  # a CN prefix is 1 of about 10^6; kept well below that
+# About 100 bytes a prefix (the places themselves are shared): a few MB at most. A scrub
+# of numbers from all over the country may empty it now and then; that costs lookups only.
+_PLACES_MAX: Final = 50_000
 _places: dict[str, tuple[str | None, str]] = {}
+_distinct: dict[tuple[str | None, str], tuple[str | None, str]] = {}
 
 
 def _place(number: PhoneNumber) -> tuple[str | None, str]:
@@ -156,7 +159,8 @@ def _geography(number: PhoneNumber, kind: Literal["mobile", "fixed"], e164: str)
     key = e164[: PLACE_DIGITS + 1]
     place = _places.get(key)
     if place is None:
-        place = _place(number)
+        found = _place(number)
+        place = _distinct.setdefault(found, found)  # a few dozen different places in all
         if len(_places) >= _PLACES_MAX:
             _places.clear()
         _places[key] = place
