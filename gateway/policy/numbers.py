@@ -122,15 +122,14 @@ def parse_callee(raw: str) -> ParsedNumber | None:
     """The callee as the policy sees it, or None when it is not a dialable CN number."""
     national = _plain_mobile(raw)
     if national is not None:
-        mobile = PhoneNumber(country_code=_CHINA_CODE, national_number=national)
-        return _geography(mobile, "mobile", f"+86{national}")
+        return _geography(f"+86{national}", "mobile")
     number = _parse(raw)
     if number is None or number.country_code != _CHINA_CODE or number.extension:
         return None
     kind = _kind(number)
     if kind is None:
         return None
-    return _geography(number, kind, phonenumbers.format_number(number, PhoneNumberFormat.E164))
+    return _geography(phonenumbers.format_number(number, PhoneNumberFormat.E164), kind)
 
 
 # phonenumbers finds a number's place and time zone by the longest prefix of its E.164
@@ -144,8 +143,9 @@ _places: dict[str, tuple[str | None, str]] = {}
 _distinct: dict[tuple[str | None, str], tuple[str | None, str]] = {}
 
 
-def _place(number: PhoneNumber) -> tuple[str | None, str]:
-    """(province, time zone) as phonenumbers gives them."""
+def _place(e164: str) -> tuple[str | None, str]:
+    """(province, time zone) of a +86 number as phonenumbers gives them."""
+    number = PhoneNumber(country_code=_CHINA_CODE, national_number=int(e164[3:]))
     # Mobile and fixed numbers are geographic; the validity check is not repeated.
     description = geocoder.description_for_valid_number(number, "zh")
     zones = timezone.time_zones_for_geographical_number(number)
@@ -153,13 +153,13 @@ def _place(number: PhoneNumber) -> tuple[str | None, str]:
     return (canonical_province(description) if description else None), tz
 
 
-def _geography(number: PhoneNumber, kind: Literal["mobile", "fixed"], e164: str) -> ParsedNumber:
+def _geography(e164: str, kind: Literal["mobile", "fixed"]) -> ParsedNumber:
     # Looking a place up costs more than the rest of a check's parse: remember it by the
-    # prefix that decides it.
+    # prefix that decides it, and build phonenumbers' object only to look it up.
     key = e164[: PLACE_DIGITS + 1]
     place = _places.get(key)
     if place is None:
-        found = _place(number)
+        found = _place(e164)
         place = _distinct.setdefault(found, found)  # a few dozen different places in all
         if len(_places) >= _PLACES_MAX:
             _places.clear()

@@ -7,7 +7,7 @@ import phonenumbers
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from phonenumbers import PhoneNumberFormat
+from phonenumbers import PhoneNumberFormat, geocoder, timezone
 
 from gateway.policy import numbers
 from gateway.policy.numbers import (
@@ -15,10 +15,10 @@ from gateway.policy.numbers import (
     ParsedNumber,
     _kind,
     _parse,
-    _place,
     _plain_mobile,
     parse_callee,
 )
+from gateway.policy.provinces import canonical_province
 
 
 def full_parse(raw: str) -> ParsedNumber | None:
@@ -29,9 +29,15 @@ def full_parse(raw: str) -> ParsedNumber | None:
     kind = _kind(number)
     if kind is None:
         return None
-    province, tz = _place(number)
-    e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
-    return ParsedNumber(e164=e164, kind=kind, province=province, tz=tz)
+    # phonenumbers' own lookups on the parsed number, without the memo.
+    description = geocoder.description_for_valid_number(number, "zh")
+    zones = timezone.time_zones_for_geographical_number(number)
+    return ParsedNumber(
+        e164=phonenumbers.format_number(number, PhoneNumberFormat.E164),
+        kind=kind,
+        province=canonical_province(description) if description else None,
+        tz=zones[0] if zones and zones[0] != "Etc/Unknown" else "Asia/Shanghai",
+    )
 
 
 eleven_digits = st.builds(
