@@ -6,7 +6,7 @@ every other rule passed; `frequency_reasons` makes the same comparisons that scr
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Final
 
 import msgspec
@@ -53,18 +53,38 @@ def epoch_ms(moment: datetime) -> int:
     return (moment - _EPOCH) // _MS
 
 
+# (local date, time zone) -> (local midnight, midnight six days before), in epoch ms. Every
+# check of a day in one zone asks the same; a few zones a day, so it stays small.
+_day_starts: dict[tuple[date, tzinfo | None], tuple[int, int]] = {}
+_DAY_STARTS_KEPT: Final = 64
+
+
+def day_starts_ms(today: date, tz: tzinfo | None) -> tuple[int, int]:
+    """Local midnight of `today` and of six days before it, in `tz`, as epoch ms."""
+    key = (today, tz)
+    starts = _day_starts.get(key)
+    if starts is None:
+        starts = (
+            epoch_ms(datetime.combine(today, time(), tzinfo=tz)),
+            epoch_ms(datetime.combine(today - timedelta(days=6), time(), tzinfo=tz)),
+        )
+        if len(_day_starts) >= _DAY_STARTS_KEPT:
+            _day_starts.clear()
+        _day_starts[key] = starts
+    return starts
+
+
 def fact_query(ctx: CallContext) -> FactQuery:
     purpose = ctx.request.purpose
     local_now = ctx.local_now
-    today = local_now.date()
-    tz = local_now.tzinfo
+    day_start_ms, week_start_ms = day_starts_ms(local_now.date(), local_now.tzinfo)
     frequency = ctx.snapshot.policy.frequency
     return FactQuery(
         e164=ctx.callee.e164 if ctx.callee is not None else None,
         dnc_blocking_scopes=DNC_BLOCKING_SCOPES[purpose],
         counts_attempts=purpose in SELLING_PURPOSES,
-        day_start_ms=epoch_ms(datetime.combine(today, time(), tzinfo=tz)),
-        week_start_ms=epoch_ms(datetime.combine(today - timedelta(days=6), time(), tzinfo=tz)),
+        day_start_ms=day_start_ms,
+        week_start_ms=week_start_ms,
         now_ms=epoch_ms(ctx.now),
         per_day=frequency.per_day,
         per_7_days=frequency.per_7_days,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway.policy import (
     DEFAULT_POLICY,
@@ -14,6 +17,7 @@ from gateway.policy import (
     fact_query,
     frequency_reasons,
 )
+from gateway.policy.facts import day_starts_ms
 
 from .world import ALL_PURPOSES, NOW, context, request, snapshot, verdict
 
@@ -123,3 +127,23 @@ def test_no_minimum_gap_ignores_an_attempt_stamped_a_moment_ahead() -> None:
         min_gap_ms=0,
     )
     assert frequency_reasons(q, Facts(last_attempt_ms=1_000_050)) == ()
+
+
+_ZONES = [ZoneInfo("Asia/Shanghai"), ZoneInfo("Asia/Urumqi"), ZoneInfo("America/New_York")]
+
+
+@given(
+    days=st.lists(
+        st.tuples(st.dates(date(2000, 1, 1), date(2100, 12, 31)), st.sampled_from(_ZONES)),
+        min_size=1,
+        max_size=200,
+    )
+)
+def test_remembered_day_starts_are_the_local_midnights(days):
+    # More distinct days than the memo keeps, in any order and repeated: every answer is
+    # the one computed afresh (a zone with summer time included).
+    for today, tz in days + days[::-1]:
+        day_ms, week_ms = day_starts_ms(today, tz)
+        assert day_ms == _ms(datetime.combine(today, time(), tzinfo=tz).isoformat())
+        week = datetime.combine(today - timedelta(days=6), time(), tzinfo=tz)
+        assert week_ms == _ms(week.isoformat())
