@@ -128,9 +128,9 @@ class DecisionLog:
                 log.warning("decision writer connection not returned cleanly: %s", e)
 
     async def _insert(self, conn: PoolConnectionProxy[Any], records: list[DecisionRecord]) -> None:
-        columns: list[list[Any]] = [[] for _ in range(15)]
-        for r in records:
-            for i, value in enumerate(
+        # One array per column, in the order of _INSERT's parameters.
+        columns = zip(
+            *(
                 (
                     r.call_id,
                     r.created_at,
@@ -148,6 +148,8 @@ class DecisionLog:
                     r.request_id,
                     r.valid_until,
                 )
-            ):
-                columns[i].append(value)
+                for r in records
+            ),
+            strict=True,
+        )
         await conn.execute(_INSERT, *columns, timeout=5)
