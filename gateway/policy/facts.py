@@ -7,6 +7,7 @@ every other rule passed; `frequency_reasons` makes the same comparisons that scr
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from functools import lru_cache
 from typing import Final
 
 import msgspec
@@ -53,25 +54,14 @@ def epoch_ms(moment: datetime) -> int:
     return (moment - _EPOCH) // _MS
 
 
-# (local date, time zone) -> (local midnight, midnight six days before), in epoch ms. Every
-# check of a day in one zone asks the same; a few zones a day, so it stays small.
-_day_starts: dict[tuple[date, tzinfo | None], tuple[int, int]] = {}
-_DAY_STARTS_KEPT: Final = 64
-
-
+@lru_cache(maxsize=64)
 def day_starts_ms(today: date, tz: tzinfo | None) -> tuple[int, int]:
-    """Local midnight of `today` and of six days before it, in `tz`, as epoch ms."""
-    key = (today, tz)
-    starts = _day_starts.get(key)
-    if starts is None:
-        starts = (
-            epoch_ms(datetime.combine(today, time(), tzinfo=tz)),
-            epoch_ms(datetime.combine(today - timedelta(days=6), time(), tzinfo=tz)),
-        )
-        if len(_day_starts) >= _DAY_STARTS_KEPT:
-            _day_starts.clear()
-        _day_starts[key] = starts
-    return starts
+    """Local midnight of `today` and of six days before it, in `tz`, as epoch ms. The same
+    for every check of a day in one zone, so remembered."""
+    return (
+        epoch_ms(datetime.combine(today, time(), tzinfo=tz)),
+        epoch_ms(datetime.combine(today - timedelta(days=6), time(), tzinfo=tz)),
+    )
 
 
 def fact_query(ctx: CallContext) -> FactQuery:
