@@ -814,6 +814,14 @@ def print_profile(raw: Path, top: int = 30) -> None:
         print(f"{100 * count / total:6.1f}%  {frame}")
 
 
+def _relative(path: Path) -> str:
+    """`path` from the project root when it is inside it (the virtualenv that ran this)."""
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def python_build() -> str:
     """Which interpreter ran the gateway: builds of one version differ by a third here."""
     base = Path(sys.base_prefix)
@@ -933,7 +941,7 @@ def markdown(ms: list[Measurement], bench: Bench, args: argparse.Namespace) -> s
             f"### Run of {when:%Y-%m-%d %H:%M} UTC ({when.astimezone(CHINA):%H:%M} Asia/Shanghai)",
             "",
             "Command: `"
-            + " ".join([".venv/bin/python bench/precheck/run.py", *sys.argv[1:]])
+            + " ".join([_relative(BIN / "python"), "bench/precheck/run.py", *sys.argv[1:]])
             + "`",
             "",
             f"Machine: {mc['cpu']}, {mc['cores']} cores, {mc['memory']}, Linux {mc['kernel']}, "
