@@ -82,6 +82,7 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import unlink_prefix  # noqa: E402
+from bench.precheck import cpu  # noqa: E402
 
 BIN = Path(sys.executable).parent
 LIST_ID = "leads-2026-11"
@@ -329,10 +330,22 @@ class WrkResult:
     allow_ids: list[str]
     delay_ms: int = 0
     target_rate: float | None = None
+    usage: cpu.Usage | None = None  # of the whole machine, while wrk ran
+
+    @property
+    def cpu(self) -> str:
+        if self.usage is None:
+            return "not measured"
+        return cpu.describe(self.usage, self.answered, self.seconds)
 
     @property
     def rate(self) -> float:
         return self.answered / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def tail(self) -> str:
+        ms = {k: v / 1000 for k, v in self.latency_us.items()}
+        return f"p90 {ms['p90']:.2f}, p99.9 {ms['p999']:.2f}, max {ms['max']:.2f}"
 
     @property
     def p50_ms(self) -> float:
@@ -351,6 +364,7 @@ def run_wrk(
     env: dict[str, str],
     work: Path,
     delay_ms: int = 0,
+    server_pids: list[int] | None = None,
 ) -> WrkResult:
     out = work / f"wrk-{label}.json"
     wrk_env = dict(env)
@@ -374,7 +388,10 @@ def run_wrk(
         str(HERE / "precheck.lua"),
         f"http://127.0.0.1:{port}",
     ]
+    before, children = cpu.sample(server_pids or []), cpu.children_ns()
     proc = subprocess.run(cmd, env=wrk_env, capture_output=True, text=True, check=False)
+    usage = cpu.sample(server_pids or []).minus(before)
+    usage = cpu.add_children(usage, "wrk", cpu.children_ns() - children)
     if proc.returncode != 0 or not out.exists():
         raise RuntimeError(f"wrk failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     data = json.loads(out.read_text())
@@ -393,6 +410,7 @@ def run_wrk(
         latency_us=data["latency_us"],
         allow_ids=ids,
         delay_ms=delay_ms,
+        usage=usage,
     )
 
 
@@ -631,16 +649,26 @@ class Bench:
 
     def verified_run(self, label: str, delay_ms: int = 0) -> tuple[WrkResult, Verification]:
         rows0, allow0 = run_async(self.decision_counts)
+        assert self.servers is not None
         result = run_wrk(
-            label, self.args.port, self.args.seconds, self.args, self.wrk_env(), self.work, delay_ms
+            label,
+            self.args.port,
+            self.args.seconds,
+            self.args,
+            self.wrk_env(),
+            self.work,
+            delay_ms,
+            self.servers.pids(),
         )
         rows1, allow1 = run_async(self.decision_counts)
         found = run_async(lambda: self.allow_ids_found(result.allow_ids))
         check = Verification(rows1 - rows0, allow1 - allow0, found)
         log(
             f"{label}: {result.rate:,.0f} checks/s, p50 {result.p50_ms:.2f} ms, "
-            f"p99 {result.p99_ms:.2f} ms; {result.answered} answers ({result.allowed} allow), "
-            f"{check.rows} rows ({check.allow_rows} allow, {check.allow_ids_found} ids found)"
+            f"p99 {result.p99_ms:.2f} ms ({result.tail}); "
+            f"{result.answered} answers ({result.allowed} allow), "
+            f"{check.rows} rows ({check.allow_rows} allow, {check.allow_ids_found} ids found); "
+            f"{result.cpu}"
         )
         return result, check
 
@@ -716,13 +744,14 @@ class Bench:
             label = f"ceiling-{client}-{procs}"
             port = args.ceiling_port
             run_wrk(f"{label}-warm", port, args.warmup, args, self.wrk_env(), self.work)
-            result = run_wrk(label, port, args.seconds, args, self.wrk_env(), self.work)
+            pids = self.servers.pids()
+            result = run_wrk(label, port, args.seconds, args, self.wrk_env(), self.work, 0, pids)
         finally:
             stop_servers(self.servers)
             self.servers = None
         log(
             f"ceiling ({client}) x{procs}: {result.rate:,.0f} req/s, "
-            f"p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms"
+            f"p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms; {result.cpu}"
         )
         return result
 
@@ -936,6 +965,13 @@ def markdown(ms: list[Measurement], bench: Bench, args: argparse.Namespace) -> s
         )
     mixes = [f"- {m.procs} process{'es' if m.procs > 1 else ''}, max: {mix(m.full)}" for m in ms]
     notes = [f"- {n}" for n in bench.notes]
+    usage = []
+    for m in ms:
+        procs = f"{m.procs} process{'es' if m.procs > 1 else ''}"
+        for client, c in m.ceilings.items():
+            usage.append(f"- {procs}, ceiling ({client}): {c.cpu}")
+        usage.append(f"- {procs}, gateway at max: {m.full.cpu}")
+        usage.append(f"- {procs}, gateway at half rate: {m.half.cpu}")
     return "\n".join(
         [
             f"### Run of {when:%Y-%m-%d %H:%M} UTC ({when.astimezone(CHINA):%H:%M} Asia/Shanghai)",
@@ -961,6 +997,11 @@ def markdown(ms: list[Measurement], bench: Bench, args: argparse.Namespace) -> s
             "",
             "Answer mix (share of answers giving each reason; a deny may give several):",
             *mixes,
+            "",
+            "Where the CPU went (the whole machine while wrk ran, from each thread's "
+            "schedstat; µs a request by process group, and how long each group waited "
+            "runnable for a core):",
+            *usage,
             *(["", "Notes:", *notes] if notes else []),
             "",
         ]
