@@ -202,6 +202,7 @@ async def _checker(app: web.Application) -> AsyncIterator[None]:
     yield
     await app[SCRUB_JOBS].close()
     await decisions.close()
+    await app[CHECKER].close()
 
 
 async def _start_listening(app: web.Application) -> AsyncIterator[None]:

@@ -187,11 +187,12 @@ class PreCallChecker:
             raise Unavailable("the decision could not be recorded; do not dial") from e
         body = _encode(answer)
         if idem_key and status == "ok":
-            # Not awaited: the pipe writes commands in order on one connection, so any
-            # later command of this process (a retry of this request_id included) reaches
-            # Redis after this one; a retry through another process that overtakes it sees
-            # the pending marker and waits for it. Storing it stays best effort, as before.
-            self._pipe.send(
+            # Not awaited, and sent with the next check's command: the pipe writes commands
+            # in order on one connection, so any later command of this process (a retry of
+            # this request_id included) reaches Redis after this one; a retry through
+            # another process that overtakes it sees the pending marker and waits for it.
+            # Storing it stays best effort, as before.
+            self._pipe.send_later(
                 "SET", idem_key, b"D|" + digest.encode() + b"|" + body, "EX", IDEMPOTENCY_SECONDS
             ).add_done_callback(_warn_if_not_stored)
         metrics.labelled(metrics.CHECKS, verdict.decision).inc()
@@ -199,6 +200,11 @@ class PreCallChecker:
             metrics.labelled(metrics.CHECK_REASONS, reason.code).inc()
         metrics.CHECK_LATENCY.observe(time.perf_counter() - started)
         return body
+
+    async def close(self) -> None:
+        """Stores the answers still queued for Redis, then closes the connection."""
+        await self._pipe.drain()
+        self._pipe.close()
 
     async def simulate(self, request: CheckRequest, at: datetime) -> PrecheckAnswer:
         ctx = build_context(request, at, self._registries.current)

@@ -15,6 +15,12 @@ timed out is sent once more on a new connection, as `Retry(NoBackoff(), 1)` does
 fails. The connection is closed after `IDLE_SECONDS` without a command and opened again
 on demand.
 
+`send_later` is for a command nobody waits on (storing a check's answer for retries): it
+goes out with the next command sent, or `LATER_SECONDS` after it was queued if none
+comes, so that it costs no write and no reply of its own (at a few thousand checks a
+second, a wake-up of this process and of Redis each per check). Its place in the order
+is kept: a later command of this process reaches Redis after it.
+
 `RedisPipe.for_client(redis)` uses the client's address, database and credentials. For a
 client it cannot mirror (TLS, a credential provider) it sends each command through the
 client itself.
@@ -33,6 +39,7 @@ from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 IDLE_SECONDS = 5.0
+LATER_SECONDS = 0.01
 _ATTEMPTS = 2  # the first try and one retry, like create_redis's Retry(NoBackoff(), 1)
 
 
@@ -151,9 +158,11 @@ class RedisPipe:
         self._inflight: collections.deque[_Command] = collections.deque()  # awaiting replies
         self._buffer = bytearray()
         self._flush_scheduled = False
+        self._later: asyncio.TimerHandle | None = None  # flushes send_later's commands
         self._timer: asyncio.TimerHandle | None = None
         self._idle: asyncio.TimerHandle | None = None
         self._failure: Exception | None = None  # why we are dropping the connection
+        self._closed = False  # close() was called on the current connection
 
     @classmethod
     def for_client(cls, redis: Redis) -> RedisPipe:
@@ -176,6 +185,13 @@ class RedisPipe:
 
     def send(self, *args: Any) -> asyncio.Future[Any]:
         """Sends one command; the future gives its reply or raises its error."""
+        return self._send(args, later=False)
+
+    def send_later(self, *args: Any) -> asyncio.Future[Any]:
+        """Queues one command to go out with the next, within LATER_SECONDS."""
+        return self._send(args, later=True)
+
+    def _send(self, args: tuple[Any, ...], *, later: bool) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
         if self._fallback is not None:
             command: Any = self._fallback.execute_command
@@ -186,21 +202,43 @@ class RedisPipe:
             self._idle.cancel()
             self._idle = None
         if self._transport is not None:
-            if not self._flush_scheduled:
+            if self._flush_scheduled:
+                pass
+            elif not later:
                 self._flush_scheduled = True
                 loop.call_soon(self._flush)
+            elif self._later is None:
+                self._later = loop.call_later(LATER_SECONDS, self._flush_later)
         elif self._connecting is None:
             self._connecting = loop.create_task(self._connect())
         return future
 
+    async def drain(self, timeout: float = 1.0) -> None:
+        """Writes what is queued and waits, up to `timeout`, for every reply."""
+        if self._fallback is not None:
+            return
+        waiting = [c.future for c in (*self._inflight, *self._queued)]
+        self._flush()
+        if waiting:
+            await asyncio.wait(waiting, timeout=timeout)
+
     def close(self) -> None:
+        """Closes the connection once what is queued has been written. A command still
+        awaiting its reply then fails instead of being sent again; one sent after this
+        call opens a new connection."""
         if self._idle is not None:
             self._idle.cancel()
             self._idle = None
         if self._transport is not None:
+            self._flush()
+            self._closed = True
             self._transport.close()
 
     # writing
+
+    def _flush_later(self) -> None:
+        self._later = None
+        self._flush()
 
     def _flush(self) -> None:
         self._flush_scheduled = False
@@ -328,6 +366,9 @@ class RedisPipe:
         error = self._failure or RedisConnectionError(
             f"Connection to Redis lost: {exc}" if exc else "Connection closed by Redis"
         )
+        if self._closed:
+            error = RedisConnectionError("the connection to Redis was closed")
+        closed, self._closed = self._closed, False
         self._failure = None
         self._transport = None
         self._buffer.clear()
@@ -335,7 +376,7 @@ class RedisPipe:
         retry: list[_Command] = []
         for command in self._inflight:
             command.tries += 1
-            if command.tries >= _ATTEMPTS:
+            if closed or command.tries >= _ATTEMPTS:
                 if not command.future.done():
                     command.future.set_exception(error)
             else:

@@ -192,6 +192,21 @@ async def test_request_id_replays_the_first_answer(tenant: Tenant, db: Any) -> N
     assert other["decision"] == "allow"
 
 
+async def test_request_id_retried_through_another_process_at_once_replays(
+    tenant: Tenant, db: Any, make_client: Any, settings: Any, clock: Clock
+) -> None:
+    # The first process stores its answer with its next Redis command or within
+    # LATER_SECONDS; a retry through another process meanwhile waits for it.
+    other = await make_client(settings, clock)
+    body = tenant.marketing(tenant.listed[4], request_id=f"o-{tenant.suffix}")
+    first = await tenant.precheck(body)
+    resp = await other.post("/v1/precheck", json=body, headers=bearer(tenant.tokens["dialer"]))
+    assert resp.status == 200
+    assert await resp.json() == first
+    rows = await db.fetchval("SELECT count(*) FROM calls WHERE request_id = $1", body["request_id"])
+    assert rows == 1
+
+
 async def test_request_id_with_another_body_conflicts(tenant: Tenant) -> None:
     body = tenant.marketing(request_id=f"c-{tenant.suffix}")
     await tenant.precheck(body)

@@ -140,6 +140,49 @@ async def test_concurrent_commands_share_a_connection_and_keep_their_order() -> 
         pipe.close()
 
 
+async def test_a_later_command_goes_out_with_the_next_one_in_order() -> None:
+    async with FakeRedis(echo) as server:
+        pipe = pipe_for(server)
+        assert await pipe.send("ECHO", "open") == b"open"
+        stored = pipe.send_later("ECHO", "later")
+        await asyncio.sleep(redis_pipe.LATER_SECONDS / 4)
+        assert [c for _, c in server.received] == [[b"ECHO", b"open"]]
+        assert await pipe.send("ECHO", "next") == b"next"
+        assert stored.done() and stored.result() == b"later"
+        assert [c[1] for _, c in server.received] == [b"open", b"later", b"next"]
+        pipe.close()
+
+
+async def test_a_later_command_alone_goes_out_within_its_delay() -> None:
+    async with FakeRedis(echo) as server:
+        pipe = pipe_for(server)
+        assert await pipe.send("ECHO", "open") == b"open"
+        assert await asyncio.wait_for(pipe.send_later("ECHO", "alone"), 1.0) == b"alone"
+        pipe.close()
+
+
+async def test_drain_writes_the_later_commands_and_close_never_resends(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(redis_pipe, "LATER_SECONDS", 60.0)
+
+    def handler(command: list[bytes], connection: int) -> bytes | None:
+        return None if command[-1] == b"hold" else echo(command, connection)
+
+    async with FakeRedis(handler) as server:
+        pipe = pipe_for(server)
+        assert await pipe.send("ECHO", "open") == b"open"
+        last = pipe.send_later("ECHO", "last")
+        await pipe.drain()
+        assert last.result() == b"last"
+        held = pipe.send("ECHO", "hold")
+        await pipe.drain(timeout=0.05)
+        pipe.close()
+        with pytest.raises(RedisConnectionError):
+            await asyncio.wait_for(held, 1.0)
+        await asyncio.sleep(0.05)
+        assert [c[1] for _, c in server.received] == [b"open", b"last", b"hold"]
+        assert server.connections == 1
+
+
 async def test_error_replies_raise_and_the_connection_stays_usable() -> None:
     def handler(command: list[bytes], connection: int) -> bytes:
         if command[0] == b"EVALSHA":
