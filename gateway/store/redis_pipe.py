@@ -40,6 +40,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 IDLE_SECONDS = 5.0
 LATER_SECONDS = 0.01
+DRAIN_SECONDS = 1.0
 _ATTEMPTS = 2  # the first try and one retry, like create_redis's Retry(NoBackoff(), 1)
 
 
@@ -213,14 +214,14 @@ class RedisPipe:
             self._connecting = loop.create_task(self._connect())
         return future
 
-    async def drain(self, timeout: float = 1.0) -> None:
-        """Writes what is queued and waits, up to `timeout`, for every reply."""
+    async def drain(self) -> None:
+        """Writes what is queued and waits, up to DRAIN_SECONDS, for every reply."""
         if self._fallback is not None:
             return
         waiting = [c.future for c in (*self._inflight, *self._queued)]
         self._flush()
         if waiting:
-            await asyncio.wait(waiting, timeout=timeout)
+            await asyncio.wait(waiting, timeout=DRAIN_SECONDS)
 
     def close(self) -> None:
         """Closes the connection once what is queued has been written. A command still
