@@ -82,7 +82,7 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import unlink_prefix  # noqa: E402
-from bench.precheck import cpu  # noqa: E402
+from bench.precheck import cpu, flush  # noqa: E402
 
 BIN = Path(sys.executable).parent
 LIST_ID = "leads-2026-11"
@@ -299,7 +299,12 @@ def spread(before: dict[float, float], after: dict[float, float], what: str) -> 
     p99 = next(le for le, n in delta.items() if n >= 0.99 * total)
     over_10 = 1 - delta.get(0.01, 0.0) / total
     p99_text = "over 1 s" if p99 == float("inf") else f"at most {p99 * 1000:g} ms"
-    return f"{total:,.0f} {what}, p99 {p99_text}, {over_10:.2%} over 10 ms"
+    bounds = list(delta)
+    top = max(i for i, le in enumerate(bounds) if delta[le] > (delta[bounds[i - 1]] if i else 0))
+    low = f"{bounds[top - 1] * 1000:g}" if top else "0"
+    high = "" if bounds[top] == float("inf") else f"-{bounds[top] * 1000:g}"
+    slowest = f"the slowest {low}{high} ms" if high else f"the slowest over {low} ms"
+    return f"{total:,.0f} {what}, p99 {p99_text}, {over_10:.2%} over 10 ms, {slowest}"
 
 
 def inside_gateway(
@@ -564,6 +569,21 @@ class Bench:
         )
         return [sys.executable, "-c", launcher, str(self.clock_shift), *serve]
 
+    def probe_flush(self) -> None:
+        """Times the disk's flush beside PostgreSQL's data directory (flush.py), when
+        the server is on this machine and the directory's parent is writable."""
+        if self.args.flush_seconds <= 0:
+            return
+        data_dir = run_async(lambda: self.fetchval("SELECT current_setting('data_directory')"))
+        parent = Path(data_dir).parent
+        host = self.db_url.split("@")[-1].split("/")[0].split(":")[0]
+        if host not in ("127.0.0.1", "localhost", "::1", "") or not os.access(parent, os.W_OK):
+            self.notes.append(f"the disk's flush was not measured ({parent} not writable here)")
+            return
+        result = flush.probe(parent, self.args.flush_seconds)
+        self.notes.append(f"the database's disk, before the runs: {result.describe()}")
+        log(self.notes[-1])
+
     def decide_clock(self) -> None:
         local = datetime.now(CHINA)
         inside = 9 * 60 + 5 <= local.hour * 60 + local.minute < 20 * 60 + 45
@@ -696,7 +716,10 @@ class Bench:
         )
         wait_ready(self.servers, "/readyz")
         run_wrk(f"gateway{procs}-warm", args.port, args.warmup, args, self.wrk_env(), self.work)
+        metrics_ports = [metrics_port(args.port, i) for i in range(procs)]
+        before = [read_histograms(p) for p in metrics_ports]
         full, full_check = self.verified_run(f"gateway{procs}-full")
+        self.note_inside(procs, "full speed", before, metrics_ports)
         target = full.rate / 2
         # Each connection sends a request, waits for the answer, then waits delay() (mean
         # delay_ms): rate = connections / (delay + latency). A short probe measures the
@@ -713,26 +736,29 @@ class Bench:
             max(1, round(period_ms - 2)),
         )
         delay_ms = max(1, round(max(period_ms - probe.p50_ms, period_ms / 2)))
-        metrics_ports = [metrics_port(args.port, i) for i in range(procs)]
         before = [read_histograms(p) for p in metrics_ports]
         half, half_check = self.verified_run(f"gateway{procs}-half", delay_ms)
         half.target_rate = target
-        # Where the tail is: inside the gateway (the check, Redis, the decision's commit)
-        # or around it (HTTP, scheduling, wrk).
-        inside = "; ".join(
-            inside_gateway(b, read_histograms(p))
-            for b, p in zip(before, metrics_ports, strict=True)
-        )
-        self.notes.append(
-            f"{procs} process{'es' if procs > 1 else ''}, half rate, measured inside the "
-            f"gateway (request to durable answer, each process's own histogram): {inside}"
-        )
-        log(self.notes[-1])
+        self.note_inside(procs, "half rate", before, metrics_ports)
         if args.profile and procs == 1:
             self.profile()
         stop_servers(self.servers)
         self.servers = None
         return Measurement(procs, ceilings, full, half, full_check, half_check)
+
+    def note_inside(
+        self, procs: int, load: str, before: list[dict[str, dict[float, float]]], ports: list[int]
+    ) -> None:
+        """Where the tail of the run just ended is: inside the gateway (the check, Redis,
+        the decision's commit) or around it (HTTP, scheduling, wrk)."""
+        inside = "; ".join(
+            inside_gateway(b, read_histograms(p)) for b, p in zip(before, ports, strict=True)
+        )
+        self.notes.append(
+            f"{procs} process{'es' if procs > 1 else ''}, {load}, measured inside the "
+            f"gateway (request to durable answer, each process's own histogram): {inside}"
+        )
+        log(self.notes[-1])
 
     def ceiling(self, procs: int, client: str, reuse: bool) -> WrkResult:
         args = self.args
@@ -1061,6 +1087,12 @@ def main() -> int:
     parser.add_argument("--markdown", default=str(HERE / "last-run.md"))
     parser.add_argument("--wrk", default=shutil.which("wrk") or "/usr/bin/wrk")
     parser.add_argument("--keep", action="store_true", help="keep the database and keys")
+    parser.add_argument(
+        "--flush-seconds",
+        type=float,
+        default=10.0,
+        help="time the disk's fdatasync beside PostgreSQL's data directory first (0: skip)",
+    )
     args = parser.parse_args()
     if not Path(args.wrk).exists():
         print(f"error: wrk not found ({args.wrk})", file=sys.stderr)
@@ -1079,6 +1111,7 @@ def main() -> int:
             bench.pg_version = run_async(
                 lambda: bench.fetchval("SELECT 'PostgreSQL ' || current_setting('server_version')")
             )
+            bench.probe_flush()
             bench.decide_clock()
             bench.configure_registries()
             for procs in (int(p) for p in args.processes.split(",")):

@@ -41,7 +41,7 @@ FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[],
 # A small batch (the usual one below a few thousand checks a second) goes as VALUES rows,
 # one prepared statement per size: encoding arrays element by element and unnesting
 # them costs both sides more than plain parameters do at these sizes.
-VALUES_UP_TO = 8
+VALUES_UP_TO = 20
 
 
 _JSON_TEXT = (3, 4)  # reasons and request: JSON already encoded, cast from text
