@@ -162,6 +162,7 @@ class RedisPipe:
         self._later: asyncio.TimerHandle | None = None  # flushes send_later's commands
         self._timer: asyncio.TimerHandle | None = None
         self._idle: asyncio.TimerHandle | None = None
+        self._last_sent = 0.0  # loop time of the last write
         self._failure: Exception | None = None  # why we are dropping the connection
         self._closed = False  # close() was called on the current connection
 
@@ -199,9 +200,6 @@ class RedisPipe:
             return cast("asyncio.Future[Any]", asyncio.ensure_future(command(*args)))
         future: asyncio.Future[Any] = loop.create_future()
         self._queued.append(_Command(pack(args), future))
-        if self._idle is not None:
-            self._idle.cancel()
-            self._idle = None
         if self._transport is not None:
             if self._flush_scheduled:
                 pass
@@ -247,6 +245,7 @@ class RedisPipe:
             return  # a closing connection's commands go out on the next one
         queued, self._queued = self._queued, []
         now = asyncio.get_running_loop().time()
+        self._last_sent = now
         for command in queued:
             command.sent_at = now
         self._inflight.extend(queued)
@@ -327,15 +326,22 @@ class RedisPipe:
             self._drop(RedisConnectionError(f"Redis protocol error: {e}"))
             return
         del buffer[:pos]
-        if not inflight:
-            self._cancel_timer()
-            if not self._queued and self._idle is None:
-                self._idle = asyncio.get_running_loop().call_later(IDLE_SECONDS, self._on_idle)
+        # The reply and idle timers are left running rather than cancelled and armed again
+        # for every round trip: each checks, when it fires, whether it is still due.
+        if not inflight and not self._queued and self._idle is None:
+            self._idle = asyncio.get_running_loop().call_at(
+                self._last_sent + IDLE_SECONDS, self._on_idle
+            )
 
     def _on_idle(self) -> None:
         self._idle = None
-        if not self._inflight and not self._queued:
+        if self._inflight or self._queued:
+            return  # armed again when the replies are in
+        idle_until = self._last_sent + IDLE_SECONDS
+        if asyncio.get_running_loop().time() >= idle_until:
             self.close()
+        else:
+            self._idle = asyncio.get_running_loop().call_at(idle_until, self._on_idle)
 
     # failure
 

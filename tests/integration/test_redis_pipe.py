@@ -234,6 +234,24 @@ async def test_no_reply_times_out_after_one_retry() -> None:
         assert [c for c, _ in server.received] == [1, 2]
 
 
+async def test_a_reply_that_stops_coming_later_still_times_out_on_time() -> None:
+    # The reply timer armed for the first command keeps running after its reply; it must
+    # still give the later command its whole timeout, and no more.
+    def handler(command: list[bytes], connection: int) -> bytes | None:
+        return echo(command, connection) if command[-1] == b"first" else None
+
+    async with FakeRedis(handler) as server:
+        pipe = pipe_for(server, socket_timeout=0.2)
+        loop = asyncio.get_running_loop()
+        assert await pipe.send("ECHO", "first") == b"first"
+        await asyncio.sleep(0.15)
+        started = loop.time()
+        with pytest.raises(RedisTimeoutError):
+            await pipe.send("ECHO", "second")
+        assert 0.35 < loop.time() - started < 1.5
+        assert [c[1] for _, c in server.received] == [b"first", b"second", b"second"]
+
+
 async def test_an_unreachable_redis_is_a_connection_error() -> None:
     async with FakeRedis(echo) as server:
         port = server.port
