@@ -88,14 +88,23 @@ class TokenVerifier:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
         self._cache: dict[str, _StoredToken | None] = {}
+        # Tokens already verified against the row now cached for their id: a dialer sends
+        # the same token with every check, and hashing it each time was a per-check cost.
+        # An entry counts only while its row is the one cached, so forgetting (revoking)
+        # the id undoes it.
+        self._accepted: dict[str, _StoredToken] = {}
 
     def forget(self, token_id: str | None = None) -> None:
         if token_id is None:
             self._cache.clear()
+            self._accepted.clear()
         else:
             self._cache.pop(token_id, None)
 
     async def verify(self, token: str) -> Principal | None:
+        accepted = self._accepted.get(token)
+        if accepted is not None and self._cache.get(accepted.principal.token_id) is accepted:
+            return accepted.principal
         split = _split(token)
         if split is None:
             return None
@@ -123,4 +132,7 @@ class TokenVerifier:
             return None
         if not hmac.compare_digest(stored.secret_hash, _hash(secret)):
             return None
+        if len(self._accepted) > 10_000:
+            self._accepted.clear()
+        self._accepted[token] = stored
         return stored.principal

@@ -125,6 +125,16 @@ async def test_tampered_secret_is_401(client: Any, tokens: dict[str, str]) -> No
     assert resp.status == 401
 
 
+async def test_tampered_secret_is_401_after_the_real_one_was_accepted(
+    client: Any, tokens: dict[str, str]
+) -> None:
+    assert (await client.get("/v1/whoami", headers=bearer(tokens["admin"]))).status == 200
+    token_id = tokens["admin"].split("_")[1]
+    for forged in (tokens["admin"][:-1], tokens["admin"] + "x", f"gw_{token_id}_x"):
+        assert (await client.get("/v1/whoami", headers=bearer(forged))).status == 401
+    assert (await client.get("/v1/whoami", headers=bearer(tokens["admin"]))).status == 200
+
+
 async def test_whoami_names_the_token(client: Any, tokens: dict[str, str]) -> None:
     resp = await client.get("/v1/whoami", headers=bearer(tokens["auditor"]))
     assert resp.status == 200
