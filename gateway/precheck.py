@@ -22,7 +22,7 @@ from redis.exceptions import NoScriptError, RedisError
 from gateway import metrics
 from gateway.auth import Principal
 from gateway.errors import ApiError, Unavailable
-from gateway.ids import uuid7
+from gateway.ids import uuid7_text
 from gateway.policy import (
     CallContext,
     CheckRequest,
@@ -157,11 +157,11 @@ class PreCallChecker:
             ctx = build_context(request, now, self._registries.current)
             static = static_reasons(ctx)
             q = fact_query(ctx)
-            call_id = uuid7(q.now_ms)
+            call_id = uuid7_text(q.now_ms)
             status, facts, counted, stored = await self._facts(
                 q,
                 others_pass=not static,
-                member=str(call_id),
+                member=call_id,
                 idem_key=idem_key,
                 digest=digest,
                 mode="check",
@@ -178,12 +178,12 @@ class PreCallChecker:
                 raise Unavailable("an earlier request with this request_id is still running")
             await asyncio.sleep(0.01)
         verdict = judge(ctx, static, facts, q)
-        answer = self._answer(ctx, verdict, str(call_id), now)
+        answer = self._answer(ctx, verdict, call_id, now)
         record = self._record(ctx, verdict, call_id, now, answer, who)
         try:
             await self._decisions.write(record)
         except DecisionLogUnavailable as e:
-            await self._undo(q, counted, str(call_id), idem_key)
+            await self._undo(q, counted, call_id, idem_key)
             raise Unavailable("the decision could not be recorded; do not dial") from e
         body = _encode(answer)
         if idem_key and status == "ok":
@@ -233,7 +233,7 @@ class PreCallChecker:
         self,
         ctx: CallContext,
         verdict: Verdict,
-        call_id: Any,
+        call_id: str,
         now: datetime,
         answer: PrecheckAnswer,
         who: Principal,

@@ -63,7 +63,7 @@ _INSERT_VALUES = {n: _insert_values(n) for n in range(1, VALUES_UP_TO + 1)}
 
 @dataclass(frozen=True, slots=True)
 class DecisionRecord:
-    call_id: uuid.UUID
+    call_id: uuid.UUID | str  # a str in its canonical text form
     created_at: datetime
     decision: str
     reasons: str  # JSON
