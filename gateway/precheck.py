@@ -66,8 +66,9 @@ class RequestIdConflict(ApiError):
 _encode = msgspec.json.Encoder().encode
 
 
-def body_hash(request: CheckRequest) -> str:
-    return hashlib.sha256(_encode(request)).hexdigest()[:32]
+def body_hash(encoded: bytes) -> str:
+    """Of a request's JSON: a retry with the same request_id must carry the same body."""
+    return hashlib.sha256(encoded).hexdigest()[:32]
 
 
 def _warn_if_not_stored(stored: asyncio.Future[Any]) -> None:
@@ -150,7 +151,8 @@ class PreCallChecker:
         idem_key = (
             self._keys.idempotency(who.token_id, request.request_id) if request.request_id else ""
         )
-        digest = body_hash(request) if idem_key else ""
+        encoded = _encode(request)  # hashed for the retry check and stored with the decision
+        digest = body_hash(encoded) if idem_key else ""
         deadline = time.monotonic() + _PENDING_WAIT_SECONDS
         while True:
             now = self._clock()
@@ -179,7 +181,7 @@ class PreCallChecker:
             await asyncio.sleep(0.01)
         verdict = judge(ctx, static, facts, q)
         answer = self._answer(ctx, verdict, call_id, now)
-        record = self._record(ctx, verdict, call_id, now, answer, who)
+        record = self._record(ctx, verdict, call_id, now, answer, who, encoded)
         try:
             await self._decisions.write(record)
         except DecisionLogUnavailable as e:
@@ -237,6 +239,7 @@ class PreCallChecker:
         now: datetime,
         answer: PrecheckAnswer,
         who: Principal,
+        encoded: bytes,
     ) -> DecisionRecord:
         req = ctx.request
         return DecisionRecord(
@@ -244,7 +247,7 @@ class PreCallChecker:
             created_at=now,
             decision=verdict.decision,
             reasons=_encode(verdict.reasons).decode(),
-            request=_encode(req).decode(),
+            request=encoded.decode(),
             callee_e164=answer.callee_e164,
             caller_id=req.caller_id,
             agent_id=req.agent_id,
