@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/precheck/run.py [--daytime] [--seconds 10] [--connections 48]
 
-What one run does (about 2.5 minutes):
+What one run does (about 2.7 minutes):
 
 1. Creates its own PostgreSQL database (`gwbench_<random>`) and Redis key prefix
    (`gwbench:<random>:`), runs `gateway migrate` and `gateway demo`, bulk-loads 100,000
@@ -22,11 +22,19 @@ What one run does (about 2.5 minutes):
      delay() hook per connection, set after a short probe). After each of these two runs
      the decisions in PostgreSQL are compared with the answers wrk saw: as many rows as
      answers, as many `allow` rows as allowed answers, and the call_id of every allowed
-     answer present as an `allow` row. Around the half-rate run, each gateway process's
-     own check-latency histogram is read on its `--metrics-port` (port + 100 + i), to
-     tell a tail inside the check from one around it (HTTP, scheduling, wrk).
+     answer present as an `allow` row. Around both runs, each gateway process's own
+     check-latency and decision-batch histograms are read on its `--metrics-port`
+     (port + 100 + i), to tell a tail inside the check from one around it (HTTP,
+     scheduling, wrk), and a slow commit from a slow check.
+   Around every measured run, each thread's schedstat on the machine is read (cpu.py):
+   the CPU a request cost the gateway, PostgreSQL, Redis and wrk, how long each waited
+   for a core, and how often each was put on one.
 4. Stops everything, drops the database and deletes the Redis keys (also on failure or
    Ctrl-C), prints the results as a markdown section and writes it to --markdown.
+
+Before step 2, the disk under PostgreSQL's data directory is timed for --flush-seconds
+(flush.py: 8 kB writes, each followed by fdatasync, as a commit's WAL flush does): a
+disk whose flush stalls now and then sets the latency tail of every durable check.
 
 Requests are marketing calls of the demo tenant (agent A1001, campaign term-life-q4,
 script term-life-intro v3, list leads-2026-11) to a callee drawn at random from the
