@@ -12,8 +12,9 @@ import asyncio
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 import asyncpg
@@ -24,45 +25,11 @@ from gateway.tasks import raise_if_stopping, stop
 
 log = logging.getLogger("gateway.decisions")
 
-_COLUMNS = """INSERT INTO calls (call_id, created_at, decision, reasons, request, callee_e164,
-                   caller_id, agent_id, campaign_id, purpose, list_id, policy_version,
-                   token_name, request_id, valid_until)"""
-_WIDTH = 15  # columns, in the order of DecisionRecord's fields
-
-# A large batch goes as one array per column.
-_INSERT_ARRAYS = f"""{_COLUMNS}
-SELECT c1, c2, c3, c4::jsonb, c5::jsonb, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15
-FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[],
-            $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
-            $12::text[], $13::text[], $14::text[], $15::timestamptz[])
-     AS t(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15)
-"""
-
-# A small batch (the usual one below a few thousand checks a second) goes as VALUES rows,
-# one prepared statement per size: encoding arrays element by element and unnesting
-# them costs both sides more than plain parameters do at these sizes.
-VALUES_UP_TO = 20
-
-
-_JSON_TEXT = (3, 4)  # reasons and request: JSON already encoded, cast from text
-
-
-def _insert_values(rows: int) -> str:
-    def param(row: int, column: int) -> str:
-        n = row * _WIDTH + column + 1
-        return f"${n}::text::jsonb" if column in _JSON_TEXT else f"${n}"
-
-    tuples = ", ".join(
-        "(" + ", ".join(param(r, c) for c in range(_WIDTH)) + ")" for r in range(rows)
-    )
-    return f"{_COLUMNS}\nVALUES {tuples}"
-
-
-_INSERT_VALUES = {n: _insert_values(n) for n in range(1, VALUES_UP_TO + 1)}
-
 
 @dataclass(frozen=True, slots=True)
 class DecisionRecord:
+    """One row of `calls`: each field is the column of the same name."""
+
     call_id: uuid.UUID | str  # a str in its canonical text form
     created_at: datetime
     decision: str
@@ -78,6 +45,45 @@ class DecisionRecord:
     token_name: str
     request_id: str | None
     valid_until: datetime
+
+
+_FIELDS = tuple(f.name for f in fields(DecisionRecord))
+_row = attrgetter(*_FIELDS)  # a record's values in column order
+_JSON = frozenset({"reasons", "request"})  # JSON already encoded: sent as text, cast
+_ARRAY_TYPES = {"call_id": "uuid", "created_at": "timestamptz", "valid_until": "timestamptz"}
+_COLUMNS = f"INSERT INTO calls ({', '.join(_FIELDS)})"
+
+
+# A large batch goes as one array per column.
+_INSERT_ARRAYS = (
+    f"{_COLUMNS}\nSELECT "
+    + ", ".join(f"c{i}::jsonb" if f in _JSON else f"c{i}" for i, f in enumerate(_FIELDS, 1))
+    + "\nFROM unnest("
+    + ", ".join(f"${i}::{_ARRAY_TYPES.get(f, 'text')}[]" for i, f in enumerate(_FIELDS, 1))
+    + ") AS t("
+    + ", ".join(f"c{i}" for i in range(1, len(_FIELDS) + 1))
+    + ")"
+)
+
+# A small batch (the usual one below a few thousand checks a second) goes as VALUES rows,
+# one prepared statement per size: encoding arrays element by element and unnesting
+# them costs both sides more than plain parameters do at these sizes.
+VALUES_UP_TO = 20
+
+
+def _insert_values(rows: int) -> str:
+    def param(n: int, name: str) -> str:
+        return f"${n}::text::jsonb" if name in _JSON else f"${n}"
+
+    width = len(_FIELDS)
+    tuples = ", ".join(
+        "(" + ", ".join(param(r * width + c, f) for c, f in enumerate(_FIELDS, 1)) + ")"
+        for r in range(rows)
+    )
+    return f"{_COLUMNS}\nVALUES {tuples}"
+
+
+_INSERT_VALUES = {n: _insert_values(n) for n in range(1, VALUES_UP_TO + 1)}
 
 
 class DecisionLogUnavailable(Exception):
@@ -153,26 +159,7 @@ class DecisionLog:
                 log.warning("decision writer connection not returned cleanly: %s", e)
 
     async def _insert(self, conn: PoolConnectionProxy[Any], records: list[DecisionRecord]) -> None:
-        rows = [
-            (
-                r.call_id,
-                r.created_at,
-                r.decision,
-                r.reasons,
-                r.request,
-                r.callee_e164,
-                r.caller_id,
-                r.agent_id,
-                r.campaign_id,
-                r.purpose,
-                r.list_id,
-                r.policy_version,
-                r.token_name,
-                r.request_id,
-                r.valid_until,
-            )
-            for r in records
-        ]
+        rows = [_row(r) for r in records]
         if len(rows) <= VALUES_UP_TO:
             params = [value for row in rows for value in row]
             await conn.execute(_INSERT_VALUES[len(rows)], *params, timeout=5)
