@@ -200,16 +200,16 @@ class RedisPipe:
             return cast("asyncio.Future[Any]", asyncio.ensure_future(command(*args)))
         future: asyncio.Future[Any] = loop.create_future()
         self._queued.append(_Command(pack(args), future))
-        if self._transport is not None:
-            if self._flush_scheduled:
-                pass
-            elif not later:
-                self._flush_scheduled = True
-                loop.call_soon(self._flush)
-            elif self._later is None:
-                self._later = loop.call_later(LATER_SECONDS, self._flush_later)
-        elif self._connecting is None:
-            self._connecting = loop.create_task(self._connect())
+        if self._transport is None:
+            if self._connecting is None:
+                self._connecting = loop.create_task(self._connect())
+        elif self._flush_scheduled:
+            pass  # goes out with the flush already due
+        elif not later:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
+        elif self._later is None:
+            self._later = loop.call_later(LATER_SECONDS, self._flush_later)
         return future
 
     async def drain(self) -> None:
@@ -370,12 +370,13 @@ class RedisPipe:
             self._transport.abort()
 
     def _on_lost(self, exc: Exception | None) -> None:
-        error = self._failure or RedisConnectionError(
-            f"Connection to Redis lost: {exc}" if exc else "Connection closed by Redis"
-        )
-        if self._closed:
-            error = RedisConnectionError("the connection to Redis was closed")
         closed, self._closed = self._closed, False
+        if closed:
+            error: Exception = RedisConnectionError("the connection to Redis was closed")
+        else:
+            error = self._failure or RedisConnectionError(
+                f"Connection to Redis lost: {exc}" if exc else "Connection closed by Redis"
+            )
         self._failure = None
         self._transport = None
         self._buffer.clear()
