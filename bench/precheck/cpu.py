@@ -9,14 +9,14 @@ the latency tail), and how often each was woken: a wake-up costs a context switc
 on a virtual machine, often more, so the fewer a check needs the better. Threads
 that started and ended between two samples are missed, which leaves out PostgreSQL
 backends that lived less than a run (none do in the benchmark: the pools keep theirs).
-wrk itself lives only as long as its run: its CPU comes from `getrusage` of the finished
-children instead (`add_children`), and its run-queue wait is not known.
+wrk itself lives only as long as its run: its CPU comes from `getrusage` of this
+process's finished children instead, and its run-queue wait is not known.
 """
 
 from __future__ import annotations
 
 import resource
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 GROUPS = ("gateway", "postgres", "redis", "wrk", "other")
@@ -38,14 +38,10 @@ class Usage:
         )
 
 
-def children_ns() -> int:
-    """CPU time of this process's finished children (wrk, once it has ended)."""
+def _children_ns() -> int:
+    """CPU time of this process's finished children (wrk, once its run has ended)."""
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return round((r.ru_utime + r.ru_stime) * 1e9)
-
-
-def add_children(usage: Usage, group: str, ns: int) -> Usage:
-    return replace(usage, ran={**usage.ran, group: usage.ran[group] + ns})
 
 
 def _group(pid: int, comm: str, gateway: set[int]) -> str:
@@ -78,6 +74,7 @@ def sample(gateway_pids: list[int]) -> Usage:
                 slices[group] += int(fields[2])
         except (OSError, ValueError, IndexError):
             continue  # the process or thread ended while being read
+    ran["wrk"] += _children_ns()
     return Usage(ran, waited, slices)
 
 

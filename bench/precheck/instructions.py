@@ -53,6 +53,16 @@ from bench.precheck.run import (  # noqa: E402
 )
 
 WARMUP_CHECKS = 300
+# The call precheck.lua sends for run.py, to a callee drawn from the list.
+MARKETING = {
+    "caller_id": "4008001234",
+    "agent_id": "A1001",
+    "campaign_id": "term-life-q4",
+    "script_id": "term-life-intro",
+    "script_version": 3,
+    "purpose": "marketing",
+    "list_id": LIST_ID,
+}
 
 
 async def drive(
@@ -70,17 +80,7 @@ async def drive(
             nonlocal sent
             while sent < checks:
                 sent += 1
-                body = {
-                    "callee": rng.choice(numbers),
-                    "caller_id": "4008001234",
-                    "agent_id": "A1001",
-                    "campaign_id": "term-life-q4",
-                    "script_id": "term-life-intro",
-                    "script_version": 3,
-                    "purpose": "marketing",
-                    "list_id": LIST_ID,
-                    "request_id": f"{tag}-{sent}",
-                }
+                body = {**MARKETING, "callee": rng.choice(numbers), "request_id": f"{tag}-{sent}"}
                 async with session.post(f"http://127.0.0.1:{port}/v1/precheck", json=body) as r:
                     answer = await r.json()
                     key = answer.get("decision") or f"http_{r.status}"

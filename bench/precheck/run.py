@@ -401,10 +401,9 @@ def run_wrk(
         str(HERE / "precheck.lua"),
         f"http://127.0.0.1:{port}",
     ]
-    before, children = cpu.sample(server_pids or []), cpu.children_ns()
+    before = cpu.sample(server_pids or [])
     proc = subprocess.run(cmd, env=wrk_env, capture_output=True, text=True, check=False)
     usage = cpu.sample(server_pids or []).minus(before)
-    usage = cpu.add_children(usage, "wrk", cpu.children_ns() - children)
     if proc.returncode != 0 or not out.exists():
         raise RuntimeError(f"wrk failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     data = json.loads(out.read_text())
