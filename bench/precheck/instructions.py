@@ -1,7 +1,7 @@
 """Instructions one gateway process executes per pre-call check, counted by callgrind.
 
     .venv/bin/python bench/precheck/instructions.py [--checks 1000] [--concurrency 1,8]
-        [--source DIR]
+        [--source DIR] [--keep-dumps DIR]
 
 Throughput and latency on a shared virtual machine move by tens of percent from one run
 to the next; an instruction count does not (two runs of the same code agree within about
@@ -21,6 +21,8 @@ batches (decisions per commit, commands per Redis write) are those of a loaded g
 Only user-space instructions of the gateway process are counted: not the kernel's, not
 PostgreSQL's or Redis's. --source runs the gateway from another checkout (its directory
 goes first on PYTHONPATH), to compare two versions with the same virtualenv.
+--keep-dumps copies callgrind's dumps into DIR, to read where the instructions go
+(`callgrind_annotate --inclusive=yes DIR/callgrind-c1.*`).
 
 Needs valgrind (Debian's package) and what run.py needs, except wrk.
 """
@@ -32,6 +34,7 @@ import asyncio
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -124,6 +127,9 @@ def measure(bench: Bench, args: argparse.Namespace, at_once: int) -> tuple[int, 
     dumps = sorted(work.glob(f"callgrind-c{at_once}.*.1"))
     if not dumps:
         raise RuntimeError("callgrind wrote no dump")
+    if args.keep_dumps:
+        Path(args.keep_dumps).mkdir(parents=True, exist_ok=True)
+        shutil.copy(dumps[-1], args.keep_dumps)
     match = re.search(r"^totals: (\d+)", dumps[-1].read_text(), re.MULTILINE)
     if match is None:
         raise RuntimeError(f"no totals in {dumps[-1]}")
@@ -143,6 +149,7 @@ def main() -> int:
     parser.add_argument("--checks", type=int, default=1000, help="checks counted per row")
     parser.add_argument("--concurrency", default="1,8", help="checks in flight, per row")
     parser.add_argument("--source", help="run the gateway from this checkout")
+    parser.add_argument("--keep-dumps", help="copy callgrind's dumps into this directory")
     parser.add_argument("--daytime", action="store_true", help="as in run.py")
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
