@@ -56,7 +56,10 @@ class CallFilter:
         where.add("agent_id = {}", self.agent_id)
         where.add("campaign_id = {}", self.campaign_id)
         where.add("decision = {}", self.decision)
-        where.add("reasons @> {}::jsonb", None if self.reason is None else [{"code": self.reason}])
+        if self.reason is not None:
+            # Only denied calls carry reasons, and the reasons index holds only those.
+            where.conditions.append("decision = 'deny'")
+            where.add("reasons @> {}::jsonb", [{"code": self.reason}])
         where.add("created_at >= {}", self.since)
         where.add("created_at < {}", self.until)
         return where

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from gateway.review import CallFilter
 from tests.conftest import Clock, bearer
 from tests.integration.tenant import OPEN_POLICY, Tenant, e164
 from tests.integration.test_process import run_cli
@@ -203,3 +204,29 @@ async def test_the_reasons_index_takes_entries_as_decisions_are_written(db: Any)
     # No pending list for a later insert to merge while a dialer waits for its answer.
     options = await db.fetchval("SELECT reloptions FROM pg_class WHERE relname = 'calls_reasons'")
     assert options == ["fastupdate=off"]
+
+
+async def test_the_reasons_index_holds_denied_calls_and_serves_the_reason_filter(
+    db: Any, tenant: Tenant
+) -> None:
+    definition = await db.fetchval(
+        "SELECT indexdef FROM pg_indexes WHERE indexname = 'calls_reasons'"
+    )
+    assert definition.endswith("WHERE (decision = 'deny'::text)")
+    # The filter's conditions imply the index's, so the planner may use it.
+    where = CallFilter(reason="dnc_listed").where()
+    async with db.transaction():
+        await db.execute("SET LOCAL enable_seqscan = off")
+        plan = await db.fetch(f"EXPLAIN SELECT call_id FROM calls {where.sql()}", *where.params)
+    assert "calls_reasons" in "\n".join(r[0] for r in plan)
+    # An allowed call gives no reasons, so asking for allowed calls with one finds none.
+    denied = await tenant.precheck(tenant.marketing(tenant.listed[2], script_version=5))
+    assert denied["decision"] == "deny"
+    both = await tenant.ok(
+        "GET", f"/v1/calls?agent_id={tenant.agent}&decision=allow&reason=script_not_approved"
+    )
+    assert both["items"] == []
+    one = await tenant.ok(
+        "GET", f"/v1/calls?agent_id={tenant.agent}&decision=deny&reason=script_not_approved"
+    )
+    assert [c["call_id"] for c in one["items"]] == [denied["call_id"]]
