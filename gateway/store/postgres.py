@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from dataclasses import dataclass
@@ -27,6 +28,13 @@ UNREACHABLE: tuple[type[BaseException], ...] = (
 # Advisory lock key for migrations ("gw-migrate" as a number); jobs use their own keys.
 MIGRATION_LOCK_KEY = 0x67772D6D69677261
 _NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+# A migration that starts with this line runs outside a transaction, one statement at a
+# time (each ends with `;` at the end of a line), for what a transaction cannot hold:
+# CREATE INDEX CONCURRENTLY, which builds an index without stopping the table's writes.
+# Its statements must be safe to run again: an interrupted run starts over.
+WITHOUT_TRANSACTION = "-- migrate: without a transaction\n"
+_STATEMENT_END = re.compile(r";[ \t]*(?:--[^\n]*)?$", re.MULTILINE)
+_LOCK_POLL_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,22 @@ class Migration:
     number: int
     name: str
     sql: str
+
+    @property
+    def transactional(self) -> bool:
+        return not self.sql.startswith(WITHOUT_TRANSACTION)
+
+    def statements(self) -> list[str]:
+        """The statements of a migration run outside a transaction, in order."""
+        parts = _STATEMENT_END.split(self.sql)
+        found = []
+        for part in parts:
+            code = "\n".join(
+                line for line in part.splitlines() if not line.lstrip().startswith("--")
+            ).strip()
+            if code:
+                found.append(code)
+        return found
 
 
 def available_migrations() -> list[Migration]:
@@ -58,7 +82,13 @@ async def migrate(dsn: str) -> list[str]:
     conn: Conn = await asyncpg.connect(dsn)
     applied: list[str] = []
     try:
-        await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
+        # Polled, not waited for inside one statement: a waiting statement holds a
+        # snapshot, and CREATE INDEX CONCURRENTLY in the run holding the lock waits for
+        # every older snapshot to end. Waiting inside the lock call would deadlock the two.
+        while True:
+            if await conn.fetchval("SELECT pg_try_advisory_lock($1)", MIGRATION_LOCK_KEY):
+                break
+            await asyncio.sleep(_LOCK_POLL_SECONDS)
         try:
             await conn.execute(
                 """CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -70,19 +100,28 @@ async def migrate(dsn: str) -> list[str]:
             for migration in available_migrations():
                 if migration.number in done:
                     continue
-                async with conn.transaction():
-                    await conn.execute(migration.sql)
-                    await conn.execute(
-                        "INSERT INTO schema_migrations (number, name) VALUES ($1, $2)",
-                        migration.number,
-                        migration.name,
-                    )
+                if migration.transactional:
+                    async with conn.transaction():
+                        await conn.execute(migration.sql)
+                        await _record(conn, migration)
+                else:
+                    for statement in migration.statements():
+                        await conn.execute(statement)
+                    await _record(conn, migration)
                 applied.append(migration.name)
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
     finally:
         await conn.close()
     return applied
+
+
+async def _record(conn: Conn, migration: Migration) -> None:
+    await conn.execute(
+        "INSERT INTO schema_migrations (number, name) VALUES ($1, $2)",
+        migration.number,
+        migration.name,
+    )
 
 
 def _encode_json(value: object) -> str:

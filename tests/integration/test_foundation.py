@@ -106,6 +106,72 @@ async def test_concurrent_migrations_do_not_collide(fresh_database: str) -> None
     assert count == len(available_migrations())
 
 
+async def test_the_reasons_index_is_built_concurrently_and_again_after_an_interruption(
+    fresh_database: str,
+) -> None:
+    await migrate(fresh_database)
+    conn = await asyncpg.connect(fresh_database)
+
+    async def reasons_indexes() -> list[tuple[str, bool, str]]:
+        rows = await conn.fetch(
+            "SELECT c.relname, i.indisvalid, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname LIKE 'calls_reasons%' "
+            "ORDER BY 1"
+        )
+        return [(r[0], r[1], r[2].rsplit(" WHERE ", 1)[-1]) for r in rows]
+
+    built = [("calls_reasons", True, "(decision = 'deny'::text)")]
+    try:
+        assert await reasons_indexes() == built
+        # Interrupted after the old index was dropped and before the rename: the next run
+        # builds it again and finishes.
+        await conn.execute("ALTER INDEX calls_reasons RENAME TO calls_reasons_denied")
+        await conn.execute("DELETE FROM schema_migrations WHERE number = 14")
+        assert await migrate(fresh_database) == ["014_calls_reasons_denied_only.sql"]
+        assert await reasons_indexes() == built
+        # Interrupted after the rename, before the migration was recorded.
+        await conn.execute("DELETE FROM schema_migrations WHERE number = 14")
+        assert await migrate(fresh_database) == ["014_calls_reasons_denied_only.sql"]
+        assert await reasons_indexes() == built
+    finally:
+        await conn.close()
+
+
+async def test_two_runs_at_once_build_the_index_once_while_decisions_are_stored(
+    fresh_database: str,
+) -> None:
+    # A second run waiting for the migration lock holds no snapshot the build waits for,
+    # and a writer's insert goes on while the index is built.
+    await migrate(fresh_database)
+    conn = await asyncpg.connect(fresh_database)
+    try:
+        await conn.execute("DELETE FROM schema_migrations WHERE number = 14")
+        insert = (
+            "INSERT INTO calls (call_id, created_at, decision, reasons, request, caller_id, "
+            "agent_id, purpose, policy_version, token_name, valid_until) VALUES "
+            "(gen_random_uuid(), now(), 'deny', '[{\"code\": \"dnc_listed\"}]', '{}', "
+            "'4008001234', 'A1', 'marketing', 'r1', 't', now())"
+        )
+        for _ in range(200):
+            await conn.execute(insert)
+        runs = asyncio.gather(migrate(fresh_database), migrate(fresh_database))
+        written = 0
+        while not runs.done():
+            await asyncio.wait_for(conn.execute(insert), timeout=5)
+            written += 1
+            await asyncio.sleep(0)
+        applied = sorted(name for r in await runs for name in r)
+        assert applied == ["014_calls_reasons_denied_only.sql"]
+        assert written > 0
+        count = await conn.fetchval(
+            'SELECT count(*) FROM calls WHERE reasons @> \'[{"code": "dnc_listed"}]\' '
+            "AND decision = 'deny'"
+        )
+        assert count == 200 + written
+    finally:
+        await conn.close()
+
+
 # --- auth --------------------------------------------------------------------------------
 
 
