@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
+import time
 from dataclasses import dataclass
 from importlib import resources
 
@@ -31,10 +33,19 @@ _NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 # A migration that starts with this line runs outside a transaction, one statement at a
 # time (each ends with `;` at the end of a line), for what a transaction cannot hold:
 # CREATE INDEX CONCURRENTLY, which builds an index without stopping the table's writes.
-# Its statements must be safe to run again: an interrupted run starts over.
+# Its statements must be safe to run again: an interrupted run starts over. Only `--`
+# comments on lines of their own or after a statement's `;`; no `/* */` comments and no
+# `$$` bodies, whose semicolons the split would cut at.
 WITHOUT_TRANSACTION = "-- migrate: without a transaction\n"
 _STATEMENT_END = re.compile(r";[ \t]*(?:--[^\n]*)?$", re.MULTILINE)
 _LOCK_POLL_SECONDS = 0.1
+_LOCK_WAIT_LOGGED_AFTER = 2.0
+# A long statement of a migration (an index build) is ended by PostgreSQL within this
+# long once the client is gone (killed, or its host lost), so that it does not go on
+# holding the migration lock for a run that nobody waits for.
+_CLIENT_CHECK = {"client_connection_check_interval": "1s"}
+
+log = logging.getLogger("gateway.migrate")
 
 
 @dataclass(frozen=True)
@@ -49,15 +60,15 @@ class Migration:
 
     def statements(self) -> list[str]:
         """The statements of a migration run outside a transaction, in order."""
-        parts = _STATEMENT_END.split(self.sql)
-        found = []
-        for part in parts:
-            code = "\n".join(
-                line for line in part.splitlines() if not line.lstrip().startswith("--")
-            ).strip()
-            if code:
-                found.append(code)
-        return found
+        if "/*" in self.sql or "$$" in self.sql:
+            raise ValueError(
+                f"{self.name}: a migration run outside a transaction may not hold /* */ "
+                "comments or $$ bodies"
+            )
+        code = "\n".join(
+            line for line in self.sql.splitlines() if not line.lstrip().startswith("--")
+        )
+        return [part.strip() for part in _STATEMENT_END.split(code) if part.strip()]
 
 
 def available_migrations() -> list[Migration]:
@@ -74,21 +85,16 @@ def available_migrations() -> list[Migration]:
 
 
 async def migrate(dsn: str) -> list[str]:
-    """Apply every pending migration, each in its own transaction; returns the names applied.
+    """Apply every pending migration, each in its own transaction unless it says otherwise;
+    returns the names applied.
 
-    A session-level advisory lock serialises concurrent runs: the second waits, then finds
-    nothing left to do.
+    A session-level advisory lock serialises concurrent runs: the second waits for it, then
+    finds nothing left to do.
     """
-    conn: Conn = await asyncpg.connect(dsn)
+    conn: Conn = await asyncpg.connect(dsn, server_settings=_CLIENT_CHECK)
     applied: list[str] = []
     try:
-        # Polled, not waited for inside one statement: a waiting statement holds a
-        # snapshot, and CREATE INDEX CONCURRENTLY in the run holding the lock waits for
-        # every older snapshot to end. Waiting inside the lock call would deadlock the two.
-        while True:
-            if await conn.fetchval("SELECT pg_try_advisory_lock($1)", MIGRATION_LOCK_KEY):
-                break
-            await asyncio.sleep(_LOCK_POLL_SECONDS)
+        await _take_lock(conn)
         try:
             await conn.execute(
                 """CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -114,6 +120,35 @@ async def migrate(dsn: str) -> list[str]:
     finally:
         await conn.close()
     return applied
+
+
+async def _take_lock(conn: Conn) -> None:
+    # Polled, not waited for inside one statement: a waiting statement holds a snapshot,
+    # and CREATE INDEX CONCURRENTLY in the run holding the lock waits for every older
+    # snapshot to end. Waiting inside the lock call would deadlock the two.
+    started = time.monotonic()
+    logged = False
+    while True:
+        if await conn.fetchval("SELECT pg_try_advisory_lock($1)", MIGRATION_LOCK_KEY):
+            return
+        if not logged and time.monotonic() - started >= _LOCK_WAIT_LOGGED_AFTER:
+            logged = True
+            holder = await conn.fetchrow(
+                "SELECT a.pid, a.state, a.wait_event, left(a.query, 120) AS query "
+                "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                "WHERE l.locktype = 'advisory' AND l.granted "
+                "AND l.classid = $1 AND l.objid = $2 AND l.objsubid = 1",
+                MIGRATION_LOCK_KEY >> 32,
+                MIGRATION_LOCK_KEY & 0xFFFFFFFF,
+            )
+            log.warning(
+                "waiting for another migration run: %s",
+                "its session has ended"
+                if holder is None
+                else f"pid {holder['pid']}, {holder['state']}, waiting for "
+                f"{holder['wait_event'] or 'nothing'}: {holder['query']}",
+            )
+        await asyncio.sleep(_LOCK_POLL_SECONDS)
 
 
 async def _record(conn: Conn, migration: Migration) -> None:

@@ -8,7 +8,7 @@ import asyncpg
 import pytest
 
 from gateway.settings import Settings, load_settings
-from gateway.store.postgres import available_migrations, migrate
+from gateway.store.postgres import MIGRATION_LOCK_KEY, available_migrations, migrate
 from tests.conftest import ADMIN_URL, _db_url, bearer
 
 
@@ -106,70 +106,139 @@ async def test_concurrent_migrations_do_not_collide(fresh_database: str) -> None
     assert count == len(available_migrations())
 
 
-async def test_the_reasons_index_is_built_concurrently_and_again_after_an_interruption(
+_INSERT_DENIED = (
+    "INSERT INTO calls (call_id, created_at, decision, reasons, request, caller_id, agent_id, "
+    "purpose, policy_version, token_name, valid_until) VALUES (gen_random_uuid(), now(), "
+    "'deny', '[{\"code\": \"dnc_listed\"}]', '{}', '4008001234', 'A1', 'marketing', 'r1', "
+    "'t', now())"
+)
+_BUILT = [("calls_reasons", True, "(decision = 'deny'::text)")]
+
+
+async def _reasons_indexes(conn: Any) -> list[tuple[str, bool, str]]:
+    rows = await conn.fetch(
+        "SELECT c.relname, i.indisvalid, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+        "JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname LIKE 'calls_reasons%' "
+        "ORDER BY 1"
+    )
+    return [(r[0], r[1], r[2].rsplit(" WHERE ", 1)[-1]) for r in rows]
+
+
+async def _build_waiting(conn: Any) -> None:
+    """Until the concurrent build waits for a transaction older than it to end."""
+    for _ in range(200):
+        waiting = await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'CREATE INDEX CONCURRENTLY%' "
+            "AND wait_event = 'virtualxid'"
+        )
+        if waiting:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("no concurrent index build waited for the open transaction")
+
+
+async def _reopen_014(fresh_database: str) -> tuple[Any, Any, Any]:
+    """The schema migrated, 014 marked unapplied, 200 denied calls, and a transaction open
+    on a second connection since before the build (as an export holds one)."""
+    await migrate(fresh_database)
+    conn = await asyncpg.connect(fresh_database)
+    reader = await asyncpg.connect(fresh_database)
+    await conn.execute("DELETE FROM schema_migrations WHERE number = 14")
+    for _ in range(200):
+        await conn.execute(_INSERT_DENIED)
+    held = reader.transaction(isolation="repeatable_read")
+    await held.start()
+    await reader.fetchval("SELECT count(*) FROM calls")
+    return conn, reader, held
+
+
+async def test_the_reasons_index_is_rebuilt_after_an_interruption_at_either_point(
     fresh_database: str,
 ) -> None:
     await migrate(fresh_database)
     conn = await asyncpg.connect(fresh_database)
-
-    async def reasons_indexes() -> list[tuple[str, bool, str]]:
-        rows = await conn.fetch(
-            "SELECT c.relname, i.indisvalid, pg_get_indexdef(i.indexrelid) FROM pg_index i "
-            "JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname LIKE 'calls_reasons%' "
-            "ORDER BY 1"
-        )
-        return [(r[0], r[1], r[2].rsplit(" WHERE ", 1)[-1]) for r in rows]
-
-    built = [("calls_reasons", True, "(decision = 'deny'::text)")]
     try:
-        assert await reasons_indexes() == built
-        # Interrupted after the old index was dropped and before the rename: the next run
-        # builds it again and finishes.
+        assert await _reasons_indexes(conn) == _BUILT
+        # After the old index was dropped and before the rename.
         await conn.execute("ALTER INDEX calls_reasons RENAME TO calls_reasons_denied")
         await conn.execute("DELETE FROM schema_migrations WHERE number = 14")
         assert await migrate(fresh_database) == ["014_calls_reasons_denied_only.sql"]
-        assert await reasons_indexes() == built
-        # Interrupted after the rename, before the migration was recorded.
+        assert await _reasons_indexes(conn) == _BUILT
+        # After the rename, before the migration was recorded.
         await conn.execute("DELETE FROM schema_migrations WHERE number = 14")
         assert await migrate(fresh_database) == ["014_calls_reasons_denied_only.sql"]
-        assert await reasons_indexes() == built
+        assert await _reasons_indexes(conn) == _BUILT
     finally:
         await conn.close()
 
 
-async def test_two_runs_at_once_build_the_index_once_while_decisions_are_stored(
+async def test_decisions_are_stored_while_two_runs_build_the_reasons_index(
     fresh_database: str,
 ) -> None:
-    # A second run waiting for the migration lock holds no snapshot the build waits for,
-    # and a writer's insert goes on while the index is built.
-    await migrate(fresh_database)
-    conn = await asyncpg.connect(fresh_database)
+    conn, reader, held = await _reopen_014(fresh_database)
     try:
-        await conn.execute("DELETE FROM schema_migrations WHERE number = 14")
-        insert = (
-            "INSERT INTO calls (call_id, created_at, decision, reasons, request, caller_id, "
-            "agent_id, purpose, policy_version, token_name, valid_until) VALUES "
-            "(gen_random_uuid(), now(), 'deny', '[{\"code\": \"dnc_listed\"}]', '{}', "
-            "'4008001234', 'A1', 'marketing', 'r1', 't', now())"
-        )
-        for _ in range(200):
-            await conn.execute(insert)
         runs = asyncio.gather(migrate(fresh_database), migrate(fresh_database))
-        written = 0
-        while not runs.done():
-            await asyncio.wait_for(conn.execute(insert), timeout=5)
-            written += 1
-            await asyncio.sleep(0)
-        applied = sorted(name for r in await runs for name in r)
+        await _build_waiting(conn)
+        # The build is under way and waits; the table takes inserts meanwhile.
+        for _ in range(20):
+            await asyncio.wait_for(conn.execute(_INSERT_DENIED), timeout=2)
+        assert not runs.done()
+        await held.commit()
+        applied = [name for r in await asyncio.wait_for(runs, timeout=30) for name in r]
         assert applied == ["014_calls_reasons_denied_only.sql"]
-        assert written > 0
+        assert await _reasons_indexes(conn) == _BUILT
         count = await conn.fetchval(
-            'SELECT count(*) FROM calls WHERE reasons @> \'[{"code": "dnc_listed"}]\' '
-            "AND decision = 'deny'"
+            "SELECT count(*) FROM calls WHERE decision = 'deny' "
+            'AND reasons @> \'[{"code": "dnc_listed"}]\''
         )
-        assert count == 200 + written
+        assert count == 220
     finally:
+        await reader.close()
         await conn.close()
+
+
+async def test_a_build_cut_short_is_replaced_by_the_next_run(fresh_database: str) -> None:
+    conn, reader, held = await _reopen_014(fresh_database)
+    try:
+        run = asyncio.create_task(migrate(fresh_database))
+        await _build_waiting(conn)
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+        # The statement was cancelled on the server: its index is left invalid, and the
+        # lock is free for the next run.
+        assert ("calls_reasons_denied", False, "(decision = 'deny'::text)") in (
+            await _reasons_indexes(conn)
+        )
+        await held.rollback()
+        assert await asyncio.wait_for(migrate(fresh_database), timeout=30) == [
+            "014_calls_reasons_denied_only.sql"
+        ]
+        assert await _reasons_indexes(conn) == _BUILT
+    finally:
+        await reader.close()
+        await conn.close()
+
+
+async def test_a_run_waiting_for_the_lock_says_who_holds_it(
+    fresh_database: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    await migrate(fresh_database)
+    holder = await asyncpg.connect(fresh_database)
+    try:
+        await holder.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
+        pid = holder.get_server_pid()
+        run = asyncio.create_task(migrate(fresh_database))
+        for _ in range(100):
+            if "waiting for another migration run" in caplog.text:
+                break
+            await asyncio.sleep(0.05)
+        assert f"pid {pid}, idle" in caplog.text
+        assert not run.done()
+        await holder.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
+        assert await asyncio.wait_for(run, timeout=10) == []
+    finally:
+        await holder.close()
 
 
 # --- auth --------------------------------------------------------------------------------

@@ -3,6 +3,8 @@ transaction is split into statements."""
 
 from __future__ import annotations
 
+import pytest
+
 from gateway.store.postgres import WITHOUT_TRANSACTION, Migration, available_migrations
 
 
@@ -25,11 +27,37 @@ def test_a_migration_outside_a_transaction_is_split_at_line_ending_semicolons() 
     ]
 
 
+def test_a_comment_line_ending_in_a_semicolon_does_not_cut_a_statement() -> None:
+    sql = (
+        WITHOUT_TRANSACTION
+        + "CREATE INDEX CONCURRENTLY a ON t (x)\n"
+        + "  -- was a full index;\n"
+        + "  WHERE y = 1;\n"
+    )
+    assert Migration(99, "099_x.sql", sql).statements() == [
+        "CREATE INDEX CONCURRENTLY a ON t (x)\n  WHERE y = 1"
+    ]
+
+
+@pytest.mark.parametrize("body", ["/* a; b */ SELECT 1;", "DO $$ BEGIN PERFORM 1; END $$;"])
+def test_block_comments_and_bodies_are_refused_outside_a_transaction(body: str) -> None:
+    with pytest.raises(ValueError, match=r"099_x\.sql"):
+        Migration(99, "099_x.sql", WITHOUT_TRANSACTION + body + "\n").statements()
+
+
 def test_migrations_are_transactional_unless_they_say_otherwise() -> None:
     kinds = {m.name: m.transactional for m in available_migrations()}
     assert kinds["001_foundation.sql"]
     assert not kinds["014_calls_reasons_denied_only.sql"]
-    outside = next(m for m in available_migrations() if not m.transactional)
-    # Every statement of it is one PostgreSQL accepts outside a transaction block alone.
-    assert all(";" not in s.splitlines()[-1] for s in outside.statements())
-    assert len(outside.statements()) == 4
+
+
+def test_outside_a_transaction_every_index_is_built_and_dropped_concurrently() -> None:
+    # That is what such a migration is for: a plain CREATE INDEX would stop the table's
+    # writes for the whole build.
+    for migration in available_migrations():
+        if migration.transactional:
+            continue
+        for statement in migration.statements():
+            words = statement.split()
+            if words[0] in ("CREATE", "DROP") and "INDEX" in words[:3]:
+                assert "CONCURRENTLY" in words[:4], (migration.name, statement)
