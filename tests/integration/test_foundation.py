@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import sys
 from typing import Any
 
 import asyncpg
@@ -216,6 +217,36 @@ async def test_a_build_cut_short_is_replaced_by_the_next_run(fresh_database: str
         ]
         assert await _reasons_indexes(conn) == _BUILT
     finally:
+        await reader.close()
+        await conn.close()
+
+
+async def test_a_killed_run_does_not_leave_its_build_holding_the_lock(
+    fresh_database: str,
+) -> None:
+    conn, reader, held = await _reopen_014(fresh_database)
+    code = "import asyncio, sys; from gateway.store.postgres import migrate; "
+    code += "asyncio.run(migrate(sys.argv[1]))"
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code, fresh_database)
+    try:
+        await _build_waiting(conn)
+        proc.kill()
+        await proc.wait()
+        # PostgreSQL notices the client is gone and ends the build, releasing the lock.
+        for _ in range(100):
+            if await conn.fetchval("SELECT pg_try_advisory_lock($1)", MIGRATION_LOCK_KEY):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the killed run's session still holds the migration lock")
+        await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
+        await held.rollback()
+        assert await migrate(fresh_database) == ["014_calls_reasons_denied_only.sql"]
+        assert await _reasons_indexes(conn) == _BUILT
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
         await reader.close()
         await conn.close()
 
