@@ -1,33 +1,179 @@
-"""Prometheus metrics, one registry per process."""
+"""Prometheus metrics, one registry per process.
+
+The metrics every pre-call check updates are `LoopCounter`s and `LoopHistogram`s: plain
+numbers, updated from the event loop's thread only, and turned into Prometheus samples
+when /metrics is read. prometheus-client's own take a lock and walk the buckets on every
+update, which was 7% of the instructions a check costs. The others are prometheus-client's.
+"""
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Sequence
 from typing import Any
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge
+from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.utils import floatToGoString
 
-HTTP_REQUESTS = Counter(
-    "gateway_http_requests_total", "HTTP requests answered", ["route", "method", "status"]
+
+class _Loop(Collector):
+    """What the two kinds share: a name, help text, label names, and one child per label
+    values, registered as a collector so that /metrics reads them."""
+
+    kind = ""
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: Sequence[str] = (),
+        registry: CollectorRegistry | None = REGISTRY,
+    ) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.labelnames = tuple(labelnames)
+        self._children: dict[tuple[str, ...], Any] = {}
+        if not self.labelnames:
+            self.labels()  # shown from the start, at zero, as prometheus-client's are
+        if registry is not None:
+            registry.register(self)
+
+    def labels(self, *values: str) -> Any:
+        if len(values) != len(self.labelnames):
+            raise ValueError(f"{self.name} takes labels {self.labelnames}, not {values}")
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self._child()
+        return child
+
+    def _child(self) -> Any:
+        raise NotImplementedError
+
+    def describe(self) -> list[Metric]:
+        return [self._family()]
+
+    def _family(self) -> Metric:
+        raise NotImplementedError
+
+    def _unlabelled(self) -> Any:
+        if self.labelnames:
+            raise ValueError(f"{self.name} needs its labels {self.labelnames}")
+        return self.labels()
+
+
+class _CounterChild:
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0.0
+
+    def inc(self, amount: float = 1) -> None:
+        if amount < 0:
+            raise ValueError("a counter only goes up")
+        self.value += amount
+
+
+class LoopCounter(_Loop):
+    """A counter for the event loop's thread. `name` without the `_total` suffix."""
+
+    kind = "counter"
+
+    def _child(self) -> _CounterChild:
+        return _CounterChild()
+
+    def inc(self, amount: float = 1) -> None:
+        self._unlabelled().inc(amount)
+
+    def _family(self) -> CounterMetricFamily:
+        return CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
+
+    def collect(self) -> list[Metric]:
+        family = self._family()
+        for values, child in list(self._children.items()):
+            family.add_metric(values, child.value)
+        return [family]
+
+
+class _HistogramChild:
+    __slots__ = ("bounds", "counts", "sum")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # the last is +Inf
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        # The first bucket whose upper bound is >= value: Prometheus's `le`.
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.sum += value
+
+
+class LoopHistogram(_Loop):
+    """A histogram for the event loop's thread."""
+
+    kind = "histogram"
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: Sequence[str] = (),
+        buckets: Sequence[float] = (),
+        registry: CollectorRegistry | None = REGISTRY,
+    ) -> None:
+        bounds = tuple(float(b) for b in buckets)
+        if not bounds or list(bounds) != sorted(set(bounds)):
+            raise ValueError(f"{name}: buckets must be given in increasing order")
+        self.bounds = bounds
+        go_float: Any = floatToGoString  # untyped; the `le` label as prometheus-client writes it
+        self._les = [go_float(b) for b in bounds] + ["+Inf"]
+        super().__init__(name, documentation, labelnames, registry)
+
+    def _child(self) -> _HistogramChild:
+        return _HistogramChild(self.bounds)
+
+    def observe(self, value: float) -> None:
+        self._unlabelled().observe(value)
+
+    def _family(self) -> HistogramMetricFamily:
+        return HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
+
+    def collect(self) -> list[Metric]:
+        family = self._family()
+        for values, child in list(self._children.items()):
+            counts, total = list(child.counts), child.sum
+            cumulative, buckets = 0, []
+            for le, n in zip(self._les, counts, strict=True):
+                cumulative += n
+                buckets.append((le, float(cumulative)))
+            family.add_metric(values, buckets, total)
+        return [family]
+
+
+HTTP_REQUESTS = LoopCounter(
+    "gateway_http_requests", "HTTP requests answered", ["route", "method", "status"]
 )
-HTTP_LATENCY = Histogram(
+HTTP_LATENCY = LoopHistogram(
     "gateway_http_request_seconds",
     "HTTP request latency",
     ["route"],
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
-CHECKS = Counter("gateway_checks_total", "Pre-call checks by decision", ["decision"])
-CHECK_REASONS = Counter("gateway_check_reasons_total", "Deny reasons given", ["reason"])
-CHECK_LATENCY = Histogram(
+CHECKS = LoopCounter("gateway_checks", "Pre-call checks by decision", ["decision"])
+CHECK_REASONS = LoopCounter("gateway_check_reasons", "Deny reasons given", ["reason"])
+CHECK_LATENCY = LoopHistogram(
     "gateway_check_seconds",
     "Pre-call check latency, request to durable answer",
     buckets=(0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1, 0.5, 1),
 )
-DECISION_BATCH = Histogram(
+DECISION_BATCH = LoopHistogram(
     "gateway_decision_batch_size",
     "Decisions written per round trip",
     buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
 )
-DECISION_WRITE_SECONDS = Histogram(
+DECISION_WRITE_SECONDS = LoopHistogram(
     "gateway_decision_write_seconds",
     "Time to store one batch of decisions (insert and commit)",
     buckets=(0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1, 0.5, 1),
@@ -43,20 +189,3 @@ CALENDAR_COVERED_UNTIL = Gauge(
     "End of the last day the calendar gives a day type for, as Unix time; 0 once it ran out",
 )
 JOB_RUNS = Counter("gateway_job_runs_total", "Scheduled job runs", ["job", "outcome"])
-
-
-# Metric children by label values: `.labels()` takes a lock and builds a key on every
-# call, which shows on the pre-call check's path. Bounded, for labels from requests.
-_CHILDREN: dict[tuple[int, tuple[str, ...]], Any] = {}
-_MAX_CHILDREN = 2000
-
-
-def labelled(metric: Any, *values: str) -> Any:
-    """`metric.labels(*values)`, cached."""
-    key = (id(metric), values)
-    child = _CHILDREN.get(key)
-    if child is None:
-        child = metric.labels(*values)
-        if len(_CHILDREN) < _MAX_CHILDREN:
-            _CHILDREN[key] = child
-    return child

@@ -197,9 +197,9 @@ class PreCallChecker:
             self._pipe.send_later(
                 "SET", idem_key, b"D|" + digest.encode() + b"|" + body, "EX", IDEMPOTENCY_SECONDS
             ).add_done_callback(_warn_if_not_stored)
-        metrics.labelled(metrics.CHECKS, verdict.decision).inc()
+        metrics.CHECKS.labels(verdict.decision).inc()
         for reason in verdict.reasons:
-            metrics.labelled(metrics.CHECK_REASONS, reason.code).inc()
+            metrics.CHECK_REASONS.labels(reason.code).inc()
         metrics.CHECK_LATENCY.observe(time.perf_counter() - started)
         return body
 

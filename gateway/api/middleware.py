@@ -91,8 +91,8 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         elapsed = time.perf_counter() - started
         resource = request.match_info.route.resource
         route = resource.canonical if resource is not None else "unmatched"
-        metrics.labelled(metrics.HTTP_REQUESTS, route, request.method, str(status)).inc()
-        metrics.labelled(metrics.HTTP_LATENCY, route).observe(elapsed)
+        metrics.HTTP_REQUESTS.labels(route, request.method, str(status)).inc()
+        metrics.HTTP_LATENCY.labels(route).observe(elapsed)
         if request.app[ACCESS_LOG]:
             p = request.get(PRINCIPAL)
             log.info(

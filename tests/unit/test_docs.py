@@ -50,6 +50,10 @@ def metric_names() -> list[str]:
         if isinstance(value, MetricWrapperBase):
             name = value._name
             names.append(name + "_total" if isinstance(value, Counter) else name)
+        elif isinstance(value, metrics.LoopCounter):
+            names.append(value.name + "_total")
+        elif isinstance(value, metrics.LoopHistogram):
+            names.append(value.name)
     return sorted(names)
 
 
