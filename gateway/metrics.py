@@ -20,9 +20,8 @@ from prometheus_client.utils import floatToGoString
 
 class _Loop(Collector):
     """What the two kinds share: a name, help text, label names, and one child per label
-    values, registered as a collector so that /metrics reads them."""
-
-    kind = ""
+    values, registered as a collector so that /metrics reads them (in the loop's thread
+    too: GET /metrics calls generate_latest in its handler)."""
 
     def __init__(
         self,
@@ -78,8 +77,6 @@ class _CounterChild:
 class LoopCounter(_Loop):
     """A counter for the event loop's thread. `name` without the `_total` suffix."""
 
-    kind = "counter"
-
     def _child(self) -> _CounterChild:
         return _CounterChild()
 
@@ -112,8 +109,6 @@ class _HistogramChild:
 
 class LoopHistogram(_Loop):
     """A histogram for the event loop's thread."""
-
-    kind = "histogram"
 
     def __init__(
         self,
