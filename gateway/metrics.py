@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Sequence
+from itertools import accumulate
 from typing import Any
 
 from prometheus_client import REGISTRY, Counter, Gauge
@@ -34,8 +35,9 @@ class _Loop(Collector):
         self.documentation = documentation
         self.labelnames = tuple(labelnames)
         self._children: dict[tuple[str, ...], Any] = {}
-        if not self.labelnames:
-            self.labels()  # shown from the start, at zero, as prometheus-client's are
+        # Without labels, the one child: shown from the start, at zero, as
+        # prometheus-client's are.
+        self._only: Any = None if self.labelnames else self.labels()
         if registry is not None:
             registry.register(self)
 
@@ -53,13 +55,22 @@ class _Loop(Collector):
     def describe(self) -> list[Metric]:
         return [self._family()]
 
+    def collect(self) -> list[Metric]:
+        family = self._family()
+        for values, child in list(self._children.items()):
+            self._add(family, values, child)
+        return [family]
+
     def _family(self) -> Metric:
         raise NotImplementedError
 
+    def _add(self, family: Any, values: tuple[str, ...], child: Any) -> None:
+        raise NotImplementedError
+
     def _unlabelled(self) -> Any:
-        if self.labelnames:
+        if self._only is None:
             raise ValueError(f"{self.name} needs its labels {self.labelnames}")
-        return self.labels()
+        return self._only
 
 
 class _CounterChild:
@@ -86,11 +97,8 @@ class LoopCounter(_Loop):
     def _family(self) -> CounterMetricFamily:
         return CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
 
-    def collect(self) -> list[Metric]:
-        family = self._family()
-        for values, child in list(self._children.items()):
-            family.add_metric(values, child.value)
-        return [family]
+    def _add(self, family: Any, values: tuple[str, ...], child: _CounterChild) -> None:
+        family.add_metric(values, child.value)
 
 
 class _HistogramChild:
@@ -135,16 +143,10 @@ class LoopHistogram(_Loop):
     def _family(self) -> HistogramMetricFamily:
         return HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
 
-    def collect(self) -> list[Metric]:
-        family = self._family()
-        for values, child in list(self._children.items()):
-            counts, total = list(child.counts), child.sum
-            cumulative, buckets = 0, []
-            for le, n in zip(self._les, counts, strict=True):
-                cumulative += n
-                buckets.append((le, float(cumulative)))
-            family.add_metric(values, buckets, total)
-        return [family]
+    def _add(self, family: Any, values: tuple[str, ...], child: _HistogramChild) -> None:
+        total = child.sum
+        cumulative = map(float, accumulate(child.counts))
+        family.add_metric(values, list(zip(self._les, cumulative, strict=True)), total)
 
 
 HTTP_REQUESTS = LoopCounter(
