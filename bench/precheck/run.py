@@ -51,7 +51,8 @@ targets are reported, not enforced.
 
 Needs: wrk, PostgreSQL at --admin-url (a role that may create databases), Redis at
 --redis-url. --profile also samples one gateway process with py-spy (when installed in
-the virtualenv) during an extra, unreported full-speed run and prints where time goes.
+the virtualenv) during an extra, unreported run at the half rate and prints where time
+goes.
 """
 
 from __future__ import annotations
@@ -748,7 +749,7 @@ class Bench:
         half.target_rate = target
         self.note_inside(procs, "half rate", before, metrics_ports)
         if args.profile and procs == 1:
-            self.profile()
+            self.profile(delay_ms)
         stop_servers(self.servers)
         self.servers = None
         return Measurement(procs, ceilings, full, half, full_check, half_check)
@@ -788,7 +789,9 @@ class Bench:
         )
         return result
 
-    def profile(self) -> None:
+    def profile(self, delay_ms: int) -> None:
+        """Samples one gateway process at the half rate just measured: there each check
+        shares least, and the tail is."""
         spy = BIN / "py-spy"
         if not spy.exists():
             log("no py-spy in the virtualenv; skipping the profile")
@@ -804,7 +807,8 @@ class Bench:
                 "-d",
                 str(seconds),
                 "-r",
-                "200",
+                "500",
+                "--nonblocking",
                 "-f",
                 "raw",
                 "-o",
@@ -815,7 +819,15 @@ class Bench:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        run_wrk("gateway1-profiled", self.args.port, seconds, self.args, self.wrk_env(), self.work)
+        run_wrk(
+            "gateway1-profiled",
+            self.args.port,
+            seconds,
+            self.args,
+            self.wrk_env(),
+            self.work,
+            delay_ms,
+        )
         spy_proc.wait(timeout=60)
         if raw.exists():
             print_profile(raw)
