@@ -30,9 +30,13 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from gateway.store.postgres import migrate
+    from gateway.store.postgres import MigrationFailed, migrate
 
-    applied = _run_value(migrate(settings.database_url))
+    try:
+        applied = _run_value(migrate(settings.database_url))
+    except MigrationFailed as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     if applied:
         for name in applied:
             print(f"applied {name}")

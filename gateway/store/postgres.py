@@ -34,10 +34,17 @@ _NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 # time (each ends with `;` at the end of a line), for what a transaction cannot hold:
 # CREATE INDEX CONCURRENTLY, which builds an index without stopping the table's writes.
 # Its statements must be safe to run again: an interrupted run starts over. Only `--`
-# comments on lines of their own or after a statement's `;`; no `/* */` comments and no
-# `$$` bodies, whose semicolons the split would cut at.
+# comments on lines of their own or after a statement's `;`, no `/* */` comments; a body
+# (a DO block's) is quoted with `$$`, and the `;` ending its lines ends no statement.
 WITHOUT_TRANSACTION = "-- migrate: without a transaction\n"
-_STATEMENT_END = re.compile(r";[ \t]*(?:--[^\n]*)?$", re.MULTILINE)
+# Such a migration may set lock_timeout, so that the pre-call check's inserts, which queue
+# behind a statement waiting for the table's exclusive lock, wait no longer than that. A
+# statement that gives up on its lock is tried again after a pause, for up to five minutes.
+_LOCK_RETRY_SECONDS = 1.0
+_LOCK_TRIES = 300
+_LOCK_TRIES_LOGGED_EVERY = 30
+_STATEMENT_END = re.compile(r";[ \t]*(?:--[^\n]*)?$")
+_NAMED_DOLLAR_QUOTE = re.compile(r"\$[A-Za-z_][A-Za-z_0-9]*\$")
 _LOCK_POLL_SECONDS = 0.1
 _LOCK_WAIT_LOGGED_AFTER = 2.0
 # A long statement of a migration (an index build) is ended by PostgreSQL within this
@@ -46,6 +53,12 @@ _LOCK_WAIT_LOGGED_AFTER = 2.0
 _CLIENT_CHECK = {"client_connection_check_interval": "1s"}
 
 log = logging.getLogger("gateway.migrate")
+
+
+class MigrationFailed(Exception):
+    """A migration's statement failed; the message names the migration and PostgreSQL's
+    error. Nothing of a migration run in a transaction is kept; one run outside a
+    transaction starts over from its first statement next time."""
 
 
 @dataclass(frozen=True)
@@ -60,15 +73,28 @@ class Migration:
 
     def statements(self) -> list[str]:
         """The statements of a migration run outside a transaction, in order."""
-        if "/*" in self.sql or "$$" in self.sql:
+        if "/*" in self.sql or _NAMED_DOLLAR_QUOTE.search(self.sql):
             raise ValueError(
                 f"{self.name}: a migration run outside a transaction may not hold /* */ "
-                "comments or $$ bodies"
+                "comments or $name$ quotes (bodies are quoted with $$)"
             )
-        code = "\n".join(
-            line for line in self.sql.splitlines() if not line.lstrip().startswith("--")
-        )
-        return [part.strip() for part in _STATEMENT_END.split(code) if part.strip()]
+        found: list[str] = []
+        lines: list[str] = []
+        quotes = 0  # $$ seen in the statement so far: odd inside a body
+        for line in self.sql.splitlines():
+            if line.lstrip().startswith("--"):
+                continue
+            quotes += line.count("$$")
+            if quotes % 2 == 0 and _STATEMENT_END.search(line):
+                lines.append(_STATEMENT_END.sub("", line))
+                found.append("\n".join(lines).strip())
+                lines, quotes = [], 0
+            else:
+                lines.append(line)
+        rest = "\n".join(lines).strip()
+        if rest:
+            raise ValueError(f"{self.name}: the last statement does not end with ;")
+        return found
 
 
 def available_migrations() -> list[Migration]:
@@ -92,6 +118,7 @@ async def migrate(dsn: str) -> list[str]:
     finds nothing left to do.
     """
     conn: Conn = await asyncpg.connect(dsn, server_settings=_CLIENT_CHECK)
+    conn.add_log_listener(_log_server_message)
     applied: list[str] = []
     try:
         await _take_lock(conn)
@@ -106,14 +133,17 @@ async def migrate(dsn: str) -> list[str]:
             for migration in available_migrations():
                 if migration.number in done:
                     continue
-                if migration.transactional:
-                    async with conn.transaction():
-                        await conn.execute(migration.sql)
+                try:
+                    if migration.transactional:
+                        async with conn.transaction():
+                            await conn.execute(migration.sql)
+                            await _record(conn, migration)
+                    else:
+                        for statement in migration.statements():
+                            await _execute_retrying_locks(conn, migration.name, statement)
                         await _record(conn, migration)
-                else:
-                    for statement in migration.statements():
-                        await conn.execute(statement)
-                    await _record(conn, migration)
+                except asyncpg.PostgresError as e:
+                    raise MigrationFailed(f"{migration.name}: {type(e).__name__}: {e}") from e
                 applied.append(migration.name)
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
@@ -149,6 +179,48 @@ async def _take_lock(conn: Conn) -> None:
                 f"{holder['wait_event'] or 'nothing'}: {holder['query']}",
             )
         await asyncio.sleep(_LOCK_POLL_SECONDS)
+
+
+async def _execute_retrying_locks(conn: Conn, name: str, statement: str) -> None:
+    for attempt in range(1, _LOCK_TRIES + 1):
+        try:
+            await conn.execute(statement)
+            return
+        except asyncpg.exceptions.LockNotAvailableError:
+            if attempt == _LOCK_TRIES:
+                raise
+            if attempt % _LOCK_TRIES_LOGGED_EVERY == 1:
+                oldest = await conn.fetch(
+                    "SELECT pid, state, now() - xact_start AS age, left(query, 120) AS query "
+                    "FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND xact_start IS NOT NULL AND pid <> pg_backend_pid() "
+                    "ORDER BY xact_start LIMIT 3"
+                )
+                log.warning(
+                    "%s: %s... did not get its lock within lock_timeout (try %d of %d); "
+                    "trying again in %.0f s. Oldest open transactions: %s",
+                    name,
+                    statement.split("\n", 1)[0][:80],
+                    attempt,
+                    _LOCK_TRIES,
+                    _LOCK_RETRY_SECONDS,
+                    "; ".join(
+                        f"pid {r['pid']}, {r['state']} for {r['age'].total_seconds():.1f} s: "
+                        f"{r['query']}"
+                        for r in oldest
+                    )
+                    or "none",
+                )
+            await asyncio.sleep(_LOCK_RETRY_SECONDS)
+
+
+def _log_server_message(conn: object, message: asyncpg.PostgresLogMessage) -> None:
+    """A migration's RAISE WARNING reaches the operator; PostgreSQL's notices (an object
+    already there, skipped) do not need to."""
+    if message.severity_en == "WARNING":
+        log.warning("%s", message.message)
+    else:
+        log.debug("%s", message.message)
 
 
 async def _record(conn: Conn, migration: Migration) -> None:

@@ -39,8 +39,37 @@ def test_a_comment_line_ending_in_a_semicolon_does_not_cut_a_statement() -> None
     ]
 
 
-@pytest.mark.parametrize("body", ["/* a; b */ SELECT 1;", "DO $$ BEGIN PERFORM 1; END $$;"])
-def test_block_comments_and_bodies_are_refused_outside_a_transaction(body: str) -> None:
+def test_a_body_in_dollar_quotes_is_one_statement_whatever_its_semicolons() -> None:
+    sql = (
+        WITHOUT_TRANSACTION
+        + "SET lock_timeout = '1s';\n"
+        + "DO $$\n"
+        + "BEGIN\n"
+        + "    ALTER TABLE t VALIDATE CONSTRAINT c;\n"
+        + "EXCEPTION WHEN check_violation THEN\n"
+        + "    -- reported, not fatal;\n"
+        + "    RAISE WARNING 'c: %', 'x;';\n"
+        + "END $$;\n"
+        + "RESET lock_timeout;\n"
+    )
+    assert Migration(99, "099_x.sql", sql).statements() == [
+        "SET lock_timeout = '1s'",
+        "DO $$\nBEGIN\n    ALTER TABLE t VALIDATE CONSTRAINT c;\n"
+        "EXCEPTION WHEN check_violation THEN\n    RAISE WARNING 'c: %', 'x;';\nEND $$",
+        "RESET lock_timeout",
+    ]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "/* a; b */ SELECT 1;",
+        "DO $body$ BEGIN PERFORM 1; END $body$;",
+        "SELECT 1;\nSELECT 2",
+        "DO $$ BEGIN PERFORM 1; END;",
+    ],
+)
+def test_what_the_split_cannot_read_is_refused_outside_a_transaction(body: str) -> None:
     with pytest.raises(ValueError, match=r"099_x\.sql"):
         Migration(99, "099_x.sql", WITHOUT_TRANSACTION + body + "\n").statements()
 
@@ -49,6 +78,7 @@ def test_migrations_are_transactional_unless_they_say_otherwise() -> None:
     kinds = {m.name: m.transactional for m in available_migrations()}
     assert kinds["001_foundation.sql"]
     assert not kinds["014_calls_reasons_denied_only.sql"]
+    assert not kinds["015_calls_reasons_agree_with_decision.sql"]
 
 
 def test_outside_a_transaction_every_index_is_built_and_dropped_concurrently() -> None:
