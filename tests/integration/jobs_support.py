@@ -13,6 +13,9 @@ from gateway.ids import uuid7
 from tests.conftest import bearer
 
 AT = datetime.fromisoformat
+# What a denied call made without naming its reasons is denied for: the table holds no
+# denied call without a reason.
+DEFAULT_DENIAL = [{"code": "dnc_listed", "rule": "dnc", "message": "on the do-not-call list"}]
 
 
 async def make_call(
@@ -36,7 +39,7 @@ async def make_call(
         call_id,
         created_at,
         decision,
-        reasons or [],
+        reasons or (DEFAULT_DENIAL if decision == "deny" else []),
         {"callee": callee},
         callee,
         caller_id,

@@ -6,11 +6,18 @@ import sys
 from typing import Any
 
 import asyncpg
+import msgspec
 import pytest
 
 from gateway.settings import Settings, load_settings
-from gateway.store.postgres import MIGRATION_LOCK_KEY, available_migrations, migrate
+from gateway.store.postgres import (
+    MIGRATION_LOCK_KEY,
+    MigrationFailed,
+    available_migrations,
+    migrate,
+)
 from tests.conftest import ADMIN_URL, _db_url, bearer
+from tests.integration.test_process import run_cli
 
 
 async def test_healthz_needs_no_token(client: Any) -> None:
@@ -270,6 +277,129 @@ async def test_a_run_waiting_for_the_lock_says_who_holds_it(
         assert await asyncio.wait_for(run, timeout=10) == []
     finally:
         await holder.close()
+
+
+_AGREE = "calls_reasons_agree"
+_MIGRATION_015 = "015_calls_reasons_agree_with_decision.sql"
+_INSERT_CALL = (
+    "INSERT INTO calls (call_id, created_at, decision, reasons, request, caller_id, agent_id, "
+    "purpose, policy_version, token_name, valid_until) VALUES (gen_random_uuid(), now(), "
+    "$1, $2::jsonb, '{}', '4008001234', 'A1', 'marketing', 'r1', 't', now())"
+)
+_DENIED_REASONS = '[{"code": "dnc_listed", "rule": "dnc", "message": "m"}]'
+
+
+async def _agree_validated(conn: Any) -> bool | None:
+    validated: bool | None = await conn.fetchval(
+        "SELECT convalidated FROM pg_constraint WHERE conname = $1", _AGREE
+    )
+    return validated
+
+
+async def _reopen_015(fresh_database: str) -> Any:
+    """The schema migrated, then the check taken away again and 015 marked unapplied."""
+    await migrate(fresh_database)
+    conn = await asyncpg.connect(fresh_database)
+    await conn.execute(f"ALTER TABLE calls DROP CONSTRAINT {_AGREE}")
+    await conn.execute("DELETE FROM schema_migrations WHERE number = 15")
+    return conn
+
+
+_DISAGREEING = [
+    ("allow", _DENIED_REASONS),
+    ("deny", "[]"),
+    ("deny", '{"code": "dnc_listed", "rule": "dnc", "message": "m"}'),
+    ("allow", "null"),
+    ("allow", "{}"),
+]
+
+
+async def test_the_table_refuses_reasons_that_disagree_with_the_decision(
+    fresh_database: str,
+) -> None:
+    await migrate(fresh_database)
+    conn = await asyncpg.connect(fresh_database)
+    try:
+        assert await _agree_validated(conn) is True
+        for decision, reasons in _DISAGREEING:
+            with pytest.raises(asyncpg.CheckViolationError, match=_AGREE):
+                await conn.execute(_INSERT_CALL, decision, reasons)
+        await conn.execute(_INSERT_CALL, "allow", "[]")
+        await conn.execute(_INSERT_CALL, "deny", _DENIED_REASONS)
+        assert await conn.fetchval("SELECT count(*) FROM calls") == 2
+    finally:
+        await conn.close()
+
+
+async def test_adding_the_reasons_check_waits_for_its_lock_without_holding_up_decisions(
+    fresh_database: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    conn = await _reopen_015(fresh_database)
+    reader = await asyncpg.connect(fresh_database)
+    try:
+        # A long export of calls holds the table's share lock; the check needs the exclusive
+        # one for a moment.
+        held = reader.transaction()
+        await held.start()
+        await reader.fetchval("SELECT count(*) FROM calls")
+        run = asyncio.create_task(migrate(fresh_database))
+        for _ in range(100):
+            if "did not get its lock" in caplog.text:
+                break
+            await asyncio.sleep(0.05)
+        assert f"{_MIGRATION_015}: ALTER TABLE calls DROP CONSTRAINT" in caplog.text
+        assert f"pid {reader.get_server_pid()}, idle in transaction for" in caplog.text
+        # Decisions queue behind the waiting statement for lock_timeout (200 ms) at most.
+        for _ in range(20):
+            await asyncio.wait_for(conn.execute(_INSERT_CALL, "allow", "[]"), timeout=1)
+        assert not run.done()
+        await held.commit()
+        assert await asyncio.wait_for(run, timeout=10) == [_MIGRATION_015]
+        assert await _agree_validated(conn) is True
+        assert await conn.fetchval("SELECT count(*) FROM calls") == 20
+    finally:
+        await reader.close()
+        await conn.close()
+
+
+async def test_a_disagreeing_row_written_before_is_reported_and_new_ones_are_refused(
+    fresh_database: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    conn = await _reopen_015(fresh_database)
+    try:
+        await conn.execute(_INSERT_CALL, "deny", "[]")
+        assert await migrate(fresh_database) == [_MIGRATION_015]
+        assert "calls holds rows whose reasons disagree with their decision" in caplog.text
+        # The query the warning gives finds the row.
+        query = caplog.text.split("List them with: ", 1)[1].splitlines()[0]
+        assert [(r["decision"], r["reasons"]) for r in await conn.fetch(query)] == [("deny", "[]")]
+        assert await _agree_validated(conn) is False
+        with pytest.raises(asyncpg.CheckViolationError, match=_AGREE):
+            await conn.execute(_INSERT_CALL, "allow", _DENIED_REASONS)
+    finally:
+        await conn.close()
+
+
+async def test_a_failed_migration_is_named_and_not_recorded(
+    fresh_database: str, settings: Settings
+) -> None:
+    conn = await _reopen_015(fresh_database)
+    try:
+        await conn.execute("ALTER TABLE calls RENAME TO calls_elsewhere")
+        with pytest.raises(
+            MigrationFailed, match=rf'^{_MIGRATION_015}: UndefinedTableError: .*"calls"'
+        ):
+            await migrate(fresh_database)
+        assert not await conn.fetchval("SELECT count(*) FROM schema_migrations WHERE number = 15")
+        there = msgspec.structs.replace(settings, database_url=fresh_database)
+        code, _, err = await run_cli(there, "migrate")
+        assert code == 1
+        assert err.startswith(f"error: {_MIGRATION_015}: UndefinedTableError: ")
+        assert "Traceback" not in err
+        await conn.execute("ALTER TABLE calls_elsewhere RENAME TO calls")
+        assert await migrate(fresh_database) == [_MIGRATION_015]
+    finally:
+        await conn.close()
 
 
 # --- auth --------------------------------------------------------------------------------
