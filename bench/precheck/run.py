@@ -52,7 +52,8 @@ targets are reported, not enforced.
 Needs: wrk, PostgreSQL at --admin-url (a role that may create databases), Redis at
 --redis-url. --profile also samples one gateway process with py-spy (when installed in
 the virtualenv) during an extra, unreported run at the half rate and prints where time
-goes.
+goes. --capture (needs tcpdump and root) records the gateway's port during each half-rate
+run and reports the latency the loopback interface saw (bench/precheck/capture.py).
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -92,6 +93,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import unlink_prefix  # noqa: E402
 from bench.precheck import cpu, flush  # noqa: E402
+from bench.precheck.capture import Capture  # noqa: E402
 
 BIN = Path(sys.executable).parent
 LIST_ID = "leads-2026-11"
@@ -745,9 +747,17 @@ class Bench:
         )
         delay_ms = max(1, round(max(period_ms - probe.p50_ms, period_ms / 2)))
         before = [read_histograms(p) for p in metrics_ports]
-        half, half_check = self.verified_run(f"gateway{procs}-half", delay_ms)
+        capture = Capture(args.port, self.work / f"half-{procs}.pcap") if args.capture else None
+        with capture or nullcontext():
+            half, half_check = self.verified_run(f"gateway{procs}-half", delay_ms)
         half.target_rate = target
         self.note_inside(procs, "half rate", before, metrics_ports)
+        if capture is not None:
+            self.notes.append(
+                f"{procs} process{'es' if procs > 1 else ''}, half rate, at the loopback "
+                f"interface (tcpdump; request sent to answer sent): {capture.latency().describe()}"
+            )
+            log(self.notes[-1])
         if args.profile and procs == 1:
             self.profile(delay_ms)
         stop_servers(self.servers)
@@ -1103,6 +1113,12 @@ def main() -> int:
         help="start single processes with --reuse-port too",
     )
     parser.add_argument("--profile", action="store_true", help="py-spy one gateway process")
+    parser.add_argument(
+        "--capture",
+        action="store_true",
+        help="tcpdump the gateway's port during each half-rate run and report the latency "
+        "the loopback interface saw, and the bursts of requests held up together",
+    )
     parser.add_argument("--markdown", default=str(HERE / "last-run.md"))
     parser.add_argument("--wrk", default=shutil.which("wrk") or "/usr/bin/wrk")
     parser.add_argument("--keep", action="store_true", help="keep the database and keys")
