@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from collections.abc import AsyncIterator, Callable
@@ -10,9 +11,11 @@ from typing import Any
 
 import asyncpg
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 
+from gateway.api.ops import OPENAPI
 from gateway.app import create_app
 from gateway.auth import create_token
 from gateway.settings import Settings, load_settings
@@ -87,13 +90,45 @@ async def tokens(database_url: str) -> dict[str, str]:
 
 Make = Callable[..., Any]
 
+# Error answers of the gateway under test that its OpenAPI document does not list for the
+# route: every test that makes one fails (below), so the document stays true.
+_UNDECLARED: list[str] = []
+
+
+@web.middleware
+async def _declared_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    response: web.StreamResponse = await handler(request)
+    resource = request.match_info.route.resource
+    body = getattr(response, "body", None)
+    if response.status < 400 or resource is None or not isinstance(body, bytes):
+        return response
+    try:
+        code = json.loads(body)["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        return response
+    op = request.app[OPENAPI]["paths"].get(resource.canonical, {}).get(request.method.lower())
+    declared = (op or {}).get("responses", {}).get(str(response.status), {})
+    if response.status != 500 and code not in declared.get("x-error-codes", []):
+        _UNDECLARED.append(f"{request.method} {resource.canonical}: {response.status} {code}")
+    return response
+
+
+@pytest.fixture(autouse=True)
+def _errors_are_declared() -> Any:
+    yield
+    found = sorted(set(_UNDECLARED))
+    _UNDECLARED.clear()
+    assert not found, f"errors answered but not in the OpenAPI document: {found}"
+
 
 @pytest.fixture
 async def make_client() -> AsyncIterator[Make]:
     opened: list[TestClient[Any, Any]] = []
 
     async def make(settings: Settings, clock: Any = None) -> TestClient[Any, Any]:
-        client: TestClient[Any, Any] = TestClient(TestServer(create_app(settings, clock)))
+        app = create_app(settings, clock)
+        app.middlewares.insert(0, _declared_errors)
+        client: TestClient[Any, Any] = TestClient(TestServer(app))
         await client.start_server()
         opened.append(client)
         return client

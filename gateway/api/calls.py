@@ -62,6 +62,10 @@ def call_id_of(request: web.Request) -> uuid.UUID:
     status=201,
     summary="Report what happened on a call (dialed, answered, ended, opt_out, complaint); "
     "409 call_denied for a call the gateway denied (recorded as a violation)",
+    errors=(
+        NotFound,
+        CallDenied,
+    ),
 )
 async def post_event(request: web.Request) -> web.StreamResponse:
     call_id = call_id_of(request)
@@ -114,6 +118,12 @@ async def _chunks(request: web.Request) -> AsyncIterator[bytes]:
     status=201,
     body_content_types=("audio/wav", "audio/mpeg", "audio/ogg"),
     summary="Upload the call's recording (streamed; stored and synced twice before 201)",
+    errors=(
+        NotFound,
+        Conflict,
+        UnsupportedMediaType,
+        TooLarge,
+    ),
 )
 async def put_recording(request: web.Request) -> web.StreamResponse:
     call_id = call_id_of(request)
@@ -148,6 +158,7 @@ async def put_recording(request: web.Request) -> web.StreamResponse:
     response_content_type="audio/*",
     summary="Play the recording; HTTP Range requests answer 206 so a player can seek "
     "(each playback is audited)",
+    errors=(NotFound,),
 )
 async def get_recording(request: web.Request) -> web.StreamResponse:
     call_id = call_id_of(request)
@@ -202,6 +213,10 @@ class HoldIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     status=201,
     summary="Link the policy sold on this call; its recording's retention follows the "
     "contract (201 linked, 200 when the same policy is updated, e.g. its termination)",
+    errors=(
+        NotFound,
+        Conflict,
+    ),
 )
 async def link_sale(request: web.Request) -> web.StreamResponse:
     call_id = call_id_of(request)
@@ -264,6 +279,7 @@ async def link_sale(request: web.Request) -> web.StreamResponse:
     roles=("supervisor",),
     body=HoldIn,
     summary="Set or lift a legal hold: a held call's recording is never deleted",
+    errors=(NotFound,),
 )
 async def set_hold(request: web.Request) -> web.StreamResponse:
     call_id = call_id_of(request)

@@ -14,7 +14,7 @@ from aiohttp import web
 from gateway.api.csvlines import body_lines
 from gateway.api.routing import Routes, convert_query, json_response, principal
 from gateway.appkeys import CLOCK, PG, SETTINGS
-from gateway.errors import InvalidRequest, NotFound, UnsupportedMediaType
+from gateway.errors import InvalidRequest, NotFound, TooLarge, UnsupportedMediaType
 from gateway.jobs.report import BEIJING, figures_for
 from gateway.policy import normalize_caller_id, normalize_number
 
@@ -85,6 +85,10 @@ def _record(fields: dict[str, Any]) -> tuple[Any, ...]:
     body_content_types=("application/x-ndjson", "text/csv"),
     summary="Call detail records from the switch, as JSON lines or CSV "
     "(caller,callee,start,end,call_id); the reconciliation job matches them to decisions",
+    errors=(
+        UnsupportedMediaType,
+        TooLarge,
+    ),
 )
 async def post_cdrs(request: web.Request) -> web.StreamResponse:
     ctype = request.content_type
@@ -144,6 +148,7 @@ class ReportQuery(msgspec.Struct, forbid_unknown_fields=True):
     query=("date",),
     summary="A day's report per campaign and agent, JSON or CSV by Accept "
     "(a day not yet reported by the nightly job is computed now, marked provisional)",
+    errors=(NotFound,),
 )
 async def daily_report(request: web.Request) -> web.StreamResponse:
     if "date" not in request.query:

@@ -14,7 +14,7 @@ from gateway.api.csvlines import body_blocks
 from gateway.api.routing import Routes, convert_query, json_response, principal, read_json
 from gateway.appkeys import DNC_LIST, PG, SETTINGS
 from gateway.dnc_list import RefusalTooShort
-from gateway.errors import InvalidRequest, NotFound, UnsupportedMediaType
+from gateway.errors import InvalidRequest, NotFound, TooLarge, UnsupportedMediaType
 from gateway.policy import normalize_number
 from gateway.store import audit
 
@@ -140,6 +140,10 @@ async def export_dnc(request: web.Request) -> web.StreamResponse:
     body_content_types=("text/csv",),
     summary="Stream a CSV of number[,reason[,expires_at]] onto the list; every bad line is "
     "reported with its line number, every good one kept",
+    errors=(
+        UnsupportedMediaType,
+        TooLarge,
+    ),
 )
 async def import_dnc(request: web.Request) -> web.StreamResponse:
     if request.content_type not in ("text/csv", "text/plain", "application/octet-stream"):
@@ -170,6 +174,7 @@ async def import_dnc(request: web.Request) -> web.StreamResponse:
     roles=("supervisor", "auditor"),
     response=DncHistory,
     summary="A number's do-not-call history; 404 when it was never listed",
+    errors=(NotFound,),
 )
 async def get_dnc(request: web.Request) -> web.StreamResponse:
     e164 = _number(request)
@@ -222,6 +227,7 @@ async def put_dnc(request: web.Request) -> web.StreamResponse:
     body=DncDelete,
     response=DncEntry,
     summary="End a number's active entry (a reason is required); history is kept",
+    errors=(NotFound,),
 )
 async def delete_dnc(request: web.Request) -> web.StreamResponse:
     e164 = _number(request)

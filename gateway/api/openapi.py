@@ -8,6 +8,14 @@ from typing import Any
 import msgspec
 
 from gateway.api.routing import RouteSpec
+from gateway.errors import (
+    ApiError,
+    Forbidden,
+    InvalidRequest,
+    TooLarge,
+    Unauthorized,
+    Unavailable,
+)
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -58,14 +66,15 @@ def build_openapi(specs: list[RouteSpec], version: str) -> dict[str, Any]:
         elif spec.response_content_type != "application/json":
             ok["content"] = {spec.response_content_type: {}}
         op["responses"][str(spec.status)] = ok
-        err = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-        codes = ["400", "413"] if spec.body is not None else []
         if not spec.public:
-            codes = ["401", "403", *codes]
             op["security"] = [{"bearer": []}]
             op["x-roles"] = sorted(spec.roles)
-        for code in codes:
-            op["responses"][code] = {"description": "error", **err}
+        for status, codes in sorted(_errors_of(spec).items()):
+            op["responses"][str(status)] = {
+                "description": "error: " + ", ".join(codes),
+                "x-error-codes": codes,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            }
         paths.setdefault(spec.path, {})[spec.method.lower()] = op
     return {
         "openapi": "3.1.0",
@@ -76,3 +85,23 @@ def build_openapi(specs: list[RouteSpec], version: str) -> dict[str, Any]:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }
+
+
+def _errors_of(spec: RouteSpec) -> dict[int, list[str]]:
+    """The error codes a route answers with, by status: those of every route of its kind,
+    then its own."""
+    kinds: list[type[ApiError]] = []
+    if spec.body is not None or spec.query or "{" in spec.path:
+        kinds.append(InvalidRequest)  # a bad body, query parameter or path segment
+    if spec.body is not None:
+        kinds.append(TooLarge)
+    if not spec.public:
+        # Unavailable: the token cannot be checked while the database is unreachable.
+        kinds += [Unauthorized, Forbidden, Unavailable]
+    kinds += spec.errors
+    found: dict[int, list[str]] = {}
+    for kind in kinds:
+        codes = found.setdefault(kind.status, [])
+        if kind.code not in codes:
+            codes.append(kind.code)
+    return found

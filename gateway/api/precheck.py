@@ -10,7 +10,7 @@ from gateway.api.routing import Routes, json_response, principal, read_json
 from gateway.appkeys import CHECKER, PG
 from gateway.errors import InvalidRequest
 from gateway.policy import CheckRequest, missing_fields
-from gateway.precheck import PrecheckAnswer
+from gateway.precheck import PrecheckAnswer, RequestIdConflict
 from gateway.store import audit
 
 routes = Routes()
@@ -33,6 +33,7 @@ def _require_fields(req: CheckRequest) -> None:
     body=CheckRequest,
     response=PrecheckAnswer,
     summary="Judge one call before it is dialed; the decision is durable before the answer",
+    errors=(RequestIdConflict,),
 )
 async def precheck(request: web.Request) -> web.StreamResponse:
     req = await read_json(request, CheckRequest)

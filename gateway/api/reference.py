@@ -24,7 +24,14 @@ from gateway.api.routing import (
     read_json,
 )
 from gateway.appkeys import PG, REGISTRIES, SETTINGS
-from gateway.errors import ApiError, Conflict, InvalidRequest, NotFound, UnsupportedMediaType
+from gateway.errors import (
+    ApiError,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    TooLarge,
+    UnsupportedMediaType,
+)
 from gateway.policy import PolicyDocument, normalize_number, validate_policy
 from gateway.store import rows
 from gateway.types import Conn
@@ -109,6 +116,10 @@ async def list_lists(request: web.Request) -> web.StreamResponse:
     body_content_types=("application/json", "text/csv"),
     summary="Replace an approved call list (JSON, or text/csv with ?provenance=); "
     "201 new, 200 replaced; invalid numbers are reported and left out",
+    errors=(
+        UnsupportedMediaType,
+        TooLarge,
+    ),
 )
 async def put_list(request: web.Request) -> web.StreamResponse:
     list_id = path_id(request, "list_id")
@@ -211,6 +222,7 @@ def _staff_number(raw: str) -> str:
     body=StaffIn,
     status=201,
     summary="Register an employee, agent or branch number",
+    errors=(Conflict,),
 )
 async def add_staff(request: web.Request) -> web.StreamResponse:
     body = await read_json(request, StaffIn)
@@ -237,7 +249,11 @@ async def add_staff(request: web.Request) -> web.StreamResponse:
 
 
 @routes.route(
-    "DELETE", "/v1/staff-numbers/{number}", roles=EDITORS, summary="Remove a staff number"
+    "DELETE",
+    "/v1/staff-numbers/{number}",
+    roles=EDITORS,
+    summary="Remove a staff number",
+    errors=(NotFound,),
 )
 async def delete_staff(request: web.Request) -> web.StreamResponse:
     number = _staff_number(request.match_info["number"])
@@ -325,6 +341,7 @@ async def list_holidays(request: web.Request) -> web.StreamResponse:
     roles=EDITORS,
     body=HolidayIn,
     summary="Set a day's type; 201 new, 200 replaced",
+    errors=(Conflict,),
 )
 async def put_holiday(request: web.Request) -> web.StreamResponse:
     day = _day(request.match_info["day"])
@@ -376,7 +393,11 @@ async def put_holiday(request: web.Request) -> web.StreamResponse:
 
 
 @routes.route(
-    "DELETE", "/v1/holidays/{day}", roles=EDITORS, summary="Remove an operator calendar entry"
+    "DELETE",
+    "/v1/holidays/{day}",
+    roles=EDITORS,
+    summary="Remove an operator calendar entry",
+    errors=(NotFound,),
 )
 async def delete_holiday(request: web.Request) -> web.StreamResponse:
     day = _day(request.match_info["day"])
@@ -417,6 +438,7 @@ async def get_policy(request: web.Request) -> web.StreamResponse:
     response=PolicyDocument,
     summary="Replace the policy document (admin); a setting past a regulatory "
     "floor is 400 policy_below_floor",
+    errors=(PolicyBelowFloor,),
 )
 async def put_policy(request: web.Request) -> web.StreamResponse:
     raw = await read_body(request, request.app[SETTINGS].max_json_bytes)

@@ -161,6 +161,7 @@ async def list_caller_ids(request: web.Request) -> web.StreamResponse:
     body=CallerIdIn,
     status=201,
     summary="Register a dedicated telemarketing number",
+    errors=(Conflict,),
 )
 async def create_caller_id(request: web.Request) -> web.StreamResponse:
     body = await read_json(request, CallerIdIn)
@@ -182,6 +183,7 @@ async def create_caller_id(request: web.Request) -> web.StreamResponse:
     roles=EDITORS,
     body=CallerIdPatch,
     summary="Change a registered number (purposes, provinces, active)",
+    errors=(NotFound,),
 )
 async def patch_caller_id(request: web.Request) -> web.StreamResponse:
     body = await read_json(request, CallerIdPatch)
@@ -263,6 +265,7 @@ async def list_scripts(request: web.Request) -> web.StreamResponse:
     body=ScriptIn,
     status=201,
     summary="Add a script version (draft, or approved/filed when importing)",
+    errors=(Conflict,),
 )
 async def create_script(request: web.Request) -> web.StreamResponse:
     body = await read_json(request, ScriptIn)
@@ -279,6 +282,10 @@ async def create_script(request: web.Request) -> web.StreamResponse:
     roles=EDITORS,
     body=ScriptPatch,
     summary="Move a script along draft → approved → filed → retired, or edit a draft",
+    errors=(
+        NotFound,
+        InvalidState,
+    ),
 )
 async def patch_script(request: web.Request) -> web.StreamResponse:
     body = await read_json(request, ScriptPatch)
@@ -333,7 +340,15 @@ async def list_agents(request: web.Request) -> web.StreamResponse:
     return await _list(request, "agents", ["agent_id"])
 
 
-@routes.route("POST", "/v1/agents", roles=EDITORS, body=AgentIn, status=201, summary="Add an agent")
+@routes.route(
+    "POST",
+    "/v1/agents",
+    roles=EDITORS,
+    body=AgentIn,
+    status=201,
+    summary="Add an agent",
+    errors=(Conflict,),
+)
 async def create_agent(request: web.Request) -> web.StreamResponse:
     body = await read_json(request, AgentIn)
     values = msgspec.structs.asdict(body)
@@ -349,6 +364,7 @@ async def create_agent(request: web.Request) -> web.StreamResponse:
     roles=EDITORS,
     body=AgentPatch,
     summary="Change an agent (licence, training, purposes, active)",
+    errors=(NotFound,),
 )
 async def patch_agent(request: web.Request) -> web.StreamResponse:
     body = await read_json(request, AgentPatch)
@@ -378,6 +394,7 @@ def normalize_all(values: list[str], field: str) -> list[str]:
     body=CustomersIn,
     response=CustomersOut,
     summary="Replace the agent's own customer and referral register",
+    errors=(NotFound,),
 )
 async def put_customers(request: web.Request) -> web.StreamResponse:
     body = await read_json(request, CustomersIn)
@@ -466,6 +483,7 @@ async def list_campaigns(request: web.Request) -> web.StreamResponse:
     body=CampaignIn,
     status=201,
     summary="Add a campaign with its scripts, caller ids and approved lists",
+    errors=(Conflict,),
 )
 async def create_campaign(request: web.Request) -> web.StreamResponse:
     body = await read_json(request, CampaignIn)
@@ -480,6 +498,7 @@ async def create_campaign(request: web.Request) -> web.StreamResponse:
     roles=EDITORS,
     body=CampaignPatch,
     summary="Change a campaign",
+    errors=(NotFound,),
 )
 async def patch_campaign(request: web.Request) -> web.StreamResponse:
     body = await read_json(request, CampaignPatch)

@@ -108,6 +108,7 @@ async def calls_view(request: web.Request) -> web.StreamResponse:
     roles=READERS,
     summary="One call: request, decision, reasons, events, recording, sale, hold, "
     "retention date, exceptions",
+    errors=(NotFound,),
 )
 async def call_view(request: web.Request) -> web.StreamResponse:
     call_id = call_id_of(request)
@@ -251,6 +252,7 @@ def _exception(row: Any) -> dict[str, Any]:
     roles=("supervisor",),
     body=ExceptionPatch,
     summary="Acknowledge or resolve an exception, with a note (audited)",
+    errors=(NotFound,),
 )
 async def patch_exception(request: web.Request) -> web.StreamResponse:
     try:

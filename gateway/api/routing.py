@@ -11,7 +11,7 @@ import msgspec
 from aiohttp import web
 
 from gateway.auth import Principal
-from gateway.errors import InvalidRequest, TooLarge
+from gateway.errors import ApiError, InvalidRequest, TooLarge
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 T = TypeVar("T")
@@ -34,6 +34,10 @@ class RouteSpec:
     body_content_types: tuple[str, ...] = ("application/json",)
     response_content_type: str = "application/json"
     public: bool = False
+    # The errors the route's own work can answer with, beyond those every route of its
+    # kind has (a bad token or role, a bad or too large body): the OpenAPI document lists
+    # them, so that a client knows which codes to handle.
+    errors: tuple[type[ApiError], ...] = ()
 
 
 @dataclass
@@ -54,6 +58,7 @@ class Routes:
         body_content_types: tuple[str, ...] = ("application/json",),
         response_content_type: str = "application/json",
         public: bool = False,
+        errors: tuple[type[ApiError], ...] = (),
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.specs.append(
@@ -70,6 +75,7 @@ class Routes:
                     body_content_types=body_content_types,
                     response_content_type=response_content_type,
                     public=public,
+                    errors=errors,
                 )
             )
             return handler

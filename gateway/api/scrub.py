@@ -15,7 +15,7 @@ from msgspec import Meta
 from gateway.api.csvlines import body_lines
 from gateway.api.routing import Routes, convert_query, json_response, principal, read_json
 from gateway.appkeys import SCRUB_JOBS, SCRUBBER, SETTINGS
-from gateway.errors import InvalidRequest, NotFound, UnsupportedMediaType
+from gateway.errors import InvalidRequest, NotFound, TooLarge, UnsupportedMediaType
 from gateway.policy import Purpose, ScrubResult
 
 routes = Routes()
@@ -93,6 +93,10 @@ def _job_id(request: web.Request) -> uuid.UUID:
     query=("campaign_id", "purpose"),
     body_content_types=("text/csv",),
     summary="Scrub a large CSV list (one number per line, optional header) in the background",
+    errors=(
+        UnsupportedMediaType,
+        TooLarge,
+    ),
 )
 async def create_scrub_job(request: web.Request) -> web.StreamResponse:
     if request.content_type not in ("text/csv", "text/plain", "application/octet-stream"):
@@ -114,6 +118,7 @@ async def create_scrub_job(request: web.Request) -> web.StreamResponse:
     roles=ROLES,
     response=ScrubJobState,
     summary="A scrub job's state and progress",
+    errors=(NotFound,),
 )
 async def scrub_job(request: web.Request) -> web.StreamResponse:
     row = await request.app[SCRUB_JOBS].status(_job_id(request))
@@ -130,6 +135,7 @@ async def scrub_job(request: web.Request) -> web.StreamResponse:
     roles=ROLES,
     response_content_type="text/csv",
     summary="A finished scrub job's CSV: input,callee_e164,callable,reasons",
+    errors=(NotFound,),
 )
 async def scrub_job_result(request: web.Request) -> web.StreamResponse:
     job_id = _job_id(request)

@@ -76,6 +76,31 @@ async def test_openapi_describes_every_route(client: Any) -> None:
     assert "/readyz" in doc["paths"]
 
 
+async def test_openapi_lists_each_routes_error_codes_by_status(client: Any) -> None:
+    doc = await (await client.get("/openapi.json")).json()
+
+    def errors(path: str, method: str) -> dict[str, list[str]]:
+        responses = doc["paths"][path][method]["responses"]
+        return {s: r["x-error-codes"] for s, r in responses.items() if "x-error-codes" in r}
+
+    assert errors("/v1/precheck", "post") == {
+        "400": ["invalid_request"],
+        "401": ["unauthorized"],
+        "403": ["forbidden"],
+        "409": ["request_id_conflict"],
+        "413": ["too_large"],
+        "503": ["unavailable"],
+    }
+    assert errors("/v1/policy", "put")["400"] == ["invalid_request", "policy_below_floor"]
+    assert errors("/v1/scripts/{script_id}/{version}", "patch")["409"] == ["invalid_state"]
+    assert errors("/healthz", "get") == {}
+    described = doc["paths"]["/v1/precheck"]["post"]["responses"]["409"]
+    assert described["description"] == "error: request_id_conflict"
+    assert described["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Error"
+    }
+
+
 async def test_request_id_is_echoed(client: Any) -> None:
     resp = await client.get("/healthz", headers={"X-Request-Id": "abc-123"})
     assert resp.headers["X-Request-Id"] == "abc-123"
