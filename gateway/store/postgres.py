@@ -38,11 +38,14 @@ _NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 # (a DO block's) is quoted with `$$`, and the `;` ending its lines ends no statement.
 WITHOUT_TRANSACTION = "-- migrate: without a transaction\n"
 # Such a migration may set lock_timeout, so that the pre-call check's inserts, which queue
-# behind a statement waiting for the table's exclusive lock, wait no longer than that. A
-# statement that gives up on its lock is tried again after a pause, for up to five minutes.
+# behind a statement waiting for the table's exclusive lock, wait no longer than that. When
+# a statement gives up on its lock, the migration starts over from its first statement
+# (they are safe to run again; a statement cut short, such as CREATE INDEX CONCURRENTLY,
+# can leave something the next run must clean up first) after a pause, for up to five
+# minutes.
 _LOCK_RETRY_SECONDS = 1.0
-_LOCK_TRIES = 300
-_LOCK_TRIES_LOGGED_EVERY = 30
+_LOCK_RETRY_FOR_SECONDS = 300.0
+_LOCK_RETRIES_LOGGED_EVERY = 30
 _STATEMENT_END = re.compile(r";[ \t]*(?:--[^\n]*)?$")
 _NAMED_DOLLAR_QUOTE = re.compile(r"\$[A-Za-z_][A-Za-z_0-9]*\$")
 _LOCK_POLL_SECONDS = 0.1
@@ -118,7 +121,15 @@ async def migrate(dsn: str) -> list[str]:
     finds nothing left to do.
     """
     conn: Conn = await asyncpg.connect(dsn, server_settings=_CLIENT_CHECK)
-    conn.add_log_listener(_log_server_message)
+    current_migration = [""]  # named in the log lines of its RAISE WARNING
+
+    def log_server_message(_: object, message: asyncpg.PostgresLogMessage) -> None:
+        # A migration's RAISE WARNING reaches the operator; PostgreSQL's notices (an
+        # object already there, skipped) do not need to.
+        level = logging.WARNING if message.severity_en == "WARNING" else logging.DEBUG
+        log.log(level, "%s: %s", current_migration[0] or "migrate", message.message)
+
+    conn.add_log_listener(log_server_message)
     applied: list[str] = []
     try:
         await _take_lock(conn)
@@ -133,17 +144,19 @@ async def migrate(dsn: str) -> list[str]:
             for migration in available_migrations():
                 if migration.number in done:
                     continue
+                current_migration[0] = migration.name
                 try:
                     if migration.transactional:
                         async with conn.transaction():
                             await conn.execute(migration.sql)
                             await _record(conn, migration)
                     else:
-                        for statement in migration.statements():
-                            await _execute_retrying_locks(conn, migration.name, statement)
+                        await _run_outside_a_transaction(conn, migration)
                         await _record(conn, migration)
-                except asyncpg.PostgresError as e:
+                except (asyncpg.PostgresError, ValueError) as e:
                     raise MigrationFailed(f"{migration.name}: {type(e).__name__}: {e}") from e
+                finally:
+                    current_migration[0] = ""
                 applied.append(migration.name)
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
@@ -181,46 +194,48 @@ async def _take_lock(conn: Conn) -> None:
         await asyncio.sleep(_LOCK_POLL_SECONDS)
 
 
-async def _execute_retrying_locks(conn: Conn, name: str, statement: str) -> None:
-    for attempt in range(1, _LOCK_TRIES + 1):
+async def _run_outside_a_transaction(conn: Conn, migration: Migration) -> None:
+    statements = migration.statements()
+    deadline = time.monotonic() + _LOCK_RETRY_FOR_SECONDS
+    tries = 0
+    while True:
+        tries += 1
         try:
-            await conn.execute(statement)
-            return
+            for statement in statements:
+                await conn.execute(statement)
         except asyncpg.exceptions.LockNotAvailableError:
-            if attempt == _LOCK_TRIES:
+            await conn.execute("RESET lock_timeout")
+            if time.monotonic() >= deadline:
                 raise
-            if attempt % _LOCK_TRIES_LOGGED_EVERY == 1:
-                oldest = await conn.fetch(
-                    "SELECT pid, state, now() - xact_start AS age, left(query, 120) AS query "
-                    "FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND xact_start IS NOT NULL AND pid <> pg_backend_pid() "
-                    "ORDER BY xact_start LIMIT 3"
-                )
-                log.warning(
-                    "%s: %s... did not get its lock within lock_timeout (try %d of %d); "
-                    "trying again in %.0f s. Oldest open transactions: %s",
-                    name,
-                    statement.split("\n", 1)[0][:80],
-                    attempt,
-                    _LOCK_TRIES,
-                    _LOCK_RETRY_SECONDS,
-                    "; ".join(
-                        f"pid {r['pid']}, {r['state']} for {r['age'].total_seconds():.1f} s: "
-                        f"{r['query']}"
-                        for r in oldest
-                    )
-                    or "none",
-                )
+            if tries % _LOCK_RETRIES_LOGGED_EVERY == 1:
+                await _log_lock_wait(conn, migration.name, tries)
             await asyncio.sleep(_LOCK_RETRY_SECONDS)
+            continue
+        # What the migration set for itself ends with it, whether it said so or not.
+        await conn.execute("RESET lock_timeout")
+        return
 
 
-def _log_server_message(conn: object, message: asyncpg.PostgresLogMessage) -> None:
-    """A migration's RAISE WARNING reaches the operator; PostgreSQL's notices (an object
-    already there, skipped) do not need to."""
-    if message.severity_en == "WARNING":
-        log.warning("%s", message.message)
-    else:
-        log.debug("%s", message.message)
+async def _log_lock_wait(conn: Conn, name: str, tries: int) -> None:
+    oldest = await conn.fetch(
+        "SELECT pid, state, now() - xact_start AS age, left(query, 120) AS query "
+        "FROM pg_stat_activity WHERE datname = current_database() "
+        "AND xact_start IS NOT NULL AND pid <> pg_backend_pid() "
+        "ORDER BY xact_start LIMIT 3"
+    )
+    log.warning(
+        "%s: a statement did not get its lock within lock_timeout (try %d); starting the "
+        "migration over in %.0f s, for up to %.0f s in all. Oldest open transactions: %s",
+        name,
+        tries,
+        _LOCK_RETRY_SECONDS,
+        _LOCK_RETRY_FOR_SECONDS,
+        "; ".join(
+            f"pid {r['pid']}, {r['state']} for {r['age'].total_seconds():.1f} s: {r['query']}"
+            for r in oldest
+        )
+        or "none",
+    )
 
 
 async def _record(conn: Conn, migration: Migration) -> None:

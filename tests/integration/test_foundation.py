@@ -10,8 +10,11 @@ import msgspec
 import pytest
 
 from gateway.settings import Settings, load_settings
+from gateway.store import postgres
 from gateway.store.postgres import (
     MIGRATION_LOCK_KEY,
+    WITHOUT_TRANSACTION,
+    Migration,
     MigrationFailed,
     available_migrations,
     migrate,
@@ -372,7 +375,9 @@ async def test_adding_the_reasons_check_waits_for_its_lock_without_holding_up_de
             if "did not get its lock" in caplog.text:
                 break
             await asyncio.sleep(0.05)
-        assert f"{_MIGRATION_015}: ALTER TABLE calls DROP CONSTRAINT" in caplog.text
+        assert (
+            f"{_MIGRATION_015}: a statement did not get its lock within lock_timeout" in caplog.text
+        )
         assert f"pid {reader.get_server_pid()}, idle in transaction for" in caplog.text
         # Decisions queue behind the waiting statement for lock_timeout (200 ms) at most.
         for _ in range(20):
@@ -382,6 +387,55 @@ async def test_adding_the_reasons_check_waits_for_its_lock_without_holding_up_de
         assert await asyncio.wait_for(run, timeout=10) == [_MIGRATION_015]
         assert await _agree_validated(conn) is True
         assert await conn.fetchval("SELECT count(*) FROM calls") == 20
+    finally:
+        await reader.close()
+        await conn.close()
+
+
+async def _index_valid(conn: Any, name: str) -> bool | None:
+    valid: bool | None = await conn.fetchval(
+        "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+        "WHERE c.relname = $1",
+        name,
+    )
+    return valid
+
+
+async def test_a_lock_timeout_starts_the_migration_over_from_its_first_statement(
+    fresh_database: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A concurrent build given up on (here, waiting for an open transaction) leaves an
+    # invalid index behind: only the whole migration, whose first statement drops it, can
+    # be run again; the build alone would find its index there.
+    await migrate(fresh_database)
+    extra = Migration(
+        99,
+        "099_test_index.sql",
+        WITHOUT_TRANSACTION
+        + "SET lock_timeout = '200ms';\n"
+        + "DROP INDEX CONCURRENTLY IF EXISTS calls_by_token;\n"
+        + "CREATE INDEX CONCURRENTLY calls_by_token ON calls (token_name);\n",
+    )
+    every = available_migrations()
+    monkeypatch.setattr(postgres, "available_migrations", lambda: [*every, extra])
+    conn = await asyncpg.connect(fresh_database)
+    reader = await asyncpg.connect(fresh_database)
+    try:
+        held = reader.transaction(isolation="repeatable_read")
+        await held.start()
+        await reader.fetchval("SELECT count(*) FROM calls")
+        run = asyncio.create_task(migrate(fresh_database))
+        for _ in range(100):
+            if "099_test_index.sql: a statement did not get its lock" in caplog.text:
+                break
+            await asyncio.sleep(0.05)
+        assert "099_test_index.sql: a statement did not get its lock" in caplog.text
+        await asyncio.sleep(1.5)  # at least one more try
+        assert not run.done()
+        assert await _index_valid(conn, "calls_by_token") is False  # the cut build's
+        await held.commit()
+        assert await asyncio.wait_for(run, timeout=10) == ["099_test_index.sql"]
+        assert await _index_valid(conn, "calls_by_token") is True
     finally:
         await reader.close()
         await conn.close()
