@@ -85,10 +85,8 @@ def _record(fields: dict[str, Any]) -> tuple[Any, ...]:
     body_content_types=("application/x-ndjson", "text/csv"),
     summary="Call detail records from the switch, as JSON lines or CSV "
     "(caller,callee,start,end,call_id); the reconciliation job matches them to decisions",
-    errors=(
-        UnsupportedMediaType,
-        TooLarge,
-    ),
+    # InvalidRequest: a body that is not UTF-8 text, or holds a NUL byte.
+    errors=(InvalidRequest, UnsupportedMediaType, TooLarge),
 )
 async def post_cdrs(request: web.Request) -> web.StreamResponse:
     ctype = request.content_type

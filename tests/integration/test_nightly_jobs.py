@@ -306,6 +306,18 @@ async def test_cdrs_as_csv_with_a_header(client: Any, tokens: dict[str, str]) ->
     assert status == 403
 
 
+async def test_cdrs_that_are_not_text_are_refused(
+    client: Any, db: Any, tokens: dict[str, str]
+) -> None:
+    before = await db.fetchval("SELECT count(*) FROM cdrs")
+    headers = {**bearer(tokens["supervisor"]), "Content-Type": "text/csv"}
+    for raw in (b"4008001234,13900139005,2026-11-22T10:00:00+08:00,\xff,\n", b"4008\x00,1\n"):
+        resp = await client.post("/v1/cdrs", data=raw, headers=headers)
+        assert resp.status == 400
+        assert (await resp.json())["error"]["code"] == "invalid_request"
+    assert await db.fetchval("SELECT count(*) FROM cdrs") == before
+
+
 # --- daily report -----------------------------------------------------------------------------
 
 
