@@ -10,6 +10,7 @@ class ApiError(Exception):
     def __init__(self, message: str, *, status: int | None = None, code: str | None = None):
         super().__init__(message)
         self.message = message
+        self.headers: dict[str, str] = {}  # sent with the error answer
         if status is not None:
             self.status = status
         if code is not None:
@@ -52,6 +53,15 @@ class TooLarge(ApiError):
 class UnsupportedMediaType(ApiError):
     status = 415
     code = "unsupported_media_type"
+
+
+class RangeNotSatisfiable(ApiError):
+    status = 416
+    code = "range_not_satisfiable"
+
+    def __init__(self, message: str, *, size: int) -> None:
+        super().__init__(message)
+        self.headers = {"Content-Range": f"bytes */{size}"}
 
 
 class Unavailable(ApiError):

@@ -19,6 +19,7 @@ from gateway.errors import (
     Conflict,
     InvalidRequest,
     NotFound,
+    RangeNotSatisfiable,
     TooLarge,
     UnsupportedMediaType,
 )
@@ -158,7 +159,7 @@ async def put_recording(request: web.Request) -> web.StreamResponse:
     response_content_type="audio/*",
     summary="Play the recording; HTTP Range requests answer 206 so a player can seek "
     "(each playback is audited)",
-    errors=(NotFound,),
+    errors=(NotFound, RangeNotSatisfiable),
 )
 async def get_recording(request: web.Request) -> web.StreamResponse:
     call_id = call_id_of(request)
@@ -166,6 +167,8 @@ async def get_recording(request: web.Request) -> web.StreamResponse:
     if playback is None:
         raise NotFound(f"call {call_id} has no recording")
     range_header = request.headers.get("Range", "")
+    if range_header:
+        _check_range(request, range_header, playback.size)
     if not range_header or range_header.replace(" ", "").startswith("bytes=0-"):
         # A playback starts at the beginning; the player's seeks are part of it.
         async with request.app[PG].acquire() as conn, conn.transaction():
@@ -180,6 +183,24 @@ async def get_recording(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(
         playback.path, headers={"Content-Type": playback.content_type, "Accept-Ranges": "bytes"}
     )
+
+
+def _check_range(request: web.Request, header: str, size: int) -> None:
+    """A Range the file cannot answer is refused here, with the error envelope, rather than
+    by the file response with an empty body."""
+    try:
+        wanted = request.http_range
+    except ValueError as e:
+        raise RangeNotSatisfiable(
+            f"Range {header!r}: {e}; send one range, bytes=first-last, bytes=first- or "
+            f"bytes=-count",
+            size=size,
+        ) from e
+    if wanted.start is not None and wanted.start >= 0 and wanted.start >= size:
+        raise RangeNotSatisfiable(
+            f"Range {header!r} starts at or after the end of the recording ({size} bytes)",
+            size=size,
+        )
 
 
 # --- sale link and legal hold ------------------------------------------------------------

@@ -117,7 +117,9 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             request[PRINCIPAL] = await _authenticate(request, spec)
         return await handler(request)
     except ApiError as e:
-        return error_response(e.status, e.code, e.message)
+        resp = error_response(e.status, e.code, e.message)
+        resp.headers.update(e.headers)
+        return resp
     except web.HTTPException as e:
         if e.status < 400:
             raise

@@ -96,7 +96,7 @@ def _errors_of(spec: RouteSpec) -> dict[int, list[str]]:
     if spec.body is not None:
         kinds.append(TooLarge)
     if not spec.public:
-        # Unavailable: the token cannot be checked while the database is unreachable.
+        # Unavailable: a store unreachable while answering, the token check included.
         kinds += [Unauthorized, Forbidden, Unavailable]
     kinds += spec.errors
     found: dict[int, list[str]] = {}

@@ -160,6 +160,27 @@ async def test_range_requests_return_the_right_bytes(tenant: Tenant, db: Any) ->
         "SELECT count(*) FROM audit_log WHERE action = 'play' AND entity_id = $1", call
     )
     assert plays == 1  # the seeks belong to the playback that started at 0
+    for bad, why in [
+        (f"bytes={len(audio)}-", "starts at or after the end of the recording (256000 bytes)"),
+        ("bytes=10-5", "Range 'bytes=10-5': "),
+        ("bytes=0-1,5-6", "send one range"),
+        ("pages=1-2", "send one range"),
+    ]:
+        resp = await tenant.client.get(
+            f"/v1/calls/{call}/recording", headers={**headers, "Range": bad}
+        )
+        assert resp.status == 416, bad
+        assert resp.headers["Content-Range"] == f"bytes */{len(audio)}"
+        error = (await resp.json())["error"]
+        assert error["code"] == "range_not_satisfiable"
+        assert why in error["message"]
+    # A refused range is no playback.
+    assert (
+        await db.fetchval(
+            "SELECT count(*) FROM audit_log WHERE action = 'play' AND entity_id = $1", call
+        )
+        == 1
+    )
 
 
 async def test_playback_falls_back_to_the_backup_copy(tenant: Tenant, settings: Any) -> None:
