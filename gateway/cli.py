@@ -30,8 +30,12 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from gateway import logs
     from gateway.store.postgres import MigrationFailed, migrate
 
+    # Its warnings (a lock waited for, rows a check does not cover) go out as the
+    # service's log lines do, on standard error.
+    logs.configure(settings.log_level)
     try:
         applied = _run_value(migrate(settings.database_url))
     except MigrationFailed as e:
