@@ -174,7 +174,10 @@ async def import_dnc(request: web.Request) -> web.StreamResponse:
     roles=("supervisor", "auditor"),
     response=DncHistory,
     summary="A number's do-not-call history; 404 when it was never listed",
-    errors=(NotFound,),
+    errors=(
+        InvalidRequest,
+        NotFound,
+    ),
 )
 async def get_dnc(request: web.Request) -> web.StreamResponse:
     e164 = _number(request)

@@ -91,8 +91,8 @@ def _errors_of(spec: RouteSpec) -> dict[int, list[str]]:
     """The error codes a route answers with, by status: those of every route of its kind,
     then its own."""
     kinds: list[type[ApiError]] = []
-    if spec.body is not None or spec.query or "{" in spec.path:
-        kinds.append(InvalidRequest)  # a bad body, query parameter or path segment
+    if spec.body is not None or spec.query:
+        kinds.append(InvalidRequest)  # a bad body or query parameter
     if spec.body is not None:
         kinds.append(TooLarge)
     if not spec.public:

@@ -253,7 +253,10 @@ async def add_staff(request: web.Request) -> web.StreamResponse:
     "/v1/staff-numbers/{number}",
     roles=EDITORS,
     summary="Remove a staff number",
-    errors=(NotFound,),
+    errors=(
+        InvalidRequest,
+        NotFound,
+    ),
 )
 async def delete_staff(request: web.Request) -> web.StreamResponse:
     number = _staff_number(request.match_info["number"])
@@ -397,7 +400,10 @@ async def put_holiday(request: web.Request) -> web.StreamResponse:
     "/v1/holidays/{day}",
     roles=EDITORS,
     summary="Remove an operator calendar entry",
-    errors=(NotFound,),
+    errors=(
+        InvalidRequest,
+        NotFound,
+    ),
 )
 async def delete_holiday(request: web.Request) -> web.StreamResponse:
     day = _day(request.match_info["day"])
