@@ -66,6 +66,8 @@ def build_openapi(specs: list[RouteSpec], version: str) -> dict[str, Any]:
         elif spec.response_content_type != "application/json":
             ok["content"] = {spec.response_content_type: {}}
         op["responses"][str(spec.status)] = ok
+        for status, meaning in spec.also:
+            op["responses"][str(status)] = {**ok, "description": meaning}
         if not spec.public:
             op["security"] = [{"bearer": []}]
             op["x-roles"] = sorted(spec.roles)

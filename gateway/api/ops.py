@@ -39,6 +39,7 @@ async def healthz(request: web.Request) -> web.StreamResponse:
     public=True,
     response=Readiness,
     summary="200 only when PostgreSQL and Redis answer and the DNC cache is complete; else 503",
+    also=((503, "not ready: the report names each check that failed"),),
 )
 async def readyz(request: web.Request) -> web.StreamResponse:
     checks = request.app[READINESS_CHECKS]

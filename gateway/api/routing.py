@@ -38,6 +38,9 @@ class RouteSpec:
     # kind has (a bad token or role, a bad or too large body): the OpenAPI document lists
     # them, so that a client knows which codes to handle.
     errors: tuple[type[ApiError], ...] = ()
+    # Other statuses answered with the success body, and what each means (/readyz's 503
+    # carries its report).
+    also: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass
@@ -59,6 +62,7 @@ class Routes:
         response_content_type: str = "application/json",
         public: bool = False,
         errors: tuple[type[ApiError], ...] = (),
+        also: tuple[tuple[int, str], ...] = (),
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.specs.append(
@@ -76,6 +80,7 @@ class Routes:
                     response_content_type=response_content_type,
                     public=public,
                     errors=errors,
+                    also=also,
                 )
             )
             return handler

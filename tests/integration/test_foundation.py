@@ -97,6 +97,8 @@ async def test_openapi_lists_each_routes_error_codes_by_status(client: Any) -> N
     assert errors("/v1/policy", "put")["400"] == ["invalid_request", "policy_below_floor"]
     assert errors("/v1/scripts/{script_id}/{version}", "patch")["409"] == ["invalid_state"]
     assert errors("/healthz", "get") == {}
+    ready = doc["paths"]["/readyz"]["get"]["responses"]
+    assert ready["503"]["content"] == ready["200"]["content"]  # the report, not ready
     described = doc["paths"]["/v1/precheck"]["post"]["responses"]["409"]
     assert described["description"] == "error: request_id_conflict"
     assert described["content"]["application/json"]["schema"] == {
