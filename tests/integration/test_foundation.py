@@ -288,6 +288,18 @@ async def test_a_killed_run_does_not_leave_its_build_holding_the_lock(
         await conn.close()
 
 
+async def _migrating_until_logged(
+    url: str, caplog: pytest.LogCaptureFixture, text: str
+) -> asyncio.Task[list[str]]:
+    """A migration run in the background, once it has logged `text` (or after 5 s)."""
+    run = asyncio.create_task(migrate(url))
+    for _ in range(100):
+        if text in caplog.text:
+            break
+        await asyncio.sleep(0.05)
+    return run
+
+
 async def test_a_run_waiting_for_the_lock_says_who_holds_it(
     fresh_database: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -296,11 +308,9 @@ async def test_a_run_waiting_for_the_lock_says_who_holds_it(
     try:
         await holder.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
         pid = holder.get_server_pid()
-        run = asyncio.create_task(migrate(fresh_database))
-        for _ in range(100):
-            if "waiting for another migration run" in caplog.text:
-                break
-            await asyncio.sleep(0.05)
+        run = await _migrating_until_logged(
+            fresh_database, caplog, "waiting for another migration run"
+        )
         assert f"pid {pid}, idle" in caplog.text
         assert not run.done()
         await holder.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
@@ -372,11 +382,7 @@ async def test_adding_the_reasons_check_waits_for_its_lock_without_holding_up_de
         held = reader.transaction()
         await held.start()
         await reader.fetchval("SELECT count(*) FROM calls")
-        run = asyncio.create_task(migrate(fresh_database))
-        for _ in range(100):
-            if "did not get its lock" in caplog.text:
-                break
-            await asyncio.sleep(0.05)
+        run = await _migrating_until_logged(fresh_database, caplog, "did not get its lock")
         assert (
             f"{_MIGRATION_015}: a statement did not get its lock within lock_timeout" in caplog.text
         )
@@ -426,11 +432,9 @@ async def test_a_lock_timeout_starts_the_migration_over_from_its_first_statement
         held = reader.transaction(isolation="repeatable_read")
         await held.start()
         await reader.fetchval("SELECT count(*) FROM calls")
-        run = asyncio.create_task(migrate(fresh_database))
-        for _ in range(100):
-            if "099_test_index.sql: a statement did not get its lock" in caplog.text:
-                break
-            await asyncio.sleep(0.05)
+        run = await _migrating_until_logged(
+            fresh_database, caplog, "099_test_index.sql: a statement did not get its lock"
+        )
         assert "099_test_index.sql: a statement did not get its lock" in caplog.text
         await asyncio.sleep(1.5)  # at least one more try
         assert not run.done()
