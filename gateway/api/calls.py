@@ -196,7 +196,7 @@ def _check_range(request: web.Request, header: str, size: int) -> None:
             f"bytes=-count",
             size=size,
         ) from e
-    if wanted.start is not None and wanted.start >= 0 and wanted.start >= size:
+    if wanted.start is not None and wanted.start >= size:  # a suffix's start is < 0
         raise RangeNotSatisfiable(
             f"Range {header!r} starts at or after the end of the recording ({size} bytes)",
             size=size,

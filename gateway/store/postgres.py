@@ -88,12 +88,11 @@ class Migration:
             if line.lstrip().startswith("--"):
                 continue
             quotes += line.count("$$")
-            if quotes % 2 == 0 and _STATEMENT_END.search(line):
-                lines.append(_STATEMENT_END.sub("", line))
+            ends = quotes % 2 == 0 and _STATEMENT_END.search(line) is not None
+            lines.append(_STATEMENT_END.sub("", line) if ends else line)
+            if ends:
                 found.append("\n".join(lines).strip())
                 lines, quotes = [], 0
-            else:
-                lines.append(line)
         rest = "\n".join(lines).strip()
         if rest:
             raise ValueError(f"{self.name}: the last statement does not end with ;")
