@@ -15,11 +15,17 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, RedisError
 
 from gateway import metrics
+from gateway.answers import (
+    IDEMPOTENCY_SECONDS,
+    PrecheckAnswer,
+    body_hash,
+    encode,
+    replay_value,
+)
 from gateway.auth import Principal
 from gateway.errors import ApiError, Unavailable
 from gateway.ids import uuid7_text
@@ -29,7 +35,6 @@ from gateway.policy import (
     DncScope,
     FactQuery,
     Facts,
-    Reason,
     Verdict,
     build_context,
     fact_query,
@@ -44,31 +49,12 @@ from gateway.store.redis_pipe import RedisPipe
 
 log = logging.getLogger("gateway.precheck")
 
-IDEMPOTENCY_SECONDS = 24 * 3600
 _PENDING_WAIT_SECONDS = 5.0
-
-
-class PrecheckAnswer(msgspec.Struct, kw_only=True):
-    decision: str
-    call_id: str | None
-    callee_e164: str | None
-    reasons: tuple[Reason, ...]
-    recording_required: bool
-    valid_until: datetime
-    policy_version: str
 
 
 class RequestIdConflict(ApiError):
     status = 409
     code = "request_id_conflict"
-
-
-_encode = msgspec.json.Encoder().encode
-
-
-def body_hash(encoded: bytes) -> str:
-    """Of a request's JSON: a retry with the same request_id must carry the same body."""
-    return hashlib.sha256(encoded).hexdigest()[:32]
 
 
 def _warn_if_not_stored(stored: asyncio.Future[Any]) -> None:
@@ -151,7 +137,7 @@ class PreCallChecker:
         idem_key = (
             self._keys.idempotency(who.token_id, request.request_id) if request.request_id else ""
         )
-        encoded = _encode(request)  # hashed for the retry check and stored with the decision
+        encoded = encode(request)  # hashed for the retry check and stored with the decision
         digest = body_hash(encoded) if idem_key else ""
         deadline = time.monotonic() + _PENDING_WAIT_SECONDS
         while True:
@@ -187,7 +173,7 @@ class PreCallChecker:
         except DecisionLogUnavailable as e:
             await self._undo(q, counted, call_id, idem_key)
             raise Unavailable("the decision could not be recorded; do not dial") from e
-        body = _encode(answer)
+        body = encode(answer)
         if idem_key and status == "ok":
             # Not awaited, and sent with the next check's command: the pipe writes commands
             # in order on one connection, so any later command of this process (a retry of
@@ -195,7 +181,7 @@ class PreCallChecker:
             # another process that overtakes it sees the pending marker and waits for it.
             # Storing it stays best effort, as before.
             self._pipe.send_later(
-                "SET", idem_key, b"D|" + digest.encode() + b"|" + body, "EX", IDEMPOTENCY_SECONDS
+                "SET", idem_key, replay_value(digest, body), "EX", IDEMPOTENCY_SECONDS
             ).add_done_callback(_warn_if_not_stored)
         metrics.CHECKS.labels(verdict.decision).inc()
         for reason in verdict.reasons:
@@ -246,7 +232,7 @@ class PreCallChecker:
             call_id=call_id,
             created_at=now,
             decision=verdict.decision,
-            reasons=_encode(verdict.reasons).decode(),
+            reasons=encode(verdict.reasons).decode(),
             request=encoded.decode(),
             callee_e164=answer.callee_e164,
             caller_id=req.caller_id,
@@ -256,6 +242,7 @@ class PreCallChecker:
             list_id=req.list_id,
             policy_version=answer.policy_version,
             token_name=who.name,
+            token_id=who.token_id,
             request_id=req.request_id,
             valid_until=answer.valid_until,
         )

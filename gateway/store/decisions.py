@@ -43,6 +43,7 @@ class DecisionRecord:
     list_id: str | None
     policy_version: str
     token_name: str
+    token_id: str | None
     request_id: str | None
     valid_until: datetime
 

@@ -1,6 +1,8 @@
 """The do-not-call list in Redis: small hashes bucketed by number, rebuilt from PostgreSQL
 (the truth) into a fresh generation that becomes live only when complete. A rebuild also
-restores the attempt counters from the week's allowed decisions."""
+restores what else Redis held that PostgreSQL can tell again: the attempt counters, from
+the week's allowed decisions, and the answers a retry with the same request_id gets, from
+the last day's decisions."""
 
 from __future__ import annotations
 
@@ -15,10 +17,12 @@ from datetime import UTC, datetime, timedelta
 from importlib import resources
 
 import asyncpg
+import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from gateway import metrics
+from gateway.answers import IDEMPOTENCY_SECONDS, replay_from_decision
 from gateway.store.keys import Keys
 from gateway.tasks import abandon, raise_if_stopping, stop
 from gateway.types import Conn
@@ -226,6 +230,7 @@ class DncCache:
             async with conn.transaction(isolation="repeatable_read", readonly=True):
                 await self._copy_generation(conn)
             await self._restore_attempts(conn, batch)
+            await self._restore_answers(conn, batch)
         old = await self.live()
         # Go live only if the generation is still the one being built: Redis flushed or
         # restarted meanwhile would leave it incomplete.
@@ -325,6 +330,64 @@ class DncCache:
                     queued = 0
             if queued:
                 await pipe.execute()
+
+    async def _restore_answers(self, conn: Conn, batch: int) -> None:
+        """A retry's answer lives only in Redis; after Redis lost it, put back the first
+        answer of each (token, request_id) of the last day, for what is left of its day.
+        Checks denied because Redis was unreachable left none (a retry is checked
+        again), so they are not put back; an answer still in Redis stays as it is."""
+        now = self._clock()
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            cursor = conn.cursor(
+                "SELECT DISTINCT ON (token_id, request_id) token_id, request_id, "
+                "call_id::text AS call_id, created_at, decision, reasons::text AS reasons, "
+                "request::text AS request, callee_e164, policy_version, valid_until "
+                "FROM calls WHERE created_at > $1 AND request_id IS NOT NULL "
+                "AND token_id IS NOT NULL "
+                """AND NOT reasons @> '[{"code": "gateway_degraded"}]' """
+                "ORDER BY token_id, request_id, created_at, call_id",
+                now - timedelta(seconds=IDEMPOTENCY_SECONDS),
+                prefetch=batch,
+            )
+            pipe = self._redis.pipeline(transaction=False)
+            queued = unreadable = 0
+            async for row in cursor:
+                left_ms = int(
+                    (row["created_at"] - now).total_seconds() * 1000 + IDEMPOTENCY_SECONDS * 1000
+                )
+                if left_ms <= 0:
+                    continue
+                try:
+                    value = replay_from_decision(
+                        call_id=row["call_id"],
+                        decision=row["decision"],
+                        reasons_json=row["reasons"],
+                        request_json=row["request"],
+                        callee_e164=row["callee_e164"],
+                        policy_version=row["policy_version"],
+                        valid_until=row["valid_until"],
+                    )
+                except (msgspec.ValidationError, msgspec.DecodeError) as e:
+                    # Not written by a check (a hand-made row): a retry is judged afresh
+                    # rather than the whole rebuild, and every check with it, held up.
+                    unreadable += 1
+                    if unreadable == 1:
+                        log.warning(
+                            "a decision's answer cannot be put back for retries: %s",
+                            e,
+                            extra={"fields": {"call_id": row["call_id"]}},
+                        )
+                    continue
+                key = self._keys.idempotency(row["token_id"], row["request_id"])
+                pipe.set(key, value, px=left_ms, nx=True)
+                queued += 1
+                if queued >= batch:
+                    await pipe.execute()
+                    queued = 0
+            if queued:
+                await pipe.execute()
+        if unreadable:
+            log.warning("%d decisions' answers not put back: unreadable", unreadable)
 
     async def _drop_generation(self, number: int) -> None:
         pattern = self._keys.dnc_bucket_prefix(number) + "*"

@@ -3,6 +3,7 @@ sharing a database never see each other's data."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import secrets
 from dataclasses import dataclass, field
@@ -189,3 +190,13 @@ OPEN_POLICY: dict[str, Any] = {
     "frequency": {"per_day": 2, "per_7_days": 5, "min_gap_minutes": 0},
     "retention": {"no_sale_days": 1095},
 }
+
+
+async def until(predicate: Any, seconds: float = 10.0) -> Any:
+    result = None
+    for _ in range(int(seconds / 0.1)):
+        result = await predicate()
+        if result:
+            return result
+        await asyncio.sleep(0.1)
+    return result

@@ -40,6 +40,7 @@ def record(i: int, at: datetime) -> DecisionRecord:
         list_id="leads" if marketing else None,
         policy_version="r7",
         token_name="test-dialer",
+        token_id="tok-test" if marketing else None,
         request_id=f"batch-{i}" if marketing else None,
         valid_until=at + timedelta(seconds=60),
     )

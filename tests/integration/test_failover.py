@@ -13,7 +13,8 @@ import msgspec
 import pytest
 
 from gateway.settings import Settings, load_settings
-from tests.integration.tenant import OPEN_POLICY, Tenant, codes
+from tests.conftest import bearer
+from tests.integration.tenant import OPEN_POLICY, Tenant, codes, until
 from tests.integration.test_process import free_port
 
 pytestmark = pytest.mark.skipif(
@@ -65,16 +66,6 @@ def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
     redis.stop()
 
 
-async def until(predicate: Any, seconds: float = 10.0) -> Any:
-    result = None
-    for _ in range(int(seconds / 0.1)):
-        result = await predicate()
-        if result:
-            return result
-        await asyncio.sleep(0.1)
-    return result
-
-
 async def test_redis_restart_fails_closed_then_recovers_with_caps_intact(
     own_redis: OwnRedis,
     settings: Settings,
@@ -115,3 +106,63 @@ async def test_redis_restart_fails_closed_then_recovers_with_caps_intact(
     assert resp.status == 200
     # The attempt counters were restored from the decisions: the cap still holds.
     assert codes(await tenant.precheck(tenant.marketing(capped))) == {"frequency_exceeded"}
+
+
+async def test_a_retry_after_redis_lost_its_data_gets_the_first_answer(
+    own_redis: OwnRedis,
+    settings: Settings,
+    make_client: Any,
+    clock: Any,
+    tokens: dict[str, str],
+    db: Any,
+) -> None:
+    own = load_settings(env={}, **{**msgspec.structs.asdict(settings), "redis_url": own_redis.url})
+    await asyncio.sleep(0.2)
+    client = await make_client(own, clock)
+    tenant = Tenant(client, tokens)
+    await tenant.ok("PUT", "/v1/policy", "admin", json=OPEN_POLICY)  # two attempts a day
+    await tenant.build()
+
+    async def allowed() -> bool:
+        answer = await tenant.precheck(tenant.marketing(tenant.listed[0]))
+        return answer["decision"] == "allow"
+
+    assert await until(allowed)
+    number = tenant.listed[1]
+    first = tenant.marketing(number, request_id=f"first-{tenant.suffix}")
+    denied = tenant.marketing(number, script_version=9, request_id=f"denied-{tenant.suffix}")
+
+    async def post(body: dict[str, Any]) -> tuple[int, bytes]:
+        resp = await client.post("/v1/precheck", json=body, headers=bearer(tokens["dialer"]))
+        return resp.status, await resp.read()
+
+    answers = {body["request_id"]: await post(body) for body in (first, denied)}
+    assert await post(first) == answers[first["request_id"]]  # settled in Redis
+    own_redis.stop()
+    degraded = tenant.marketing(tenant.listed[2], request_id=f"degraded-{tenant.suffix}")
+    status, body = await post(degraded)
+    assert status == 200 and b"gateway_degraded" in body
+    own_redis.start()  # back, and empty
+
+    async def recovered() -> bool:
+        answer = await tenant.precheck(tenant.marketing(tenant.listed[3]))
+        return answer["decision"] == "allow"
+
+    assert await until(recovered)
+    # The same bytes as before Redis went away, and no new decision stored for them.
+    for body in (first, denied):
+        assert await post(body) == answers[body["request_id"]]
+    stored = await db.fetchval(
+        "SELECT count(*) FROM calls WHERE request_id = ANY($1::text[])",
+        [first["request_id"], denied["request_id"]],
+    )
+    assert stored == 2
+    # The replay counted no attempt: one more call to the number is allowed, then the cap.
+    assert (await tenant.precheck(tenant.marketing(number)))["decision"] == "allow"
+    assert codes(await tenant.precheck(tenant.marketing(number))) == {"frequency_exceeded"}
+    # A retry with another body still conflicts.
+    status, body = await post({**first, "callee": tenant.listed[4]})
+    assert status == 409 and b"request_id_conflict" in body
+    # The check that was denied because Redis was gone is judged again.
+    again = await tenant.precheck(degraded)
+    assert again["decision"] == "allow"

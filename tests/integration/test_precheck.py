@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.conftest import Clock, bearer
-from tests.integration.tenant import OPEN_POLICY, Tenant, codes, e164, mobile
+from tests.integration.tenant import OPEN_POLICY, Tenant, codes, e164, mobile, until
 
 pytestmark = pytest.mark.asyncio
 
@@ -205,6 +205,88 @@ async def test_request_id_retried_through_another_process_at_once_replays(
     assert await resp.json() == first
     rows = await db.fetchval("SELECT count(*) FROM calls WHERE request_id = $1", body["request_id"])
     assert rows == 1
+
+
+async def test_a_stored_decision_gives_back_the_answer_a_retry_gets(
+    tenant: Tenant, db: Any, clock: Clock
+) -> None:
+    # After Redis loses its data the answers are put back from `calls`: what they are
+    # made from there must be, byte for byte, what the check left in Redis.
+    from gateway.answers import replay_from_decision
+    from gateway.appkeys import KEYS, REDIS
+
+    app = tenant.client.server.app
+    await list_on_dnc(tenant.client, e164(tenant.listed[2]))
+    clock.set("2026-11-23T21:30:00+08:00")
+    bodies = [
+        tenant.marketing(tenant.listed[2], script_version=9),  # denied, three reasons
+        tenant.marketing("12345"),  # not a number: no callee_e164, China's zone
+        {**tenant.marketing(), "agent_id": "坐席-07", "sold_by_agent_id": "李\u2028"},
+    ]
+    clock.set("2026-11-23T10:00:00+08:00")
+    bodies += [tenant.marketing(tenant.listed[3]), tenant.callback("010-12345678")]
+    for i, body in enumerate(bodies):
+        body["request_id"] = f"same-{i}-{tenant.suffix}"
+        await tenant.precheck(body)
+    token_id = tenant.tokens["dialer"].split("_")[1]
+    redis = app[REDIS]
+    for body in bodies:
+        key = app[KEYS].idempotency(token_id, body["request_id"])
+
+        async def stored(key: str = key) -> bytes | None:
+            value: bytes | None = await redis.get(key)
+            return value if value and value.startswith(b"D|") else None
+
+        left = await until(stored)
+        row = await db.fetchrow(
+            "SELECT call_id::text AS call_id, decision, reasons::text AS reasons, "
+            "request::text AS request, callee_e164, policy_version, valid_until, token_id "
+            "FROM calls WHERE request_id = $1",
+            body["request_id"],
+        )
+        assert row["token_id"] == token_id
+        made = replay_from_decision(
+            call_id=row["call_id"],
+            decision=row["decision"],
+            reasons_json=row["reasons"],
+            request_json=row["request"],
+            callee_e164=row["callee_e164"],
+            policy_version=row["policy_version"],
+            valid_until=row["valid_until"],
+        )
+        assert made == left, body
+
+
+async def test_a_decision_that_cannot_be_made_an_answer_again_holds_up_no_rebuild(
+    tenant: Tenant, db: Any, caplog: Any
+) -> None:
+    from gateway.appkeys import KEYS, REDIS
+
+    app = tenant.client.server.app
+    token_id = tenant.tokens["dialer"].split("_")[1]
+    await db.execute(
+        "INSERT INTO calls (call_id, created_at, decision, reasons, request, caller_id, "
+        "agent_id, purpose, policy_version, token_name, token_id, request_id, valid_until) "
+        "VALUES (gen_random_uuid(), now(), 'allow', '[]', '{\"made\": \"by hand\"}', "
+        "'x', 'x', 'service', 'r1', 'test-dialer', $1, $2, now())",
+        token_id,
+        f"hand-{tenant.suffix}",
+    )
+    body = tenant.marketing(request_id=f"kept-{tenant.suffix}")
+    first = await tenant.precheck(body)
+    keys = app[KEYS]
+    await until(lambda: app[REDIS].exists(keys.idempotency(token_id, body["request_id"])))
+    # Redis loses the answers and the do-not-call mirror.
+    idem = [k async for k in app[REDIS].scan_iter(match=keys.prefix + "idem:*")]
+    await app[REDIS].delete(keys.dnc_current, *idem)
+
+    async def allowed() -> bool:
+        answer = await tenant.precheck(tenant.marketing(tenant.listed[1]))
+        return answer["decision"] == "allow"
+
+    assert await until(allowed)
+    assert await tenant.precheck(body) == first
+    assert "answers not put back: unreadable" in caplog.text
 
 
 async def test_request_id_with_another_body_conflicts(tenant: Tenant) -> None:

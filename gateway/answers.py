@@ -1,0 +1,78 @@
+"""The pre-call check's answer, and how a dialer's retry gets it again.
+
+A check that carries a `request_id` leaves its answer in Redis for a day under the
+token's id and the request_id, with a hash of the request: a retry with the same body
+gets the same bytes back, one with another body a conflict. Redis is a cache: when it
+has lost its data, the answers are put back from the decisions stored in PostgreSQL,
+which hold everything an answer is made of."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+import msgspec
+
+from gateway.policy import CheckRequest, Reason
+from gateway.policy.context import zone
+from gateway.policy.numbers import CHINA_TZ, parse_callee
+
+IDEMPOTENCY_SECONDS = 24 * 3600
+
+
+class PrecheckAnswer(msgspec.Struct, kw_only=True):
+    decision: str
+    call_id: str | None
+    callee_e164: str | None
+    reasons: tuple[Reason, ...]
+    recording_required: bool
+    valid_until: datetime
+    policy_version: str
+
+
+encode = msgspec.json.Encoder().encode
+_request = msgspec.json.Decoder(CheckRequest)
+_reasons = msgspec.json.Decoder(tuple[Reason, ...])
+
+
+def body_hash(encoded: bytes) -> str:
+    """Of a request's JSON: a retry with the same request_id must carry the same body."""
+    return hashlib.sha256(encoded).hexdigest()[:32]
+
+
+def replay_value(digest: str, body: bytes) -> bytes:
+    """What Redis keeps for an answered request_id (the check script reads it back)."""
+    return b"D|" + digest.encode() + b"|" + body
+
+
+def local_zone(callee: str) -> str:
+    """The zone an answer's valid_until is given in: the callee's (China's when the
+    callee is not a valid number), as the check judges hours in."""
+    parsed = parse_callee(callee)
+    return parsed.tz if parsed is not None else CHINA_TZ
+
+
+def replay_from_decision(
+    *,
+    call_id: str,
+    decision: str,
+    reasons_json: str,
+    request_json: str,
+    callee_e164: str | None,
+    policy_version: str,
+    valid_until: datetime,
+) -> bytes:
+    """The Redis value of a stored decision's answer, byte for byte as the check made it:
+    the request decoded and encoded again gives the bytes it was hashed as (a struct
+    encodes its fields in order, whatever order PostgreSQL keeps JSON keys in)."""
+    request = _request.decode(request_json)
+    answer = PrecheckAnswer(
+        decision=decision,
+        call_id=call_id,
+        callee_e164=callee_e164,
+        reasons=_reasons.decode(reasons_json),
+        recording_required=True,
+        valid_until=valid_until.astimezone(zone(local_zone(request.callee))),
+        policy_version=policy_version,
+    )
+    return replay_value(body_hash(encode(request)), encode(answer))
