@@ -19,6 +19,7 @@ from importlib import resources
 import asyncpg
 import msgspec
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript as Script
 from redis.exceptions import RedisError
 
 from gateway import metrics
@@ -49,6 +50,27 @@ _REBUILD_LINES = f"""
 SELECT {CACHE_LINE_SQL} FROM dnc_entries
 WHERE ended_at IS NULL AND (expires_at IS NULL OR expires_at > now())
 """
+
+# The allowed decisions whose attempts count, as attempts_restore.lua's lines; the time in
+# whole milliseconds, as the check counts it.
+_ATTEMPT_LINES = """
+SELECT callee_e164 || ' ' || floor(extract(epoch FROM created_at) * 1000)::bigint || ' '
+    || call_id FROM calls
+WHERE created_at > $1 AND decision = 'allow' AND purpose IN ('marketing', 'appointment')
+    AND callee_e164 IS NOT NULL
+"""
+# The first answer of each (token, request_id), as the check left it for retries: not
+# one denied because Redis was unreachable (those bind nothing).
+_ANSWER_ROWS = """
+SELECT DISTINCT ON (token_id, request_id) token_id, request_id, call_id::text AS call_id,
+    created_at, decision, reasons::text AS reasons, request::text AS request, callee_e164,
+    policy_version, valid_until
+FROM calls
+WHERE created_at > $1 AND request_id IS NOT NULL AND token_id IS NOT NULL
+    AND NOT reasons @> '[{"code": "gateway_degraded"}]'
+ORDER BY token_id, request_id, created_at, call_id
+"""
+_MS = timedelta(milliseconds=1)
 
 
 class RebuildLost(RedisError):
@@ -100,6 +122,69 @@ class Generation:
         return f"{self.number} {self.buckets}"
 
 
+class _Feed:
+    """A writer task sending a rebuild's bulk script calls, several a round trip, while
+    the next ones are being made; it keeps the rebuild's lock and marker alive and stops
+    the rebuild when the marker disappeared. `send` a call's arguments; leaving the
+    `async with` waits for the last call."""
+
+    def __init__(self, redis: Redis, keys: Keys, script: Script, script_keys: list[str]) -> None:
+        self._redis = redis
+        self._rebuild_keys = keys
+        self._script = script
+        self._keys = script_keys
+        self._calls: asyncio.Queue[list[str | bytes] | None] = asyncio.Queue(REBUILD_QUEUE)
+        self._writer: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> _Feed:
+        self._writer = asyncio.create_task(self._write(), name="dnc-rebuild-writer")
+        return self
+
+    async def __aexit__(self, kind: object, error: object, tb: object) -> None:
+        assert self._writer is not None
+        if error is None:
+            try:
+                await self.send(None)  # the end of the stream
+                await self._writer
+                return
+            except BaseException:
+                await abandon(self._writer)
+                raise
+        await abandon(self._writer)
+
+    async def send(self, args: list[str | bytes] | None) -> None:
+        assert self._writer is not None
+        put = asyncio.ensure_future(self._calls.put(args))
+        await asyncio.wait({put, self._writer}, return_when=asyncio.FIRST_COMPLETED)
+        if not put.done():  # the writer stopped: its error is raised here
+            put.cancel()
+            self._writer.result()
+            raise RebuildLost("the rebuild writer stopped")
+
+    async def _write(self) -> None:
+        redis, keys = self._redis, self._rebuild_keys
+        refreshed = time.monotonic()
+        done = False
+        while not done:
+            pipe = redis.pipeline(transaction=False)
+            args = await self._calls.get()
+            queued = 0
+            while args is not None:
+                await self._script(keys=self._keys, args=args, client=pipe)
+                queued += 1
+                if queued >= CALLS_PER_ROUND_TRIP or self._calls.empty():
+                    break
+                args = self._calls.get_nowait()
+            done = args is None
+            if queued:
+                await pipe.execute()
+            if done or time.monotonic() - refreshed > 5:
+                refreshed = time.monotonic()
+                await redis.pexpire(keys.dnc_rebuild_lock, _LOCK_MS)
+                if not await redis.pexpire(keys.dnc_building, _LOCK_MS):
+                    raise RebuildLost("the generation being built vanished from Redis")
+
+
 class DncCache:
     def __init__(
         self,
@@ -116,6 +201,8 @@ class DncCache:
         self._keys = keys
         self._apply = redis.register_script(lua("dnc_apply.lua"))
         self._apply_many = redis.register_script(lua("dnc_apply_many.lua"))
+        self._attempts_restore = redis.register_script(lua("attempts_restore.lua"))
+        self._answers_restore = redis.register_script(lua("answers_restore.lua"))
         self._go_live = redis.register_script(_GO_LIVE)
         self._watchdog: asyncio.Task[None] | None = None
         self.last_rebuild_seconds: float | None = None
@@ -185,7 +272,7 @@ class DncCache:
         if queued:
             await pipe.execute()
 
-    async def rebuild(self, batch: int = 50_000, min_entries: int = 0) -> Generation | None:
+    async def rebuild(self, min_entries: int = 0) -> Generation | None:
         """Build a complete generation from PostgreSQL and make it live, with buckets for
         at least `min_entries`. Returns None when another process holds the rebuild
         lock."""
@@ -194,7 +281,7 @@ class DncCache:
             return None
         started = time.perf_counter()
         try:
-            gen = await self._build(batch, token, min_entries)
+            gen = await self._build(token, min_entries)
         except BaseException:
             metrics.CACHE_REBUILDS.labels("failed").inc()
             await self._redis.delete(self._keys.dnc_building)
@@ -220,7 +307,7 @@ class DncCache:
             if (await self._redis.get(self._keys.dnc_rebuild_lock)) == token.encode():
                 await self._redis.delete(self._keys.dnc_rebuild_lock)
 
-    async def _build(self, batch: int, token: str, min_entries: int) -> Generation:
+    async def _build(self, token: str, min_entries: int) -> Generation:
         async with self._pool.acquire() as conn:
             count = await conn.fetchval("SELECT count(*) FROM dnc_entries WHERE ended_at IS NULL")
             number = int(await self._redis.incr(f"{self._keys.prefix}dnc:generation-seq"))
@@ -229,8 +316,8 @@ class DncCache:
             await self._redis.set(self._keys.dnc_building, gen.marker(), px=_LOCK_MS)
             async with conn.transaction(isolation="repeatable_read", readonly=True):
                 await self._copy_generation(conn)
-            await self._restore_attempts(conn, batch)
-            await self._restore_answers(conn, batch)
+            await self._restore_attempts(conn)
+            await self._restore_answers(conn)
         old = await self.live()
         # Go live only if the generation is still the one being built: Redis flushed or
         # restarted meanwhile would leave it incomplete.
@@ -245,116 +332,76 @@ class DncCache:
 
     async def _copy_generation(self, conn: Conn) -> None:
         """Stream the active entries out of PostgreSQL, already written as the bulk
-        script's lines, into the generation being built. PostgreSQL formats, Python only
-        cuts the stream at line ends, and a writer task keeps Redis busy meanwhile."""
-        chunks: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=REBUILD_QUEUE)
-        writer = asyncio.create_task(self._write_chunks(chunks), name="dnc-rebuild-writer")
-        held: list[bytes] = []
-        held_bytes = 0
+        script's lines, into the generation being built."""
+        await self._copy_lines(
+            conn,
+            _REBUILD_LINES,
+            script=self._apply_many,
+            keys=[self._keys.dnc_building],
+            head=[f"{self._keys.prefix}dnc:"],
+        )
 
-        async def send(chunk: bytes | None) -> None:
-            put = asyncio.ensure_future(chunks.put(chunk))
-            await asyncio.wait({put, writer}, return_when=asyncio.FIRST_COMPLETED)
-            if not put.done():  # the writer stopped: its error is raised below
-                put.cancel()
-                writer.result()
-                raise RebuildLost("the rebuild writer stopped")
-
-        async def collect(data: bytes) -> None:
-            nonlocal held_bytes
-            held.append(data)
-            held_bytes += len(data)
-            if held_bytes >= CHUNK_BYTES:
-                joined = b"".join(held)
-                cut = joined.rfind(b"\n") + 1  # PostgreSQL ends every line with one
-                held[:] = [joined[cut:]]
-                held_bytes = len(held[0])
-                await send(joined[:cut])
-
-        try:
-            await conn.copy_from_query(_REBUILD_LINES, output=collect, timeout=REBUILD_TIMEOUT)
-            if held_bytes:
-                await send(b"".join(held))
-            await send(None)  # the end of the stream
-            await writer
-        except BaseException:
-            await abandon(writer)
-            raise
-
-    async def _write_chunks(self, chunks: asyncio.Queue[bytes | None]) -> None:
-        """Send packed chunks to the bulk script, several a round trip, keeping the
-        rebuild's lock and marker alive and stopping if the marker disappeared."""
-        prefix = f"{self._keys.prefix}dnc:"
-        markers = [self._keys.dnc_building]
-        refreshed = time.monotonic()
-        done = False
-        while not done:
-            pipe = self._redis.pipeline(transaction=False)
-            chunk = await chunks.get()
-            queued = 0
-            while chunk is not None:
-                await self._apply_many(keys=markers, args=[prefix, chunk], client=pipe)
-                queued += 1
-                if queued >= CALLS_PER_ROUND_TRIP or chunks.empty():
-                    break
-                chunk = chunks.get_nowait()
-            done = chunk is None
-            if queued:
-                await pipe.execute()
-            if done or time.monotonic() - refreshed > 5:
-                refreshed = time.monotonic()
-                await self._redis.pexpire(self._keys.dnc_rebuild_lock, _LOCK_MS)
-                if not await self._redis.pexpire(self._keys.dnc_building, _LOCK_MS):
-                    raise RebuildLost("the generation being built vanished from Redis")
-
-    async def _restore_attempts(self, conn: Conn, batch: int) -> None:
+    async def _restore_attempts(self, conn: Conn) -> None:
         """Counters live only in Redis; after Redis lost them, count again from the
         allowed decisions of the last week (member = call id, so re-adding is harmless)."""
         async with conn.transaction(isolation="repeatable_read", readonly=True):
-            cursor = conn.cursor(
-                "SELECT callee_e164, call_id, created_at FROM calls "
-                "WHERE created_at > $1 AND decision = 'allow' "
-                "AND purpose IN ('marketing', 'appointment') AND callee_e164 IS NOT NULL",
+            await self._copy_lines(
+                conn,
+                _ATTEMPT_LINES,
                 self._clock() - timedelta(milliseconds=ATTEMPTS_TTL_MS),
-                prefetch=batch,
+                script=self._attempts_restore,
+                keys=[],
+                head=[f"{self._keys.prefix}att:", str(ATTEMPTS_TTL_MS)],
             )
-            pipe = self._redis.pipeline(transaction=False)
-            queued = 0
-            async for row in cursor:
-                key = self._keys.attempts(row["callee_e164"])
-                pipe.zadd(key, {str(row["call_id"]): int(row["created_at"].timestamp() * 1000)})
-                pipe.pexpire(key, ATTEMPTS_TTL_MS)
-                queued += 1
-                if queued >= batch:
-                    await pipe.execute()
-                    queued = 0
-            if queued:
-                await pipe.execute()
 
-    async def _restore_answers(self, conn: Conn, batch: int) -> None:
+    async def _copy_lines(
+        self,
+        conn: Conn,
+        query: str,
+        *params: object,
+        script: Script,
+        keys: list[str],
+        head: list[str],
+    ) -> None:
+        """Stream the lines a query makes into a bulk script, CHUNK_BYTES a call (after
+        the `head` arguments). PostgreSQL formats, Python only cuts the stream at line
+        ends, and a writer task keeps Redis busy meanwhile."""
+        async with _Feed(self._redis, self._keys, script, keys) as feed:
+            held: list[bytes] = []
+            held_bytes = 0
+
+            async def collect(data: bytes) -> None:
+                nonlocal held_bytes
+                held.append(data)
+                held_bytes += len(data)
+                if held_bytes >= CHUNK_BYTES:
+                    joined = b"".join(held)
+                    cut = joined.rfind(b"\n") + 1  # PostgreSQL ends every line with one
+                    held[:] = [joined[cut:]]
+                    held_bytes = len(held[0])
+                    await feed.send([*head, joined[:cut]])
+
+            await conn.copy_from_query(query, *params, output=collect, timeout=REBUILD_TIMEOUT)
+            if held_bytes:
+                await feed.send([*head, b"".join(held)])
+
+    async def _restore_answers(self, conn: Conn) -> None:
         """A retry's answer lives only in Redis; after Redis lost it, put back the first
         answer of each (token, request_id) of the last day, for what is left of its day.
         Checks denied because Redis was unreachable left none (a retry is checked
         again), so they are not put back; an answer still in Redis stays as it is."""
         now = self._clock()
-        async with conn.transaction(isolation="repeatable_read", readonly=True):
-            cursor = conn.cursor(
-                "SELECT DISTINCT ON (token_id, request_id) token_id, request_id, "
-                "call_id::text AS call_id, created_at, decision, reasons::text AS reasons, "
-                "request::text AS request, callee_e164, policy_version, valid_until "
-                "FROM calls WHERE created_at > $1 AND request_id IS NOT NULL "
-                "AND token_id IS NOT NULL "
-                """AND NOT reasons @> '[{"code": "gateway_degraded"}]' """
-                "ORDER BY token_id, request_id, created_at, call_id",
-                now - timedelta(seconds=IDEMPOTENCY_SECONDS),
-                prefetch=batch,
-            )
-            pipe = self._redis.pipeline(transaction=False)
-            queued = unreadable = 0
-            async for row in cursor:
-                left_ms = int(
-                    (row["created_at"] - now).total_seconds() * 1000 + IDEMPOTENCY_SECONDS * 1000
-                )
+        unreadable = 0
+        async with (
+            conn.transaction(isolation="repeatable_read", readonly=True),
+            _Feed(self._redis, self._keys, self._answers_restore, []) as feed,
+        ):
+            triples: list[str | bytes] = []
+            size = 0
+            async for row in conn.cursor(
+                _ANSWER_ROWS, now - timedelta(seconds=IDEMPOTENCY_SECONDS), prefetch=2000
+            ):
+                left_ms = (row["created_at"] - now) // _MS + IDEMPOTENCY_SECONDS * 1000
                 if left_ms <= 0:
                     continue
                 try:
@@ -379,13 +426,13 @@ class DncCache:
                         )
                     continue
                 key = self._keys.idempotency(row["token_id"], row["request_id"])
-                pipe.set(key, value, px=left_ms, nx=True)
-                queued += 1
-                if queued >= batch:
-                    await pipe.execute()
-                    queued = 0
-            if queued:
-                await pipe.execute()
+                triples += (key, str(left_ms), value)
+                size += len(key) + len(value)
+                if size >= CHUNK_BYTES:
+                    await feed.send(triples)
+                    triples, size = [], 0
+            if triples:
+                await feed.send(triples)
         if unreadable:
             log.warning("%d decisions' answers not put back: unreadable", unreadable)
 

@@ -12,9 +12,10 @@ from typing import Any
 import msgspec
 import pytest
 
+from gateway.appkeys import KEYS, REDIS
 from gateway.settings import Settings, load_settings
 from tests.conftest import bearer
-from tests.integration.tenant import OPEN_POLICY, Tenant, codes, until
+from tests.integration.tenant import OPEN_POLICY, Tenant, codes, e164, until
 from tests.integration.test_process import free_port
 
 pytestmark = pytest.mark.skipif(
@@ -89,6 +90,10 @@ async def test_redis_restart_fails_closed_then_recovers_with_caps_intact(
     for _ in range(2):
         assert (await tenant.precheck(tenant.marketing(capped)))["decision"] == "allow"
     assert codes(await tenant.precheck(tenant.marketing(capped))) == {"frequency_exceeded"}
+    app = client.server.app
+    counter = app[KEYS].attempts(e164(capped))
+    counted = await app[REDIS].zrange(counter, 0, -1, withscores=True)
+    assert len(counted) == 2
     own_redis.stop()
     answer = await tenant.precheck(tenant.marketing(tenant.listed[1]))
     assert codes(answer) == {"gateway_degraded"}
@@ -104,7 +109,10 @@ async def test_redis_restart_fails_closed_then_recovers_with_caps_intact(
     assert await until(recovered)
     resp = await client.get("/readyz")
     assert resp.status == 200
-    # The attempt counters were restored from the decisions: the cap still holds.
+    # The attempt counters were restored from the decisions, to the millisecond: the cap
+    # still holds, and so would the shortest gap between calls.
+    assert await app[REDIS].zrange(counter, 0, -1, withscores=True) == counted
+    assert 0 < await app[REDIS].pttl(counter) <= 8 * 86_400_000
     assert codes(await tenant.precheck(tenant.marketing(capped))) == {"frequency_exceeded"}
 
 
