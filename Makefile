@@ -46,6 +46,7 @@ bench: services
 	$(BIN)/python bench/dnc/run.py
 	$(BIN)/python bench/review/run.py
 	$(BIN)/python bench/retention/run.py
+	$(BIN)/python bench/restore/run.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
