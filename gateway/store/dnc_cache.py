@@ -11,10 +11,11 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib import resources
+from typing import Any
 
 import asyncpg
 import msgspec
@@ -33,6 +34,7 @@ log = logging.getLogger("gateway.dnc")
 ENTRIES_PER_BUCKET = 48  # stays well inside Redis's compact listpack encoding (128)
 MIN_BUCKETS = 1024
 _LOCK_MS = 120_000
+RENEW_SECONDS = 5.0  # the rebuild's lock and marker, while it runs
 WARN_EVERY_SECONDS = 30.0  # while Redis stays unreachable
 ATTEMPTS_TTL_MS = 8 * 86_400_000  # the same as the check script's
 CHUNK_BYTES = 32_768  # a bulk script call: about 2,000 entries, a millisecond or two of Redis
@@ -59,8 +61,10 @@ SELECT callee_e164 || ' ' || floor(extract(epoch FROM created_at) * 1000)::bigin
 WHERE created_at > $1 AND decision = 'allow' AND purpose IN ('marketing', 'appointment')
     AND callee_e164 IS NOT NULL
 """
-# The first answer of each (token, request_id), as the check left it for retries: not
-# one denied because Redis was unreachable (those bind nothing).
+# The answer Redis held for each (token, request_id), as the check left it for retries:
+# the latest, since a second check with the same request_id is made only when the first
+# one's answer was not in Redis, and its own then was. Not one denied because Redis was
+# unreachable (those bind nothing).
 _ANSWER_ROWS = """
 SELECT DISTINCT ON (token_id, request_id) token_id, request_id, call_id::text AS call_id,
     created_at, decision, reasons::text AS reasons, request::text AS request, callee_e164,
@@ -68,7 +72,7 @@ SELECT DISTINCT ON (token_id, request_id) token_id, request_id, call_id::text AS
 FROM calls
 WHERE created_at > $1 AND request_id IS NOT NULL AND token_id IS NOT NULL
     AND NOT reasons @> '[{"code": "gateway_degraded"}]'
-ORDER BY token_id, request_id, created_at, call_id
+ORDER BY token_id, request_id, created_at DESC, call_id DESC
 """
 _MS = timedelta(milliseconds=1)
 
@@ -76,6 +80,14 @@ _MS = timedelta(milliseconds=1)
 class RebuildLost(RedisError):
     """The generation being built disappeared (Redis flushed or restarted)."""
 
+
+# KEYS[1] the rebuild lock, KEYS[2] the building marker; ARGV[1] the lock's token,
+# ARGV[2] ms. 1 renewed, 0 the marker is gone, -1 the lock is not ours.
+_RENEW = """
+if redis.call("GET", KEYS[1]) ~= ARGV[1] then return -1 end
+redis.call("PEXPIRE", KEYS[1], ARGV[2])
+return redis.call("PEXPIRE", KEYS[2], ARGV[2])
+"""
 
 _GO_LIVE = """
 if redis.call("GET", KEYS[2]) ~= ARGV[1] then return 0 end
@@ -124,15 +136,13 @@ class Generation:
 
 class _Feed:
     """A writer task sending a rebuild's bulk script calls, several a round trip, while
-    the next ones are being made; it keeps the rebuild's lock and marker alive and stops
-    the rebuild when the marker disappeared. `send` a call's arguments; leaving the
-    `async with` waits for the last call."""
+    the next ones are being made. `send` a call's arguments; leaving the `async with`
+    waits for the last call."""
 
-    def __init__(self, redis: Redis, keys: Keys, script: Script, script_keys: list[str]) -> None:
+    def __init__(self, redis: Redis, script: Script, keys: list[str]) -> None:
         self._redis = redis
-        self._rebuild_keys = keys
         self._script = script
-        self._keys = script_keys
+        self._keys = keys
         self._calls: asyncio.Queue[list[str | bytes] | None] = asyncio.Queue(REBUILD_QUEUE)
         self._writer: asyncio.Task[None] | None = None
 
@@ -155,18 +165,20 @@ class _Feed:
     async def send(self, args: list[str | bytes] | None) -> None:
         assert self._writer is not None
         put = asyncio.ensure_future(self._calls.put(args))
-        await asyncio.wait({put, self._writer}, return_when=asyncio.FIRST_COMPLETED)
-        if not put.done():  # the writer stopped: its error is raised here
-            put.cancel()
+        try:
+            await asyncio.wait({put, self._writer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped = not put.done()  # the writer stopped (its error is raised below)
+            if stopped:  # or this task is being cancelled
+                put.cancel()
+        if stopped:
             self._writer.result()
             raise RebuildLost("the rebuild writer stopped")
 
     async def _write(self) -> None:
-        redis, keys = self._redis, self._rebuild_keys
-        refreshed = time.monotonic()
         done = False
         while not done:
-            pipe = redis.pipeline(transaction=False)
+            pipe = self._redis.pipeline(transaction=False)
             args = await self._calls.get()
             queued = 0
             while args is not None:
@@ -178,11 +190,6 @@ class _Feed:
             done = args is None
             if queued:
                 await pipe.execute()
-            if done or time.monotonic() - refreshed > 5:
-                refreshed = time.monotonic()
-                await redis.pexpire(keys.dnc_rebuild_lock, _LOCK_MS)
-                if not await redis.pexpire(keys.dnc_building, _LOCK_MS):
-                    raise RebuildLost("the generation being built vanished from Redis")
 
 
 class DncCache:
@@ -204,6 +211,7 @@ class DncCache:
         self._attempts_restore = redis.register_script(lua("attempts_restore.lua"))
         self._answers_restore = redis.register_script(lua("answers_restore.lua"))
         self._go_live = redis.register_script(_GO_LIVE)
+        self._renew = redis.register_script(_RENEW)
         self._watchdog: asyncio.Task[None] | None = None
         self.last_rebuild_seconds: float | None = None
 
@@ -314,10 +322,7 @@ class DncCache:
             gen = Generation(number, bucket_count(max(int(count), min_entries)))
             # From here on, live changes are written into the new generation too.
             await self._redis.set(self._keys.dnc_building, gen.marker(), px=_LOCK_MS)
-            async with conn.transaction(isolation="repeatable_read", readonly=True):
-                await self._copy_generation(conn)
-            await self._restore_attempts(conn)
-            await self._restore_answers(conn)
+            await self._while_held(token, self._fill(conn))
         old = await self.live()
         # Go live only if the generation is still the one being built: Redis flushed or
         # restarted meanwhile would leave it incomplete.
@@ -329,6 +334,33 @@ class DncCache:
         if old is not None and old.number != gen.number:
             await self._drop_generation(old.number)
         return gen
+
+    async def _fill(self, conn: Conn) -> None:
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            await self._copy_generation(conn)
+        await self._restore_attempts(conn)
+        await self._restore_answers(conn)
+
+    async def _while_held(self, token: str, work: Coroutine[Any, Any, None]) -> None:
+        """Run a rebuild's work while renewing its lock and building marker every few
+        seconds, however long PostgreSQL takes to answer; stop it when the marker
+        vanished (Redis flushed or restarted) or the lock went to another process."""
+        task = asyncio.ensure_future(work)
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=RENEW_SECONDS)
+                if done:
+                    return task.result()
+                renewed = await self._renew(
+                    keys=[self._keys.dnc_rebuild_lock, self._keys.dnc_building],
+                    args=[token, _LOCK_MS],
+                )
+                if renewed == 0:
+                    raise RebuildLost("the generation being built vanished from Redis")
+                if renewed < 0:
+                    raise RebuildLost("another process holds the rebuild lock")
+        finally:
+            await abandon(task)
 
     async def _copy_generation(self, conn: Conn) -> None:
         """Stream the active entries out of PostgreSQL, already written as the bulk
@@ -366,7 +398,7 @@ class DncCache:
         """Stream the lines a query makes into a bulk script, CHUNK_BYTES a call (after
         the `head` arguments). PostgreSQL formats, Python only cuts the stream at line
         ends, and a writer task keeps Redis busy meanwhile."""
-        async with _Feed(self._redis, self._keys, script, keys) as feed:
+        async with _Feed(self._redis, script, keys) as feed:
             held: list[bytes] = []
             held_bytes = 0
 
@@ -386,22 +418,29 @@ class DncCache:
                 await feed.send([*head, b"".join(held)])
 
     async def _restore_answers(self, conn: Conn) -> None:
-        """A retry's answer lives only in Redis; after Redis lost it, put back the first
-        answer of each (token, request_id) of the last day, for what is left of its day.
+        """A retry's answer lives only in Redis; after Redis lost it, put back the answer
+        of each (token, request_id) of the last day, for what is left of its day.
         Checks denied because Redis was unreachable left none (a retry is checked
         again), so they are not put back; an answer still in Redis stays as it is."""
         now = self._clock()
         unreadable = 0
         async with (
             conn.transaction(isolation="repeatable_read", readonly=True),
-            _Feed(self._redis, self._keys, self._answers_restore, []) as feed,
+            _Feed(self._redis, self._answers_restore, []) as feed,
         ):
             triples: list[str | bytes] = []
             size = 0
             async for row in conn.cursor(
-                _ANSWER_ROWS, now - timedelta(seconds=IDEMPOTENCY_SECONDS), prefetch=2000
+                _ANSWER_ROWS,
+                now - timedelta(seconds=IDEMPOTENCY_SECONDS),
+                prefetch=2000,
+                timeout=REBUILD_TIMEOUT,  # the first fetch waits for the day's sort
             ):
-                left_ms = (row["created_at"] - now) // _MS + IDEMPOTENCY_SECONDS * 1000
+                # At most a day, whatever the clock of the process that stored it said.
+                left_ms = min(
+                    (row["created_at"] - now) // _MS + IDEMPOTENCY_SECONDS * 1000,
+                    IDEMPOTENCY_SECONDS * 1000,
+                )
                 if left_ms <= 0:
                     continue
                 try:

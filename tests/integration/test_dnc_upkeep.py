@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import random
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,7 +17,7 @@ from gateway.appkeys import DNC, PG, REDIS
 from gateway.dnc_cli import import_file
 from gateway.dnc_upkeep import check_cache, expire_entries
 from gateway.errors import InvalidRequest
-from gateway.store import dnc_import
+from gateway.store import dnc_cache, dnc_import
 from gateway.store.dnc_cache import RebuildLost, cache_value, digits
 from gateway.store.dnc_import import _insert_batch, import_entries
 from gateway.store.postgres import connect
@@ -218,33 +218,99 @@ async def test_an_import_batch_racing_another_writer_skips_the_number_it_listed(
     assert {(r["number"], r["created_by"]) for r in rows} == {(raced, "other"), (fresh, "t")}
 
 
+async def store_checks(db: Any, at: datetime, count: int) -> None:
+    """Allowed marketing decisions made at `at` with a request_id, as the check writes
+    them: for the rebuild's attempt counters and answers."""
+    await db.execute(
+        "INSERT INTO calls (call_id, created_at, decision, reasons, request, callee_e164, "
+        "caller_id, agent_id, purpose, policy_version, token_name, token_id, request_id, "
+        "valid_until) "
+        "SELECT gen_random_uuid(), $1::timestamptz, 'allow', '[]', jsonb_build_object('callee', "
+        "'+86146' || lpad(i::text, 8, '0'), 'caller_id', '4008001234', 'agent_id', 'A1', "
+        "'purpose', 'marketing', 'request_id', 'upkeep-' || i), "
+        "'+86146' || lpad(i::text, 8, '0'), '4008001234', 'A1', 'marketing', 'r1', 't', "
+        "'tok-upkeep', 'upkeep-' || i || '-' || $3, $1::timestamptz + interval '60 s' "
+        "FROM generate_series(1, $2) AS i",
+        at,
+        count,
+        str(random.randrange(10**9)),
+    )
+
+
+@pytest.mark.parametrize(
+    ("script", "failing_call"),
+    [("_apply_many", 3), ("_attempts_restore", 2), ("_answers_restore", 2)],
+)
 async def test_a_rebuild_stops_when_redis_fails_mid_stream(
-    client: Any, db: Any, monkeypatch: Any
+    client: Any, db: Any, clock: Any, monkeypatch: Any, script: str, failing_call: int
 ) -> None:
     app = client.server.app
     cache, redis = app[DNC], app[REDIS]
-    # Enough entries for many chunks; 145 is a prefix no other test draws from.
-    await list_many(db, "145", 20_000)
+    # Enough entries and decisions for many chunks (once for all three); 145 and 146 are
+    # prefixes no other test draws from.
+    listed = "SELECT count(*) FROM dnc_entries WHERE number LIKE '+86145%' AND ended_at IS NULL"
+    if await db.fetchval(listed) < 10_000:
+        await list_many(db, "145", 20_000)
+    await store_checks(db, clock() - timedelta(minutes=1), 2_000)
     before = await cache.live()
-    write = cache._apply_many
+    write = getattr(cache, script)
     calls = 0
 
     async def failing(**kwargs: Any) -> Any:
         nonlocal calls
         calls += 1
-        if calls == 3:
+        if calls == failing_call:
             raise RedisConnectionError("connection lost")
         return await write(**kwargs)
 
-    monkeypatch.setattr(cache, "_apply_many", failing)
+    monkeypatch.setattr(cache, script, failing)
     with pytest.raises(RedisConnectionError):
         await cache.rebuild()
     monkeypatch.undo()
+    assert calls == failing_call
     assert await cache.live() == before
     assert await redis.get(cache._keys.dnc_rebuild_lock) is None
     assert await redis.get(cache._keys.dnc_building) is None
     rebuilt = await cache.rebuild()
     assert rebuilt is not None and await cache.live() == rebuilt
+
+
+async def test_a_rebuild_longer_than_its_lock_renews_it(client: Any, monkeypatch: Any) -> None:
+    app = client.server.app
+    cache = app[DNC]
+    monkeypatch.setattr(dnc_cache, "_LOCK_MS", 300)
+    monkeypatch.setattr(dnc_cache, "RENEW_SECONDS", 0.05)
+    answers = cache._restore_answers
+
+    async def slow(conn: Any) -> None:
+        await asyncio.sleep(1.0)  # PostgreSQL sorting a large day, say
+        await answers(conn)
+
+    monkeypatch.setattr(cache, "_restore_answers", slow)
+    rebuilt = await cache.rebuild()
+    assert rebuilt is not None and await cache.live() == rebuilt
+
+
+async def test_a_rebuild_whose_lock_went_to_another_process_stops(
+    client: Any, monkeypatch: Any
+) -> None:
+    app = client.server.app
+    cache, redis = app[DNC], app[REDIS]
+    before = await cache.live()
+    monkeypatch.setattr(dnc_cache, "RENEW_SECONDS", 0.05)
+    answers = cache._restore_answers
+
+    async def overtaken(conn: Any) -> None:
+        await redis.set(cache._keys.dnc_rebuild_lock, "another process's token")
+        await asyncio.sleep(1.0)
+        await answers(conn)
+
+    monkeypatch.setattr(cache, "_restore_answers", overtaken)
+    with pytest.raises(RebuildLost, match="another process"):
+        await cache.rebuild()
+    assert await cache.live() == before
+    assert await redis.get(cache._keys.dnc_rebuild_lock) == b"another process's token"
+    await redis.delete(cache._keys.dnc_rebuild_lock)
 
 
 async def test_an_import_failing_after_a_batch_was_stored_fails_closed(

@@ -217,17 +217,25 @@ async def test_a_stored_decision_gives_back_the_answer_a_retry_gets(
 
     app = tenant.client.server.app
     await list_on_dnc(tenant.client, e164(tenant.listed[2]))
-    clock.set("2026-11-23T21:30:00+08:00")
-    bodies = [
-        tenant.marketing(tenant.listed[2], script_version=9),  # denied, three reasons
-        tenant.marketing("12345"),  # not a number: no callee_e164, China's zone
-        {**tenant.marketing(), "agent_id": "坐席-07", "sold_by_agent_id": "李\u2028"},
+    late, day = "2026-11-23T21:30:00+08:00", "2026-11-23T10:00:00+08:00"
+    checks = [
+        (late, tenant.marketing(tenant.listed[2], script_version=9)),  # three reasons
+        (day, tenant.marketing("12345")),  # not a number: no callee_e164
+        (day, {**tenant.marketing(), "agent_id": "坐席-07", "sold_by_agent_id": "李\u2028"}),
+        (day, tenant.marketing(tenant.listed[3])),
+        (day, tenant.callback("010-12345678")),
     ]
-    clock.set("2026-11-23T10:00:00+08:00")
-    bodies += [tenant.marketing(tenant.listed[3]), tenant.callback("010-12345678")]
-    for i, body in enumerate(bodies):
+    bodies = []
+    for i, (at, body) in enumerate(checks):
+        clock.set(at)
         body["request_id"] = f"same-{i}-{tenant.suffix}"
+        bodies.append(body)
         await tenant.precheck(body)
+    assert codes(await tenant.precheck(bodies[0])) == {
+        "dnc_listed",
+        "outside_calling_hours",
+        "script_not_approved",
+    }
     token_id = tenant.tokens["dialer"].split("_")[1]
     redis = app[REDIS]
     for body in bodies:
@@ -286,7 +294,45 @@ async def test_a_decision_that_cannot_be_made_an_answer_again_holds_up_no_rebuil
 
     assert await until(allowed)
     assert await tenant.precheck(body) == first
+    assert not await app[REDIS].exists(keys.idempotency(token_id, f"hand-{tenant.suffix}"))
     assert "answers not put back: unreadable" in caplog.text
+
+
+async def test_after_a_rebuild_a_retry_gets_the_answer_redis_held_last(
+    tenant: Tenant, clock: Clock
+) -> None:
+    # A request_id is checked twice only when its first answer did not stay in Redis
+    # (here: removed); the second answer is then the one a retry gets, before and after
+    # Redis loses its data.
+    from gateway.appkeys import KEYS, REDIS
+
+    app = tenant.client.server.app
+    keys, redis = app[KEYS], app[REDIS]
+    token_id = tenant.tokens["dialer"].split("_")[1]
+    body = tenant.marketing(request_id=f"twice-{tenant.suffix}")
+    key = keys.idempotency(token_id, body["request_id"])
+
+    async def answered() -> bool:
+        return ((await redis.get(key)) or b"").startswith(b"D|")
+
+    first = await tenant.precheck(body)
+    assert await until(answered)
+    await redis.delete(key)
+    clock.advance(minutes=1)
+    second = await tenant.precheck(body)
+    assert second["call_id"] != first["call_id"]
+    assert await until(answered)
+    clock.advance(minutes=30)
+    await redis.delete(key, keys.dnc_current)
+
+    async def allowed() -> bool:
+        answer = await tenant.precheck(tenant.marketing(tenant.listed[1]))
+        return answer["decision"] == "allow"
+
+    assert await until(allowed)
+    assert await tenant.precheck(body) == second
+    # For what was left of its day by the gateway's clock: 24 hours less 30 minutes.
+    assert 84_600_000 - 5_000 < await redis.pttl(key) <= 84_600_000
 
 
 async def test_request_id_with_another_body_conflicts(tenant: Tenant) -> None:
