@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from typing import Any, Protocol
 
 import msgspec
 
@@ -18,6 +19,14 @@ from gateway.policy.context import zone
 from gateway.policy.numbers import CHINA_TZ, parse_callee
 
 IDEMPOTENCY_SECONDS = 24 * 3600
+# What of a row of `calls` an answer is made from, as replay_from_decision reads it; and
+# the decisions whose answers a retry gets (those denied because Redis was unreachable
+# bind nothing).
+ANSWER_COLUMNS = (
+    "call_id::text AS call_id, created_at, decision, reasons::text AS reasons, "
+    "request::text AS request, callee_e164, policy_version, valid_until"
+)
+BINDING = """NOT reasons @> '[{"code": "gateway_degraded"}]'"""
 
 
 class PrecheckAnswer(msgspec.Struct, kw_only=True):
@@ -52,27 +61,26 @@ def local_zone(callee: str) -> str:
     return parsed.tz if parsed is not None else CHINA_TZ
 
 
-def replay_from_decision(
-    *,
-    call_id: str,
-    decision: str,
-    reasons_json: str,
-    request_json: str,
-    callee_e164: str | None,
-    policy_version: str,
-    valid_until: datetime,
-) -> bytes:
-    """The Redis value of a stored decision's answer, byte for byte as the check made it:
-    the request decoded and encoded again gives the bytes it was hashed as (a struct
-    encodes its fields in order, whatever order PostgreSQL keeps JSON keys in)."""
-    request = _request.decode(request_json)
+class Row(Protocol):
+    """A row as asyncpg gives it (or a dict): columns by name."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+def replay_from_decision(row: Row) -> bytes:
+    """The Redis value of a stored decision's answer, byte for byte as the check made it,
+    from its row of `calls` (the columns of ANSWER_COLUMNS): the request decoded and
+    encoded again gives the bytes it was hashed as (a struct encodes its fields in order,
+    whatever order PostgreSQL keeps JSON keys in). Raises msgspec's ValidationError or
+    DecodeError for a row no check wrote."""
+    request = _request.decode(row["request"])
     answer = PrecheckAnswer(
-        decision=decision,
-        call_id=call_id,
-        callee_e164=callee_e164,
-        reasons=_reasons.decode(reasons_json),
+        decision=row["decision"],
+        call_id=row["call_id"],
+        callee_e164=row["callee_e164"],
+        reasons=_reasons.decode(row["reasons"]),
         recording_required=True,
-        valid_until=valid_until.astimezone(zone(local_zone(request.callee))),
-        policy_version=policy_version,
+        valid_until=row["valid_until"].astimezone(zone(local_zone(request.callee))),
+        policy_version=row["policy_version"],
     )
     return replay_value(body_hash(encode(request)), encode(answer))

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+import asyncpg
+import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, RedisError
 
@@ -24,6 +26,7 @@ from gateway.answers import (
     PrecheckAnswer,
     body_hash,
     encode,
+    replay_from_decision,
     replay_value,
 )
 from gateway.auth import Principal
@@ -50,6 +53,9 @@ from gateway.store.redis_pipe import RedisPipe
 log = logging.getLogger("gateway.precheck")
 
 _PENDING_WAIT_SECONDS = 5.0
+# How far back a retry that waited in vain looks for the earlier request's decision: the
+# pending marker lives 30 s (precheck.lua), and the clocks of two processes may differ.
+_PENDING_LOOKBACK = timedelta(minutes=2)
 
 
 class RequestIdConflict(ApiError):
@@ -163,7 +169,7 @@ class PreCallChecker:
             if status != "pending":
                 break
             if time.monotonic() > deadline:
-                raise Unavailable("an earlier request with this request_id is still running")
+                return await self._answered(request, who, idem_key, digest)
             await asyncio.sleep(0.01)
         verdict = judge(ctx, static, facts, q)
         answer = self._answer(ctx, verdict, call_id, now)
@@ -188,6 +194,37 @@ class PreCallChecker:
             metrics.CHECK_REASONS.labels(reason.code).inc()
         metrics.CHECK_LATENCY.observe(time.perf_counter() - started)
         return body
+
+    async def _answered(
+        self, request: CheckRequest, who: Principal, idem_key: str, digest: str
+    ) -> bytes:
+        """After waiting for an earlier request with this request_id: its answer, when its
+        decision was stored but the answer never reached Redis (its process ended in
+        between), and from now on for every retry; else it is still running or failed."""
+        assert request.request_id is not None
+        try:
+            row = await self._decisions.answered(
+                who.token_id, request.request_id, self._clock() - _PENDING_LOOKBACK
+            )
+        except (asyncpg.PostgresError, OSError, TimeoutError) as e:
+            raise Unavailable("the decision log could not be read; try again") from e
+        if row is None:
+            raise Unavailable("an earlier request with this request_id is still running")
+        try:
+            stored = replay_from_decision(row)
+        except (msgspec.ValidationError, msgspec.DecodeError) as e:  # not a check's row
+            raise Unavailable("an earlier request with this request_id is unreadable") from e
+        if not stored.startswith(b"D|" + digest.encode() + b"|"):
+            raise RequestIdConflict(
+                f"request_id {request.request_id} was used with a different body"
+            )
+        left = row["created_at"] + timedelta(seconds=IDEMPOTENCY_SECONDS) - self._clock()
+        if left > timedelta(0):
+            try:
+                await self._redis.set(idem_key, stored, px=left // timedelta(milliseconds=1))
+            except (RedisError, OSError) as e:
+                log.warning("could not store the idempotent answer: %s", e)
+        return stored[len(digest) + 3 :]
 
     async def close(self) -> None:
         """Stores the answers still queued for Redis, then closes the connection."""

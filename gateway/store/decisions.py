@@ -21,6 +21,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from gateway import metrics
+from gateway.answers import ANSWER_COLUMNS, BINDING
 from gateway.tasks import raise_if_stopping, stop
 
 log = logging.getLogger("gateway.decisions")
@@ -112,6 +113,21 @@ class DecisionLog:
                 break
             await asyncio.sleep(0.01)
         await stop(*self._tasks)
+
+    async def answered(
+        self, token_id: str, request_id: str, since: datetime
+    ) -> asyncpg.Record | None:
+        """The latest decision a token's request_id bound since a moment (the columns of
+        ANSWER_COLUMNS), or None. Reads the newest rows only, by the time index."""
+        row: asyncpg.Record | None = await self._pool.fetchrow(
+            f"SELECT {ANSWER_COLUMNS} FROM calls WHERE created_at > $3 AND token_id = $1 "
+            f"AND request_id = $2 AND {BINDING} ORDER BY created_at DESC, call_id DESC LIMIT 1",
+            token_id,
+            request_id,
+            since,
+            timeout=5,
+        )
+        return row
 
     async def write(self, record: DecisionRecord) -> None:
         """Returns once the record is committed; raises DecisionLogUnavailable otherwise."""

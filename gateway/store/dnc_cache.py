@@ -24,7 +24,7 @@ from redis.commands.core import AsyncScript as Script
 from redis.exceptions import RedisError
 
 from gateway import metrics
-from gateway.answers import IDEMPOTENCY_SECONDS, replay_from_decision
+from gateway.answers import ANSWER_COLUMNS, BINDING, IDEMPOTENCY_SECONDS, replay_from_decision
 from gateway.store.keys import Keys
 from gateway.tasks import abandon, raise_if_stopping, stop
 from gateway.types import Conn
@@ -65,13 +65,10 @@ WHERE created_at > $1 AND decision = 'allow' AND purpose IN ('marketing', 'appoi
 # the latest, since a second check with the same request_id is made only when the first
 # one's answer was not in Redis, and its own then was. Not one denied because Redis was
 # unreachable (those bind nothing).
-_ANSWER_ROWS = """
-SELECT DISTINCT ON (token_id, request_id) token_id, request_id, call_id::text AS call_id,
-    created_at, decision, reasons::text AS reasons, request::text AS request, callee_e164,
-    policy_version, valid_until
+_ANSWER_ROWS = f"""
+SELECT DISTINCT ON (token_id, request_id) token_id, request_id, {ANSWER_COLUMNS}
 FROM calls
-WHERE created_at > $1 AND request_id IS NOT NULL AND token_id IS NOT NULL
-    AND NOT reasons @> '[{"code": "gateway_degraded"}]'
+WHERE created_at > $1 AND request_id IS NOT NULL AND token_id IS NOT NULL AND {BINDING}
 ORDER BY token_id, request_id, created_at DESC, call_id DESC
 """
 _MS = timedelta(milliseconds=1)
@@ -444,15 +441,7 @@ class DncCache:
                 if left_ms <= 0:
                     continue
                 try:
-                    value = replay_from_decision(
-                        call_id=row["call_id"],
-                        decision=row["decision"],
-                        reasons_json=row["reasons"],
-                        request_json=row["request"],
-                        callee_e164=row["callee_e164"],
-                        policy_version=row["policy_version"],
-                        valid_until=row["valid_until"],
-                    )
+                    value = replay_from_decision(row)
                 except (msgspec.ValidationError, msgspec.DecodeError) as e:
                     # Not written by a check (a hand-made row): a retry is judged afresh
                     # rather than the whole rebuild, and every check with it, held up.

@@ -253,15 +253,7 @@ async def test_a_stored_decision_gives_back_the_answer_a_retry_gets(
             body["request_id"],
         )
         assert row["token_id"] == token_id
-        made = replay_from_decision(
-            call_id=row["call_id"],
-            decision=row["decision"],
-            reasons_json=row["reasons"],
-            request_json=row["request"],
-            callee_e164=row["callee_e164"],
-            policy_version=row["policy_version"],
-            valid_until=row["valid_until"],
-        )
+        made = replay_from_decision(row)
         assert made == left, body
 
 
@@ -333,6 +325,58 @@ async def test_after_a_rebuild_a_retry_gets_the_answer_redis_held_last(
     assert await tenant.precheck(body) == second
     # For what was left of its day by the gateway's clock: 24 hours less 30 minutes.
     assert 84_600_000 - 5_000 < await redis.pttl(key) <= 84_600_000
+
+
+async def test_a_retry_whose_first_request_ended_unanswered_gets_its_stored_answer(
+    tenant: Tenant, db: Any, monkeypatch: Any
+) -> None:
+    from gateway import precheck
+    from gateway.appkeys import KEYS, REDIS
+
+    monkeypatch.setattr(precheck, "_PENDING_WAIT_SECONDS", 0.2)
+    app = tenant.client.server.app
+    redis = app[REDIS]
+    key = app[KEYS].idempotency(tenant.tokens["dialer"].split("_")[1], f"ended-{tenant.suffix}")
+    body = tenant.marketing(request_id=f"ended-{tenant.suffix}")
+
+    async def answer() -> bytes | None:
+        value: bytes | None = await redis.get(key)
+        return value if value and value.startswith(b"D|") else None
+
+    first = await tenant.precheck(body)
+    answered = await until(answer)
+    # As if its process had ended after storing the decision, before the answer reached
+    # Redis: only the pending marker is left.
+    await redis.set(key, b"P|" + answered.split(b"|")[1], px=30_000)
+    assert await tenant.precheck(body) == first
+    assert await redis.get(key) == answered  # and there for the next retry at once
+    assert 0 < await redis.pttl(key) <= 86_400_000
+    rows = await db.fetchval("SELECT count(*) FROM calls WHERE request_id = $1", body["request_id"])
+    assert rows == 1
+
+
+async def test_a_retry_while_the_first_request_is_unfinished_is_503(
+    tenant: Tenant, db: Any, monkeypatch: Any
+) -> None:
+    import msgspec
+
+    from gateway import precheck
+    from gateway.answers import body_hash, encode
+    from gateway.appkeys import KEYS, REDIS
+    from gateway.policy import CheckRequest
+
+    monkeypatch.setattr(precheck, "_PENDING_WAIT_SECONDS", 0.2)
+    app = tenant.client.server.app
+    body = tenant.marketing(request_id=f"unfinished-{tenant.suffix}")
+    key = app[KEYS].idempotency(tenant.tokens["dialer"].split("_")[1], body["request_id"])
+    digest = body_hash(encode(msgspec.convert(body, CheckRequest)))
+    await app[REDIS].set(key, f"P|{digest}", px=30_000)  # its decision not stored yet
+    status, answer = await tenant.call("POST", "/v1/precheck", "dialer", json=body)
+    assert status == 503
+    assert answer["error"]["code"] == "unavailable"
+    assert "still running" in answer["error"]["message"]
+    rows = await db.fetchval("SELECT count(*) FROM calls WHERE request_id = $1", body["request_id"])
+    assert rows == 0
 
 
 async def test_request_id_with_another_body_conflicts(tenant: Tenant) -> None:
