@@ -64,6 +64,11 @@ class RangeNotSatisfiable(ApiError):
         self.headers = {"Content-Range": f"bytes */{size}"}
 
 
+class PreconditionFailed(ApiError):
+    status = 412
+    code = "precondition_failed"
+
+
 class Unavailable(ApiError):
     status = 503
     code = "unavailable"

@@ -19,12 +19,13 @@ from gateway.errors import (
     Conflict,
     InvalidRequest,
     NotFound,
+    PreconditionFailed,
     RangeNotSatisfiable,
     TooLarge,
     UnsupportedMediaType,
 )
 from gateway.policy import retention_until
-from gateway.recordings.service import RecordingExists
+from gateway.recordings.service import Playback, RecordingExists
 from gateway.recordings.storage import CHUNK, EXTENSIONS, TooLargeRecording
 from gateway.store import audit
 
@@ -159,13 +160,14 @@ async def put_recording(request: web.Request) -> web.StreamResponse:
     response_content_type="audio/*",
     summary="Play the recording; HTTP Range requests answer 206 so a player can seek "
     "(each playback is audited)",
-    errors=(NotFound, RangeNotSatisfiable),
+    errors=(NotFound, PreconditionFailed, RangeNotSatisfiable),
 )
 async def get_recording(request: web.Request) -> web.StreamResponse:
     call_id = call_id_of(request)
     playback = await request.app[RECORDINGS].playback(call_id)
     if playback is None:
         raise NotFound(f"call {call_id} has no recording")
+    _check_preconditions(request, playback)
     range_header = request.headers.get("Range", "")
     if range_header:
         _check_range(request, range_header, playback.size)
@@ -183,6 +185,24 @@ async def get_recording(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(
         playback.path, headers={"Content-Type": playback.content_type, "Accept-Ranges": "bytes"}
     )
+
+
+def _check_preconditions(request: web.Request, playback: Playback) -> None:
+    """If-Match and If-Unmodified-Since that the recording fails are refused here, with
+    the error envelope, rather than by the file response with an empty 412. The ETag is
+    the one the file response sends, from the same file."""
+    etag = f"{playback.modified_ns:x}-{playback.size:x}"
+    modified = playback.modified_ns / 1e9
+    if (tags := request.if_match) is not None:
+        if not any(t.value == "*" or (t.value == etag and not t.is_weak) for t in tags):
+            raise PreconditionFailed(
+                f'If-Match: the recording\'s ETag is "{etag}", which none of the given match'
+            )
+    elif (since := request.if_unmodified_since) is not None and modified > since.timestamp():
+        raise PreconditionFailed(
+            "If-Unmodified-Since: the recording was stored at "
+            f"{datetime.fromtimestamp(modified, UTC).isoformat(timespec='seconds')}, later"
+        )
 
 
 def _check_range(request: web.Request, header: str, size: int) -> None:

@@ -4,6 +4,7 @@ them."""
 
 from __future__ import annotations
 
+import stat
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ class Playback:
     content_type: str
     size: int
     copy: str
+    modified_ns: int  # the file's, as its ETag and Last-Modified are made from
 
 
 class Recordings:
@@ -95,8 +97,12 @@ class Recordings:
             return None
         for copy in ("primary", "backup"):
             path = self.store.path(row["key"], copy)
-            if path.is_file() and path.stat().st_size == row["size"]:
-                return Playback(path, row["content_type"], row["size"], copy)
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode) and st.st_size == row["size"]:
+                return Playback(path, row["content_type"], row["size"], copy, st.st_mtime_ns)
         return None
 
     async def metadata(self, call_id: uuid.UUID) -> dict[str, object] | None:

@@ -183,6 +183,37 @@ async def test_range_requests_return_the_right_bytes(tenant: Tenant, db: Any) ->
     )
 
 
+async def test_playback_preconditions_fail_with_the_error_envelope(tenant: Tenant, db: Any) -> None:
+    call = await allowed_call(tenant, 5)
+    audio = os.urandom(3000)
+    assert (await upload(tenant, call, audio))[0] == 201
+    headers = bearer(tenant.tokens["auditor"])
+    url = f"/v1/calls/{call}/recording"
+    resp = await tenant.client.get(url, headers=headers)
+    etag, stored = resp.headers["ETag"], resp.headers["Last-Modified"]
+    plays = "SELECT count(*) FROM audit_log WHERE action = 'play' AND entity_id = $1"
+    assert await db.fetchval(plays, call) == 1
+    for sent, why in [
+        ({"If-Match": '"0-1"'}, f"the recording's ETag is {etag}"),
+        ({"If-Match": f"W/{etag}"}, "none of the given match"),  # If-Match compares strongly
+        ({"If-Unmodified-Since": "Mon, 01 Jan 2024 00:00:00 GMT"}, "was stored at 20"),
+    ]:
+        resp = await tenant.client.get(url, headers={**headers, **sent})
+        assert resp.status == 412, sent
+        error = (await resp.json())["error"]
+        assert error["code"] == "precondition_failed"
+        assert why in error["message"], error
+    assert await db.fetchval(plays, call) == 1  # refused: no playback
+    for sent in [{"If-Match": etag}, {"If-Match": "*"}, {"If-Unmodified-Since": stored}]:
+        resp = await tenant.client.get(url, headers={**headers, **sent})
+        assert resp.status == 200, sent
+        assert await resp.read() == audio
+    # A player's cached copy is still current: 304, no body.
+    resp = await tenant.client.get(url, headers={**headers, "If-None-Match": etag})
+    assert resp.status == 304
+    assert await resp.read() == b""
+
+
 async def test_playback_falls_back_to_the_backup_copy(tenant: Tenant, settings: Any) -> None:
     call = await allowed_call(tenant, 4)
     audio = os.urandom(5000)
