@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -53,9 +54,13 @@ from gateway.store.redis_pipe import RedisPipe
 log = logging.getLogger("gateway.precheck")
 
 _PENDING_WAIT_SECONDS = 5.0
-# How far back a retry that waited in vain looks for the earlier request's decision: the
-# pending marker lives 30 s (precheck.lua), and the clocks of two processes may differ.
-_PENDING_LOOKBACK = timedelta(minutes=2)
+# KEYS[1] an idempotency key; ARGV[1] the pending marker it must still hold, ARGV[2] the
+# answer to put in its place, ARGV[3] for how many ms.
+_REPLACE_MARKER = """
+if redis.call("GET", KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call("SET", KEYS[1], ARGV[2], "PX", ARGV[3])
+return 1
+"""
 
 
 class RequestIdConflict(ApiError):
@@ -85,6 +90,7 @@ class PreCallChecker:
         self._decisions = decisions
         self._valid = timedelta(seconds=valid_seconds)
         self._pipe = RedisPipe.for_client(redis)
+        self._replace_marker = redis.register_script(_REPLACE_MARKER)
         self._script_source = lua("precheck.lua").encode()
         self._script_sha = hashlib.sha1(self._script_source).hexdigest()
 
@@ -169,7 +175,7 @@ class PreCallChecker:
             if status != "pending":
                 break
             if time.monotonic() > deadline:
-                return await self._answered(request, who, idem_key, digest)
+                return await self._answered(request, who, idem_key, digest, stored.decode())
             await asyncio.sleep(0.01)
         verdict = judge(ctx, static, facts, q)
         answer = self._answer(ctx, verdict, call_id, now)
@@ -196,16 +202,18 @@ class PreCallChecker:
         return body
 
     async def _answered(
-        self, request: CheckRequest, who: Principal, idem_key: str, digest: str
+        self, request: CheckRequest, who: Principal, idem_key: str, digest: str, call_id: str
     ) -> bytes:
-        """After waiting for an earlier request with this request_id: its answer, when its
-        decision was stored but the answer never reached Redis (its process ended in
-        between), and from now on for every retry; else it is still running or failed."""
-        assert request.request_id is not None
+        """After waiting for the earlier request with this request_id (its call id from
+        its pending marker): its answer, when its decision was stored but the answer never
+        reached Redis (its process ended in between), then also kept for the retries
+        after this one; else it is still running, or failed."""
         try:
-            row = await self._decisions.answered(
-                who.token_id, request.request_id, self._clock() - _PENDING_LOOKBACK
-            )
+            pending = uuid.UUID(call_id)
+        except ValueError:  # a marker without its call id
+            raise Unavailable("an earlier request with this request_id is still running") from None
+        try:
+            row = await self._decisions.answered(pending, who.token_id, request.request_id)
         except (asyncpg.PostgresError, OSError, TimeoutError) as e:
             raise Unavailable("the decision log could not be read; try again") from e
         if row is None:
@@ -214,14 +222,14 @@ class PreCallChecker:
             stored = replay_from_decision(row)
         except (msgspec.ValidationError, msgspec.DecodeError) as e:  # not a check's row
             raise Unavailable("an earlier request with this request_id is unreadable") from e
-        if not stored.startswith(b"D|" + digest.encode() + b"|"):
-            raise RequestIdConflict(
-                f"request_id {request.request_id} was used with a different body"
-            )
         left = row["created_at"] + timedelta(seconds=IDEMPOTENCY_SECONDS) - self._clock()
         if left > timedelta(0):
             try:
-                await self._redis.set(idem_key, stored, px=left // timedelta(milliseconds=1))
+                # Only over that request's own marker: never over a newer answer.
+                await self._replace_marker(
+                    keys=[idem_key],
+                    args=[f"P|{digest}|{call_id}", stored, left // timedelta(milliseconds=1)],
+                )
             except (RedisError, OSError) as e:
                 log.warning("could not store the idempotent answer: %s", e)
         return stored[len(digest) + 3 :]

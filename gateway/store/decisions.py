@@ -115,16 +115,16 @@ class DecisionLog:
         await stop(*self._tasks)
 
     async def answered(
-        self, token_id: str, request_id: str, since: datetime
+        self, call_id: uuid.UUID, token_id: str, request_id: str | None
     ) -> asyncpg.Record | None:
-        """The latest decision a token's request_id bound since a moment (the columns of
-        ANSWER_COLUMNS), or None. Reads the newest rows only, by the time index."""
+        """A stored decision that bound a token's request_id (the columns of
+        ANSWER_COLUMNS), or None."""
         row: asyncpg.Record | None = await self._pool.fetchrow(
-            f"SELECT {ANSWER_COLUMNS} FROM calls WHERE created_at > $3 AND token_id = $1 "
-            f"AND request_id = $2 AND {BINDING} ORDER BY created_at DESC, call_id DESC LIMIT 1",
+            f"SELECT {ANSWER_COLUMNS} FROM calls WHERE call_id = $1 AND token_id = $2 "
+            f"AND request_id = $3 AND {BINDING}",
+            call_id,
             token_id,
             request_id,
-            since,
             timeout=5,
         )
         return row

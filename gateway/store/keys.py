@@ -8,7 +8,8 @@ DNC cache (one generation at a time; a missing `dnc:current` means incomplete):
 Attempts:
   {p}att:<e164>             sorted set of attempt times (ms), member = call id
 Idempotency:
-  {p}idem:<token>:<request> "P|<body hash>" while pending, "D|<body hash>|<answer JSON>"
+  {p}idem:<token>:<request> "P|<body hash>|<call id>" while pending (30 s),
+                            "D|<body hash>|<answer JSON>" once answered (a day)
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from gateway.ids import uuid7_text
 from tests.conftest import Clock, bearer
 from tests.integration.tenant import OPEN_POLICY, Tenant, codes, e164, mobile, until
 
@@ -347,7 +348,8 @@ async def test_a_retry_whose_first_request_ended_unanswered_gets_its_stored_answ
     answered = await until(answer)
     # As if its process had ended after storing the decision, before the answer reached
     # Redis: only the pending marker is left.
-    await redis.set(key, b"P|" + answered.split(b"|")[1], px=30_000)
+    marker = b"P|" + answered.split(b"|")[1] + b"|" + first["call_id"].encode()
+    await redis.set(key, marker, px=30_000)
     assert await tenant.precheck(body) == first
     assert await redis.get(key) == answered  # and there for the next retry at once
     assert 0 < await redis.pttl(key) <= 86_400_000
@@ -370,13 +372,52 @@ async def test_a_retry_while_the_first_request_is_unfinished_is_503(
     body = tenant.marketing(request_id=f"unfinished-{tenant.suffix}")
     key = app[KEYS].idempotency(tenant.tokens["dialer"].split("_")[1], body["request_id"])
     digest = body_hash(encode(msgspec.convert(body, CheckRequest)))
-    await app[REDIS].set(key, f"P|{digest}", px=30_000)  # its decision not stored yet
-    status, answer = await tenant.call("POST", "/v1/precheck", "dialer", json=body)
-    assert status == 503
-    assert answer["error"]["code"] == "unavailable"
-    assert "still running" in answer["error"]["message"]
+    # Its decision not stored yet; a marker of an older version carries no call id.
+    for marker in (f"P|{digest}|{uuid7_text()}", f"P|{digest}"):
+        await app[REDIS].set(key, marker, px=30_000)
+        status, answer = await tenant.call("POST", "/v1/precheck", "dialer", json=body)
+        assert status == 503
+        assert answer["error"]["code"] == "unavailable"
+        assert "still running" in answer["error"]["message"]
+        assert await app[REDIS].get(key) == marker.encode()
     rows = await db.fetchval("SELECT count(*) FROM calls WHERE request_id = $1", body["request_id"])
     assert rows == 0
+
+
+async def test_a_check_run_twice_by_a_resent_command_is_judged_once(
+    tenant: Tenant, clock: Clock
+) -> None:
+    # A command whose connection broke is sent again, and Redis may have run it already:
+    # the second run must not wait for the first run's own pending marker, nor count the
+    # attempt twice.
+    import msgspec
+
+    from gateway.appkeys import CHECKER, KEYS, REDIS, REGISTRIES
+    from gateway.policy import CheckRequest, build_context, fact_query
+
+    app = tenant.client.server.app
+    checker, keys = app[CHECKER], app[KEYS]
+    number = tenant.listed[1]
+    await tenant.precheck(tenant.marketing(number))  # one of the day's two attempts
+    body = tenant.marketing(number, request_id=f"resent-{tenant.suffix}")
+    q = fact_query(
+        build_context(msgspec.convert(body, CheckRequest), clock(), app[REGISTRIES].current)
+    )
+    key = keys.idempotency(tenant.tokens["dialer"].split("_")[1], body["request_id"])
+    call_id = uuid7_text(q.now_ms)
+
+    async def run(member: str) -> Any:
+        return await checker._facts(
+            q, others_pass=True, member=member, idem_key=key, digest="d" * 32, mode="check"
+        )
+
+    for _ in range(2):
+        status, facts, counted, _ = await run(call_id)
+        assert (status, counted, facts.attempts_today) == ("ok", True, 1)
+    assert await app[REDIS].zcard(keys.attempts(e164(number))) == 2
+    # Another request with the same request_id waits for it, and learns its call id.
+    status, _, counted, stored = await run(uuid7_text(q.now_ms))
+    assert (status, counted, stored) == ("pending", False, call_id.encode())
 
 
 async def test_request_id_with_another_body_conflicts(tenant: Tenant) -> None:

@@ -11,11 +11,16 @@
 -- (Few arguments and one string back: packing and parsing are per argument and per
 -- element, and this script runs on every check.)
 -- Returns one string "status|scope|today|week|last|counted|stored"
---   status: "ok" | "degraded" | "replay" (stored = earlier answer) | "pending" | "conflict"
+--   status: "ok" | "degraded" | "replay" (stored = earlier answer) | "pending" (stored =
+--   the pending request's call id, "" when unknown) | "conflict"
 --   scope: "" | "all" | "marketing"; last: -1 when no attempt; stored: "" unless replay
 
 local idem = KEYS[3]
 local mode = ARGV[1]
+-- This very check run a second time: its command was sent again on a new connection
+-- after the first connection broke, and Redis may have run it already. It is judged
+-- again as if the first run had not happened.
+local again = false
 if idem ~= "" and mode == "check" then
   local prior = redis.call("GET", idem)
   if prior then
@@ -28,7 +33,12 @@ if idem ~= "" and mode == "check" then
     if string.sub(prior, 1, 1) == "D" then
       return "replay||0|0|-1|0|" .. string.sub(prior, hash_end + 1)
     end
-    return "pending||0|0|-1|0|"
+    local pending_id = ""
+    if hash_end then pending_id = string.sub(prior, hash_end + 1) end
+    if pending_id ~= ARGV[4] then
+      return "pending||0|0|-1|0|" .. pending_id
+    end
+    again = true
   end
 end
 
@@ -77,6 +87,7 @@ local att = KEYS[2]
 if att ~= "" and counts == "1" then
   if mode == "check" then
     redis.call("ZREMRANGEBYSCORE", att, "-inf", "(" .. week_start)
+    if again then redis.call("ZREM", att, ARGV[4]) end
   end
   today = redis.call("ZCOUNT", att, day_start, "+inf")
   week = redis.call("ZCOUNT", att, week_start, "+inf")
@@ -94,6 +105,6 @@ if att ~= "" and counts == "1" then
 end
 
 if idem ~= "" and mode == "check" then
-  redis.call("SET", idem, "P|" .. ARGV[5], "PX", 30000)
+  redis.call("SET", idem, "P|" .. ARGV[5] .. "|" .. ARGV[4], "PX", 30000)
 end
 return "ok|" .. scope .. "|" .. string.format("%d|%d|%d|%d|", today, week, last, counted)
