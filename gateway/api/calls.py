@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -167,11 +168,13 @@ async def get_recording(request: web.Request) -> web.StreamResponse:
     playback = await request.app[RECORDINGS].playback(call_id)
     if playback is None:
         raise NotFound(f"call {call_id} has no recording")
-    _check_preconditions(request, playback)
+    current = _check_preconditions(request, playback)
     range_header = request.headers.get("Range", "")
-    if range_header:
+    if range_header and not current:
         _check_range(request, range_header, playback.size)
-    if not range_header or range_header.replace(" ", "").startswith("bytes=0-"):
+    if current:
+        pass  # 304: the player's copy is current, and nothing is played
+    elif not range_header or range_header.replace(" ", "").startswith("bytes=0-"):
         # A playback starts at the beginning; the player's seeks are part of it.
         async with request.app[PG].acquire() as conn, conn.transaction():
             await audit.record(
@@ -187,10 +190,12 @@ async def get_recording(request: web.Request) -> web.StreamResponse:
     )
 
 
-def _check_preconditions(request: web.Request, playback: Playback) -> None:
-    """If-Match and If-Unmodified-Since that the recording fails are refused here, with
-    the error envelope, rather than by the file response with an empty 412. The ETag is
-    the one the file response sends, from the same file."""
+def _check_preconditions(request: web.Request, playback: Playback) -> bool:
+    """Decide the conditional headers as the file response will, with the ETag and
+    modification time it sends (from the same file): an If-Match or If-Unmodified-Since
+    that the recording fails is refused here, with the error envelope, rather than with
+    its empty 412. True when the answer will be 304 (If-None-Match, or If-Modified-Since
+    without it): the player's copy is current."""
     etag = f"{playback.modified_ns:x}-{playback.size:x}"
     modified = playback.modified_ns / 1e9
     if (tags := request.if_match) is not None:
@@ -199,10 +204,15 @@ def _check_preconditions(request: web.Request, playback: Playback) -> None:
                 f'If-Match: the recording\'s ETag is "{etag}", which none of the given match'
             )
     elif (since := request.if_unmodified_since) is not None and modified > since.timestamp():
+        stored = datetime.fromtimestamp(math.ceil(modified), UTC)  # as Last-Modified says
         raise PreconditionFailed(
-            "If-Unmodified-Since: the recording was stored at "
-            f"{datetime.fromtimestamp(modified, UTC).isoformat(timespec='seconds')}, later"
+            f"If-Unmodified-Since: the recording was stored at "
+            f"{stored.isoformat(timespec='seconds')}, later"
         )
+    if (tags := request.if_none_match) is not None:
+        return any(t.value in ("*", etag) for t in tags)
+    since = request.if_modified_since
+    return since is not None and modified <= since.timestamp()
 
 
 def _check_range(request: web.Request, header: str, size: int) -> None:

@@ -208,10 +208,21 @@ async def test_playback_preconditions_fail_with_the_error_envelope(tenant: Tenan
         resp = await tenant.client.get(url, headers={**headers, **sent})
         assert resp.status == 200, sent
         assert await resp.read() == audio
-    # A player's cached copy is still current: 304, no body.
-    resp = await tenant.client.get(url, headers={**headers, "If-None-Match": etag})
-    assert resp.status == 304
-    assert await resp.read() == b""
+    played = await db.fetchval(plays, call)
+    # A player's cached copy is still current: 304, no body, and nothing played.
+    for sent in [
+        {"If-None-Match": etag},
+        {"If-None-Match": f"W/{etag}"},
+        {"If-Modified-Since": stored},
+    ]:
+        resp = await tenant.client.get(url, headers={**headers, **sent})
+        assert resp.status == 304, sent
+        assert await resp.read() == b""
+    assert await db.fetchval(plays, call) == played
+    # Not current: played, and audited.
+    resp = await tenant.client.get(url, headers={**headers, "If-None-Match": '"0-1"'})
+    assert resp.status == 200
+    assert await db.fetchval(plays, call) == played + 1
 
 
 async def test_playback_falls_back_to_the_backup_copy(tenant: Tenant, settings: Any) -> None:
