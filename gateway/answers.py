@@ -9,14 +9,14 @@ which hold everything an answer is made of."""
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import msgspec
 
 from gateway.policy import CheckRequest, Reason
-from gateway.policy.context import zone
-from gateway.policy.numbers import CHINA_TZ, parse_callee
+from gateway.policy.context import callee_zone
+from gateway.policy.numbers import parse_callee
 
 IDEMPOTENCY_SECONDS = 24 * 3600
 # What of a row of `calls` an answer is made from, as replay_from_decision reads it; and
@@ -49,16 +49,16 @@ def body_hash(encoded: bytes) -> str:
     return hashlib.sha256(encoded).hexdigest()[:32]
 
 
+def ms_left(created_at: datetime, now: datetime) -> int:
+    """How long a decision's answer is still kept for retries, in ms (a day from the
+    decision, and never more than a day, whatever clock the storing process had)."""
+    day = IDEMPOTENCY_SECONDS * 1000
+    return min((created_at - now) // timedelta(milliseconds=1) + day, day)
+
+
 def replay_value(digest: str, body: bytes) -> bytes:
     """What Redis keeps for an answered request_id (the check script reads it back)."""
     return b"D|" + digest.encode() + b"|" + body
-
-
-def local_zone(callee: str) -> str:
-    """The zone an answer's valid_until is given in: the callee's (China's when the
-    callee is not a valid number), as the check judges hours in."""
-    parsed = parse_callee(callee)
-    return parsed.tz if parsed is not None else CHINA_TZ
 
 
 class Row(Protocol):
@@ -80,7 +80,8 @@ def replay_from_decision(row: Row) -> bytes:
         callee_e164=row["callee_e164"],
         reasons=_reasons.decode(row["reasons"]),
         recording_required=True,
-        valid_until=row["valid_until"].astimezone(zone(local_zone(request.callee))),
+        # In the zone the check judged hours in, as its answer gave it.
+        valid_until=row["valid_until"].astimezone(callee_zone(parse_callee(request.callee))),
         policy_version=row["policy_version"],
     )
     return replay_value(body_hash(encode(request)), encode(answer))

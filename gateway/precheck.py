@@ -27,6 +27,7 @@ from gateway.answers import (
     PrecheckAnswer,
     body_hash,
     encode,
+    ms_left,
     replay_from_decision,
     replay_value,
 )
@@ -222,13 +223,12 @@ class PreCallChecker:
             stored = replay_from_decision(row)
         except (msgspec.ValidationError, msgspec.DecodeError) as e:  # not a check's row
             raise Unavailable("an earlier request with this request_id is unreadable") from e
-        left = row["created_at"] + timedelta(seconds=IDEMPOTENCY_SECONDS) - self._clock()
-        if left > timedelta(0):
+        left_ms = ms_left(row["created_at"], self._clock())
+        if left_ms > 0:
             try:
                 # Only over that request's own marker: never over a newer answer.
                 await self._replace_marker(
-                    keys=[idem_key],
-                    args=[f"P|{digest}|{call_id}", stored, left // timedelta(milliseconds=1)],
+                    keys=[idem_key], args=[f"P|{digest}|{call_id}", stored, left_ms]
                 )
             except (RedisError, OSError) as e:
                 log.warning("could not store the idempotent answer: %s", e)

@@ -172,10 +172,9 @@ async def get_recording(request: web.Request) -> web.StreamResponse:
     range_header = request.headers.get("Range", "")
     if range_header and not current:
         _check_range(request, range_header, playback.size)
-    if current:
-        pass  # 304: the player's copy is current, and nothing is played
-    elif not range_header or range_header.replace(" ", "").startswith("bytes=0-"):
-        # A playback starts at the beginning; the player's seeks are part of it.
+    if not current and (not range_header or range_header.replace(" ", "").startswith("bytes=0-")):
+        # A playback starts at the beginning; the player's seeks are part of it. A 304
+        # (the player's copy is current) plays nothing.
         async with request.app[PG].acquire() as conn, conn.transaction():
             await audit.record(
                 conn,

@@ -31,12 +31,17 @@ class CallContext(msgspec.Struct, frozen=True, kw_only=True):
     local_now: datetime
 
 
+def callee_zone(callee: ParsedNumber | None) -> ZoneInfo:
+    """The callee's zone, Asia/Shanghai when the callee is not a valid number."""
+    return zone(callee.tz if callee is not None else CHINA_TZ)
+
+
 def build_context(request: CheckRequest, now: datetime, snapshot: Snapshot) -> CallContext:
     """`now` must be aware: every time rule works in the callee's local time."""
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be an aware datetime")
     callee = parse_callee(request.callee)
-    tz = zone(callee.tz if callee is not None else CHINA_TZ)
+    tz = callee_zone(callee)
     return CallContext(
         request=request,
         now=now,

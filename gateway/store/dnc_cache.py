@@ -24,7 +24,13 @@ from redis.commands.core import AsyncScript as Script
 from redis.exceptions import RedisError
 
 from gateway import metrics
-from gateway.answers import ANSWER_COLUMNS, BINDING, IDEMPOTENCY_SECONDS, replay_from_decision
+from gateway.answers import (
+    ANSWER_COLUMNS,
+    BINDING,
+    IDEMPOTENCY_SECONDS,
+    ms_left,
+    replay_from_decision,
+)
 from gateway.store.keys import Keys
 from gateway.tasks import abandon, raise_if_stopping, stop
 from gateway.types import Conn
@@ -71,7 +77,6 @@ FROM calls
 WHERE created_at > $1 AND request_id IS NOT NULL AND token_id IS NOT NULL AND {BINDING}
 ORDER BY token_id, request_id, created_at DESC, call_id DESC
 """
-_MS = timedelta(milliseconds=1)
 
 
 class RebuildLost(RedisError):
@@ -433,11 +438,7 @@ class DncCache:
                 prefetch=2000,
                 timeout=REBUILD_TIMEOUT,  # the first fetch waits for the day's sort
             ):
-                # At most a day, whatever the clock of the process that stored it said.
-                left_ms = min(
-                    (row["created_at"] - now) // _MS + IDEMPOTENCY_SECONDS * 1000,
-                    IDEMPOTENCY_SECONDS * 1000,
-                )
+                left_ms = ms_left(row["created_at"], now)
                 if left_ms <= 0:
                     continue
                 try:
