@@ -67,17 +67,13 @@ def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
     redis.stop()
 
 
-async def test_redis_restart_fails_closed_then_recovers_with_caps_intact(
-    own_redis: OwnRedis,
-    settings: Settings,
-    make_client: Any,
-    clock: Any,
-    tokens: dict[str, str],
-) -> None:
-    own = load_settings(env={}, **{**msgspec.structs.asdict(settings), "redis_url": own_redis.url})
+async def tenant_on(
+    redis: OwnRedis, settings: Settings, make_client: Any, clock: Any, tokens: dict[str, str]
+) -> Tenant:
+    """A gateway on the test's own Redis with a tenant built, once it allows checks."""
+    own = load_settings(env={}, **{**msgspec.structs.asdict(settings), "redis_url": redis.url})
     await asyncio.sleep(0.2)
-    client = await make_client(own, clock)
-    tenant = Tenant(client, tokens)
+    tenant = Tenant(await make_client(own, clock), tokens)
     await tenant.ok("PUT", "/v1/policy", "admin", json=OPEN_POLICY)
     await tenant.build()
 
@@ -86,6 +82,18 @@ async def test_redis_restart_fails_closed_then_recovers_with_caps_intact(
         return answer["decision"] == "allow"
 
     assert await until(allowed)
+    return tenant
+
+
+async def test_redis_restart_fails_closed_then_recovers_with_caps_intact(
+    own_redis: OwnRedis,
+    settings: Settings,
+    make_client: Any,
+    clock: Any,
+    tokens: dict[str, str],
+) -> None:
+    tenant = await tenant_on(own_redis, settings, make_client, clock, tokens)
+    client = tenant.client
     capped = tenant.listed[3]
     for _ in range(2):
         assert (await tenant.precheck(tenant.marketing(capped)))["decision"] == "allow"
@@ -124,18 +132,8 @@ async def test_a_retry_after_redis_lost_its_data_gets_the_first_answer(
     tokens: dict[str, str],
     db: Any,
 ) -> None:
-    own = load_settings(env={}, **{**msgspec.structs.asdict(settings), "redis_url": own_redis.url})
-    await asyncio.sleep(0.2)
-    client = await make_client(own, clock)
-    tenant = Tenant(client, tokens)
-    await tenant.ok("PUT", "/v1/policy", "admin", json=OPEN_POLICY)  # two attempts a day
-    await tenant.build()
-
-    async def allowed() -> bool:
-        answer = await tenant.precheck(tenant.marketing(tenant.listed[0]))
-        return answer["decision"] == "allow"
-
-    assert await until(allowed)
+    tenant = await tenant_on(own_redis, settings, make_client, clock, tokens)
+    client = tenant.client  # its policy allows two attempts a day
     number = tenant.listed[1]
     first = tenant.marketing(number, request_id=f"first-{tenant.suffix}")
     denied = tenant.marketing(number, script_version=9, request_id=f"denied-{tenant.suffix}")
