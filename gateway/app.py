@@ -56,8 +56,10 @@ from gateway.recordings.storage import FilesystemStore
 from gateway.scrub import Scrubber, ScrubJobs
 from gateway.settings import Settings
 from gateway.snapshot import RegistryCache
+from gateway.store import dnc_changes
 from gateway.store.decisions import DecisionLog
 from gateway.store.dnc_cache import DncCache
+from gateway.store.dnc_changes import DNC_CHANNEL, KnownChanges
 from gateway.store.keys import Keys
 from gateway.store.notify import Notifications
 from gateway.store.postgres import create_pool
@@ -159,7 +161,20 @@ def _warn_if_the_calendar_ends_soon(until: float, now: datetime) -> None:
 
 
 async def _dnc(app: web.Application) -> AsyncIterator[None]:
-    cache = DncCache(app[REDIS], app[PG], app[KEYS], app[CLOCK])
+    known = KnownChanges()
+    notes = app[NOTIFICATIONS]
+    pool = app[PG]
+
+    async def resync() -> None:
+        known.reset(await dnc_changes.latest(pool))
+        cache.wake()
+
+    # Announcements are handled at once, not in a task of their own: a check that starts
+    # after one arrived must see it.
+    notes.listen_now(DNC_CHANNEL, known.heard)
+    notes.on_reconnect(resync)
+    notes.on_lost(known.lost)
+    cache = DncCache(app[REDIS], pool, app[KEYS], app[CLOCK], known)
     app[DNC] = cache
     app[DNC_LIST] = DncList(app[PG], cache)
     app[CALL_EVENTS] = CallEvents(app[PG], app[DNC_LIST])
@@ -176,7 +191,7 @@ async def _dnc(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _jobs(app: web.Application) -> AsyncIterator[None]:
-    jobs = JobScheduler(app[PG], app[REDIS], app[DNC], app[SETTINGS], app[CLOCK])
+    jobs = JobScheduler(app[PG], app[REDIS], app[DNC_LIST], app[SETTINGS], app[CLOCK])
     app[JOBS] = jobs
     if app[SETTINGS].scheduler:
         jobs.start()
@@ -195,8 +210,11 @@ async def _checker(app: web.Application) -> AsyncIterator[None]:
         decisions,
         s.allow_valid_seconds,
         clock=app[CLOCK],
+        known=app[DNC].known,
+        behind=app[DNC].wake,
+        timeout_ms=s.check_timeout_ms,
     )
-    scrubber = Scrubber(app[REDIS], app[KEYS], app[REGISTRIES], app[CLOCK])
+    scrubber = Scrubber(app[REDIS], app[KEYS], app[REGISTRIES], app[CLOCK], app[DNC].known)
     app[SCRUBBER] = scrubber
     app[SCRUB_JOBS] = ScrubJobs(app[PG], scrubber)
     yield
@@ -208,6 +226,9 @@ async def _checker(app: web.Application) -> AsyncIterator[None]:
 async def _start_listening(app: web.Application) -> AsyncIterator[None]:
     # Runs after every component has subscribed.
     await app[NOTIFICATIONS].start()
+    # Changes made before the listening began were not heard: require them all.
+    app[DNC].known.reset(await dnc_changes.latest(app[PG]))
+    app[DNC].wake()
     yield
 
 
@@ -222,12 +243,21 @@ async def _check_postgres(app: web.Application) -> str | None:
 
 async def _check_redis(app: web.Application) -> str | None:
     await app[REDIS].ping()
+    # And on the connection the checks use.
+    await app[CHECKER].ping()
     return None
 
 
 async def _check_dnc(app: web.Application) -> str | None:
-    if await app[DNC].live() is None:
+    cache = app[DNC]
+    gen = await cache.live()
+    if gen is None:
         return "the do-not-call cache is not loaded (rebuilding)"
+    required = cache.known.required()
+    if not cache.known.listening:
+        return "not listening for do-not-call changes (reconnecting to PostgreSQL)"
+    if gen.applied < required:
+        return f"the do-not-call cache lacks changes {gen.applied + 1}-{required} (catching up)"
     return None
 
 

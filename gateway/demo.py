@@ -7,13 +7,12 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from redis.exceptions import RedisError
-
 from gateway.auth import ROLES, create_token
 from gateway.settings import Settings
-from gateway.store import audit, rows
+from gateway.store import audit, dnc_changes, rows
 from gateway.store.dnc import list_number
 from gateway.store.dnc_cache import DncCache
+from gateway.store.dnc_changes import cache_line
 from gateway.store.keys import Keys
 from gateway.store.postgres import connect, create_pool
 from gateway.store.redis import create_redis
@@ -214,10 +213,15 @@ async def load_demo(settings: Settings) -> int:
                 reason="customer asked not to be called again (demo)",
             )
             await bump(conn, "all")
+            change = None
+            if listing.created:
+                line = cache_line(DNC_NUMBER, listing.entry["scope"])
+                change = (await dnc_changes.record(conn, "list", line, 1), line)
         tokens = {role: await create_token(conn, role, f"demo-{role}") for role in ROLES}
     finally:
         await conn.close()
-    await _mirror_dnc(settings, listing.entry["scope"])
+    if change is not None:
+        await _publish(settings, *change)
     print(f"demo tenant loaded ({created} new registry rows)")
     print("demo tokens (shown once):")
     for role, token in tokens.items():
@@ -227,13 +231,12 @@ async def load_demo(settings: Settings) -> int:
     return 0
 
 
-async def _mirror_dnc(settings: Settings, scope: str) -> None:
+async def _publish(settings: Settings, seq: int, line: str) -> None:
+    """Into a running gateway's cache; without one, the gateway catches up as it starts."""
     redis = create_redis(settings.redis_url)
     pool = await create_pool(settings.database_url, min_size=1, max_size=2)
     try:
-        await DncCache(redis, pool, Keys(settings.redis_prefix)).apply(DNC_NUMBER, scope)
-    except (OSError, RedisError):
-        pass  # the cache is rebuilt from PostgreSQL when the gateway starts
+        await DncCache(redis, pool, Keys(settings.redis_prefix)).publish(seq, line)
     finally:
         await pool.close()
         await redis.aclose()

@@ -78,7 +78,8 @@ def _decode(block: bytes, before: int) -> list[str]:
 
 @asynccontextmanager
 async def dnc_list(settings: Settings) -> AsyncIterator[DncList]:
-    pool = await create_pool(settings.database_url, min_size=1, max_size=2)
+    # An import's two lanes, and one to read changes made meanwhile by other processes.
+    pool = await create_pool(settings.database_url, min_size=1, max_size=4)
     redis = create_redis(settings.redis_url)
     try:
         yield DncList(pool, DncCache(redis, pool, Keys(settings.redis_prefix)))

@@ -1,7 +1,9 @@
 """The do-not-call list as the product uses it: every change is committed to PostgreSQL
-first (with its audit entry), then mirrored to the Redis cache before the caller hears
-back, so every gateway process denies the number from the next check on. If the mirror
-fails, the cache is marked incomplete (checks deny as degraded) until it is rebuilt."""
+first (with its audit entry and its change number), then applied to the Redis cache
+before the caller hears back, so every gateway process denies the number from the next
+check on. When it cannot be applied (Redis unreachable or behind), every process is told
+so before the answer goes out, and denies checks as degraded until the cache has caught
+up: an acknowledged change is never forgotten."""
 
 from __future__ import annotations
 
@@ -16,9 +18,10 @@ import asyncpg
 from redis.exceptions import RedisError
 
 from gateway.policy.retention import REFUSAL_MIN_DAYS
-from gateway.store import audit
+from gateway.store import audit, dnc_changes
 from gateway.store import dnc as entries
 from gateway.store.dnc_cache import DncCache
+from gateway.store.dnc_changes import cache_line
 from gateway.store.dnc_import import ImportReport, Progress, batch_size, import_entries
 
 log = logging.getLogger("gateway.dnc")
@@ -49,12 +52,32 @@ class DncList:
         self._pool = pool
         self._cache = cache
 
-    async def _mirror(self, e164: str, scope: str | None, expires_at: datetime | None) -> None:
+    @property
+    def cache(self) -> DncCache:
+        return self._cache
+
+    async def publish(self, seq: int, lines: str) -> None:
+        """After change `seq` committed: into Redis, or every process told it is not."""
+        if await self._cache.publish(seq, lines):
+            return
+        await self.unapplied(seq)
+
+    async def unapplied(self, seq: int | None) -> None:
+        """Changes up to `seq` (None: up to the newest) are committed but perhaps not in
+        Redis: every process must deny checks until its cache holds them; returns once
+        they were told."""
+        self._cache.wake()
         try:
-            await self._cache.apply(e164, scope, expires_at)
-        except (RedisError, OSError) as e:
-            log.error("dnc change not mirrored to the cache (%s); marking it incomplete", e)
-            await self._cache.invalidate()
+            if seq is None:
+                seq = await dnc_changes.latest(self._pool)
+            told = await dnc_changes.announce_unapplied(self._pool, self._cache.known, seq)
+        except (asyncpg.PostgresError, OSError) as e:
+            told = False
+            log.error("could not announce do-not-call changes up to %s: %s", seq, e)
+        log.error(
+            "do-not-call change acknowledged without the cache; checks deny until it catches up",
+            extra={"fields": {"change": seq, "announced": told}},
+        )
 
     async def add(
         self,
@@ -94,8 +117,10 @@ class DncList:
                     after=after,
                     reason=reason,
                 )
+                line = cache_line(e164, after["scope"], after["expires_at"])
+                seq = await dnc_changes.record(c, "list", line, 1)
         if listing.created:
-            await self._mirror(e164, after["scope"], after["expires_at"])
+            await self.publish(seq, line)
         return Change(after, created=before is None and listing.created)
 
     async def remove(self, e164: str, *, actor: str, reason: str) -> dict[str, Any] | None:
@@ -113,7 +138,9 @@ class DncList:
                 after=None,
                 reason=reason,
             )
-        await self._mirror(e164, None, None)
+            line = cache_line(e164, None)
+            seq = await dnc_changes.record(c, "unlist", line, 1)
+        await self.publish(seq, line)
         return dict(ended)
 
     async def history(self, e164: str) -> list[dict[str, Any]]:
@@ -134,11 +161,12 @@ class DncList:
         cache grow its buckets once up front instead of crowding them."""
         async with self._pool.acquire() as c:
             listed = await c.fetchval("SELECT count(*) FROM dnc_entries WHERE ended_at IS NULL")
-            await self._cache.ensure_capacity(int(listed) + expected_lines)
+            await self._grow_cache(int(listed) + expected_lines)
             async with self._pool.acquire() as second:
                 report = await import_entries(
                     [c, second],
-                    self._cache,
+                    self._cache.publish,
+                    self.unapplied,
                     blocks,
                     scope=scope,
                     source=source,
@@ -146,7 +174,7 @@ class DncList:
                     progress=progress,
                     batch=batch_size(expected_lines),
                 )
-            await self._cache.ensure_capacity(int(listed) + report.added)
+            await self._grow_cache(int(listed) + report.added)
             async with c.transaction():
                 await audit.record(
                     c,
@@ -163,3 +191,11 @@ class DncList:
                     },
                 )
         return report
+
+    async def _grow_cache(self, entries: int) -> None:
+        """Room for a bulk load; without Redis the load goes on (into PostgreSQL, and the
+        cache catches up later)."""
+        try:
+            await self._cache.ensure_capacity(entries)
+        except (RedisError, OSError) as e:
+            log.warning("do-not-call cache not grown for an import: %s", e)

@@ -1,16 +1,19 @@
-"""Keeping the do-not-call cache true to PostgreSQL: ending expired entries, and a check
-that compares every cached bucket with the database and repairs what differs."""
+"""Keeping the do-not-call cache true to PostgreSQL: ending expired entries, forgetting
+old numbered changes, and a check that compares every cached bucket with the database and
+repairs what differs. Each of these writes to the cache is a numbered change too, so it
+takes its place in the order of changes and cannot undo a later one."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 
-from gateway.store import audit
-from gateway.store.dnc_cache import DncCache, cache_value
+from gateway.dnc_list import DncList
+from gateway.store import audit, dnc_changes
+from gateway.store.dnc_changes import cache_line, cache_value
 from gateway.types import Conn
 
 log = logging.getLogger("gateway.dnc")
@@ -18,8 +21,12 @@ log = logging.getLogger("gateway.dnc")
 _ACTIVE = "ended_at IS NULL AND (expires_at IS NULL OR expires_at > now())"
 
 
+# Changes are kept this long for caches that fell behind; one further behind is rebuilt.
+KEEP_CHANGES = timedelta(days=2)
+
+
 async def expire_entries(
-    pool: asyncpg.Pool, cache: DncCache, now: datetime, batch: int = 10_000
+    pool: asyncpg.Pool, dnc: DncList, now: datetime, batch: int = 10_000
 ) -> int:
     """End the entries whose expiry has passed (checks already ignore them) and take them
     out of the cache. Returns how many were ended."""
@@ -37,10 +44,22 @@ async def expire_entries(
                 await audit.record(
                     conn, actor="system", action="expire", entity="dnc", after={"ended": len(rows)}
                 )
+                lines = "".join(cache_line(r["number"], None) for r in rows)
+                seq = await dnc_changes.record(conn, "expire", lines, len(rows))
         if not rows:
             return total
-        await cache.apply_many((r["number"], None, None) for r in rows)
+        await dnc.publish(seq, lines)
         total += len(rows)
+
+
+async def forget_changes(pool: asyncpg.Pool, now: datetime) -> int:
+    """Remove numbered changes older than KEEP_CHANGES. Returns how many."""
+    removed = 0
+    while True:
+        gone = await dnc_changes.prune(pool, now - KEEP_CHANGES)
+        removed += gone
+        if gone == 0:
+            return removed
 
 
 @dataclass
@@ -51,11 +70,12 @@ class CheckReport:
     skipped: bool = False
 
 
-async def check_cache(pool: asyncpg.Pool, cache: DncCache, chunk: int = 256) -> CheckReport:
+async def check_cache(pool: asyncpg.Pool, dnc: DncList, chunk: int = 256) -> CheckReport:
     """Compare the live generation bucket by bucket with PostgreSQL (rows come sorted by
     bucket, so memory holds one chunk of buckets); numbers that differ are read again
     from PostgreSQL and written as they are there now."""
     report = CheckReport()
+    cache = dnc.cache
     gen = await cache.live()
     if gen is None:
         report.skipped = True  # the watchdog is rebuilding it from scratch
@@ -91,22 +111,29 @@ async def check_cache(pool: asyncpg.Pool, cache: DncCache, chunk: int = 256) -> 
             report.buckets += len(buckets)
     if differing:
         async with pool.acquire() as conn:
-            report.repaired = await _repair(conn, cache, differing)
+            report.repaired = await _repair(conn, dnc, differing)
         log.warning("dnc cache drift repaired", extra={"fields": {"numbers": report.repaired}})
     return report
 
 
-async def _repair(conn: Conn, cache: DncCache, numbers: list[int]) -> int:
+async def _repair(conn: Conn, dnc: DncList, numbers: list[int]) -> int:
+    """Write the numbers as PostgreSQL has them now, as a numbered change: read under the
+    change counter's lock, so no other change comes between the reading and the number."""
     e164s = [f"+{n}" for n in numbers]
-    rows = await conn.fetch(
-        f"SELECT number, scope, expires_at FROM dnc_entries WHERE number = ANY($1) AND {_ACTIVE}",
-        e164s,
-    )
-    now_listed = {r["number"]: r for r in rows}
-    await cache.apply_many(
-        (e, now_listed[e]["scope"], now_listed[e]["expires_at"])
-        if e in now_listed
-        else (e, None, None)
-        for e in e164s
-    )
+    async with conn.transaction():
+        seq = await dnc_changes.take_number(conn)
+        rows = await conn.fetch(
+            "SELECT number, scope, expires_at FROM dnc_entries "
+            f"WHERE number = ANY($1) AND {_ACTIVE}",
+            e164s,
+        )
+        now_listed = {r["number"]: r for r in rows}
+        lines = "".join(
+            cache_line(e, now_listed[e]["scope"], now_listed[e]["expires_at"])
+            if e in now_listed
+            else cache_line(e, None)
+            for e in e164s
+        )
+        await dnc_changes.store_numbered(conn, seq, "repair", lines, len(e164s))
+    await dnc.publish(seq, lines)
     return len(e164s)

@@ -49,18 +49,28 @@ from gateway.policy import (
 from gateway.snapshot import RegistryCache
 from gateway.store.decisions import DecisionLog, DecisionLogUnavailable, DecisionRecord
 from gateway.store.dnc_cache import digits, lua
+from gateway.store.dnc_changes import KnownChanges
 from gateway.store.keys import Keys
 from gateway.store.redis_pipe import RedisPipe
 
 log = logging.getLogger("gateway.precheck")
 
-_PENDING_WAIT_SECONDS = 5.0
+# An earlier request with the same request_id whose pending marker is older than its
+# time limit by this much has ended: answered (its decision is in PostgreSQL) or not.
+_PENDING_MARGIN_MS = 1000
 # KEYS[1] an idempotency key; ARGV[1] the pending marker it must still hold, ARGV[2] the
 # answer to put in its place, ARGV[3] for how many ms.
 _REPLACE_MARKER = """
 if redis.call("GET", KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call("SET", KEYS[1], ARGV[2], "PX", ARGV[3])
 return 1
+"""
+
+
+# KEYS[1] an idempotency key; ARGV[1] the pending marker to remove, if it is still that.
+_FORGET_MARKER = """
+if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end
+return 0
 """
 
 
@@ -74,6 +84,11 @@ def _warn_if_not_stored(stored: asyncio.Future[Any]) -> None:
         log.warning("could not store the idempotent answer: %s", stored.exception())
 
 
+def _warn_if_not_undone(undone: asyncio.Future[Any]) -> None:
+    if not undone.cancelled() and undone.exception() is not None:
+        log.warning("could not undo the attempt of an unrecorded check: %s", undone.exception())
+
+
 class PreCallChecker:
     def __init__(
         self,
@@ -83,8 +98,19 @@ class PreCallChecker:
         decisions: DecisionLog,
         valid_seconds: int = 60,
         clock: Callable[[], datetime] | None = None,
+        *,
+        known: KnownChanges,
+        behind: Callable[[], None] = lambda: None,
+        timeout_ms: int = 2000,
     ) -> None:
         self._clock = clock or (lambda: datetime.now(UTC))
+        self._known = known
+        self._behind = behind
+        self._timeout = timeout_ms / 1000
+        # Redis may take at most this share of a check's time; the rest is for storing the
+        # decision (a check without its facts is still judged, degraded, and recorded).
+        self._facts_timeout = self._timeout / 2
+        self._pending_stale_ms = timeout_ms + _PENDING_MARGIN_MS
         self._redis = redis
         self._keys = keys
         self._registries = registries
@@ -100,7 +126,9 @@ class PreCallChecker:
             return await self._pipe.send("EVALSHA", self._script_sha, 3, *keys_and_args)
         except NoScriptError:
             # Redis restarted or was flushed: load the script again, once.
-            self._script_sha = await self._redis.script_load(self._script_source)
+            self._script_sha = await self._pipe.send("SCRIPT", "LOAD", self._script_source)
+            if isinstance(self._script_sha, bytes):
+                self._script_sha = self._script_sha.decode()
             return await self._pipe.send("EVALSHA", self._script_sha, 3, *keys_and_args)
 
     async def _facts(
@@ -112,9 +140,10 @@ class PreCallChecker:
         idem_key: str,
         digest: str,
         mode: str,
+        takeover: str = "",
     ) -> tuple[str, Facts, bool, bytes]:
         try:
-            raw: bytes = await self._run_script(
+            script = self._run_script(
                 self._keys.dnc_current,
                 self._keys.attempts(q.e164) if q.e164 else "",
                 idem_key,
@@ -124,18 +153,29 @@ class PreCallChecker:
                 f" {1 if q.counts_attempts else 0} {1 if others_pass else 0} {q.now_ms}"
                 f" {q.day_start_ms} {q.week_start_ms}"
                 f" {-1 if q.per_day is None else q.per_day}"
-                f" {-1 if q.per_7_days is None else q.per_7_days} {q.min_gap_ms}",
+                f" {-1 if q.per_7_days is None else q.per_7_days} {q.min_gap_ms}"
+                f" {self._known.required()}",
                 member,
                 digest,
                 f"{self._keys.prefix}dnc:",
+                takeover,
             )
+            raw: bytes = await asyncio.wait_for(script, self._facts_timeout)
         except (RedisError, OSError, TimeoutError) as e:
-            log.warning("redis unavailable for a check: %s", e)
+            log.warning("redis unavailable for a check: %s", str(e) or type(e).__name__)
             return "degraded", Facts(degraded="Redis is unreachable"), False, b""
         status_raw, scope_raw, today, week, last, counted, stored = raw.split(b"|", 6)
         status = status_raw.decode()
         if status == "degraded":
             return status, Facts(degraded="the do-not-call cache is incomplete"), False, b""
+        if status == "behind":
+            self._behind()
+            why = (
+                "the do-not-call cache lacks a recent change"
+                if self._known.listening
+                else "not listening for do-not-call changes (reconnecting to PostgreSQL)"
+            )
+            return "degraded", Facts(degraded=why), False, b""
         last_ms = int(last)
         facts = Facts(
             dnc_scope=cast("DncScope | None", scope_raw.decode() or None),
@@ -146,13 +186,16 @@ class PreCallChecker:
         return status, facts, counted == b"1", stored
 
     async def check(self, request: CheckRequest, who: Principal) -> bytes:
+        """The answer, within the check's time limit: its decision, a degraded deny, or
+        Unavailable (503) when no decision could be recorded in time."""
         started = time.perf_counter()
+        deadline = time.monotonic() + self._timeout
         idem_key = (
             self._keys.idempotency(who.token_id, request.request_id) if request.request_id else ""
         )
         encoded = encode(request)  # hashed for the retry check and stored with the decision
         digest = body_hash(encoded) if idem_key else ""
-        deadline = time.monotonic() + _PENDING_WAIT_SECONDS
+        takeover = ""
         while True:
             now = self._clock()
             ctx = build_context(request, now, self._registries.current)
@@ -166,6 +209,7 @@ class PreCallChecker:
                 idem_key=idem_key,
                 digest=digest,
                 mode="check",
+                takeover=takeover,
             )
             if status == "replay":
                 return stored
@@ -175,24 +219,35 @@ class PreCallChecker:
                 )
             if status != "pending":
                 break
-            if time.monotonic() > deadline:
-                return await self._answered(request, who, idem_key, digest, stored.decode())
-            await asyncio.sleep(0.01)
+            earlier = await self._after_pending(
+                request, who, idem_key, digest, stored.decode(), q.now_ms, deadline
+            )
+            if isinstance(earlier, bytes):
+                return earlier
+            takeover = earlier
         verdict = judge(ctx, static, facts, q)
         answer = self._answer(ctx, verdict, call_id, now)
         record = self._record(ctx, verdict, call_id, now, answer, who, encoded)
         try:
-            await self._decisions.write(record)
+            await asyncio.wait_for(
+                self._decisions.write(record), max(deadline - time.monotonic(), 0.001)
+            )
         except DecisionLogUnavailable as e:
-            await self._undo(q, counted, call_id, idem_key)
+            self._undo(q, counted, call_id, idem_key, digest)
             raise Unavailable("the decision could not be recorded; do not dial") from e
+        except TimeoutError as e:
+            # It may still be stored: the attempt stays counted (the safe side of a cap);
+            # the request_id is freed, since a 503 binds nothing.
+            self._undo(q, False, call_id, idem_key, digest)
+            raise Unavailable("the decision could not be recorded in time; do not dial") from e
         body = encode(answer)
         if idem_key and status == "ok":
             # Not awaited, and sent with the next check's command: the pipe writes commands
             # in order on one connection, so any later command of this process (a retry of
             # this request_id included) reaches Redis after this one; a retry through
             # another process that overtakes it sees the pending marker and waits for it.
-            # Storing it stays best effort, as before.
+            # Should this process die first, the marker (kept a day) leads the retry to the
+            # decision in PostgreSQL.
             self._pipe.send_later(
                 "SET", idem_key, replay_value(digest, body), "EX", IDEMPOTENCY_SECONDS
             ).add_done_callback(_warn_if_not_stored)
@@ -202,23 +257,59 @@ class PreCallChecker:
         metrics.CHECK_LATENCY.observe(time.perf_counter() - started)
         return body
 
+    async def _after_pending(
+        self,
+        request: CheckRequest,
+        who: Principal,
+        idem_key: str,
+        digest: str,
+        pending_id: str,
+        now_ms: int,
+        deadline: float,
+    ) -> bytes | str:
+        """An earlier request with this request_id left its pending marker. While it may
+        still be running, wait (a little at a time) for its answer; once it has ended: its
+        answer from PostgreSQL when its decision was stored (bytes), else its call id, to
+        take its marker over and judge this request afresh (str). Raises Unavailable when
+        this check's own time runs out first."""
+        started_ms = _uuid7_ms(pending_id)
+        ended = started_ms is not None and now_ms - started_ms > self._pending_stale_ms
+        if not ended and time.monotonic() + 0.01 < deadline - self._facts_timeout:
+            await asyncio.sleep(0.01)
+            return ""  # look again
+        answered = await self._answered(request, who, idem_key, digest, pending_id, deadline)
+        if answered is not None:
+            return answered
+        if ended:
+            return pending_id
+        raise Unavailable("an earlier request with this request_id is still running")
+
     async def _answered(
-        self, request: CheckRequest, who: Principal, idem_key: str, digest: str, call_id: str
-    ) -> bytes:
-        """After waiting for the earlier request with this request_id (its call id from
-        its pending marker): its answer, when its decision was stored but the answer never
-        reached Redis (its process ended in between), then also kept for the retries
-        after this one; else it is still running, or failed."""
+        self,
+        request: CheckRequest,
+        who: Principal,
+        idem_key: str,
+        digest: str,
+        call_id: str,
+        deadline: float,
+    ) -> bytes | None:
+        """The answer of the earlier request with this request_id (its call id from its
+        pending marker), when its decision was stored but the answer never reached Redis
+        (its process ended in between), then also kept for the retries after this one;
+        None when it has no stored decision."""
         try:
             pending = uuid.UUID(call_id)
         except ValueError:  # a marker without its call id
             raise Unavailable("an earlier request with this request_id is still running") from None
         try:
-            row = await self._decisions.answered(pending, who.token_id, request.request_id)
+            row = await asyncio.wait_for(
+                self._decisions.answered(pending, who.token_id, request.request_id),
+                max(deadline - time.monotonic(), 0.001),
+            )
         except (asyncpg.PostgresError, OSError, TimeoutError) as e:
             raise Unavailable("the decision log could not be read; try again") from e
         if row is None:
-            raise Unavailable("an earlier request with this request_id is still running")
+            return None
         try:
             stored = replay_from_decision(row)
         except (msgspec.ValidationError, msgspec.DecodeError) as e:  # not a check's row
@@ -227,12 +318,19 @@ class PreCallChecker:
         if left_ms > 0:
             try:
                 # Only over that request's own marker: never over a newer answer.
-                await self._replace_marker(
-                    keys=[idem_key], args=[f"P|{digest}|{call_id}", stored, left_ms]
+                await asyncio.wait_for(
+                    self._replace_marker(
+                        keys=[idem_key], args=[f"P|{digest}|{call_id}", stored, left_ms]
+                    ),
+                    max(deadline - time.monotonic(), 0.001),
                 )
-            except (RedisError, OSError) as e:
+            except (RedisError, OSError, TimeoutError) as e:
                 log.warning("could not store the idempotent answer: %s", e)
         return stored[len(digest) + 3 :]
+
+    async def ping(self) -> None:
+        """A round trip on the checks' own connection to Redis."""
+        await asyncio.wait_for(self._pipe.send("PING"), self._facts_timeout)
 
     async def close(self) -> None:
         """Stores the answers still queued for Redis, then closes the connection."""
@@ -292,15 +390,26 @@ class PreCallChecker:
             valid_until=answer.valid_until,
         )
 
-    async def _undo(self, q: FactQuery, counted: bool, member: str, idem_key: str) -> None:
-        try:
-            if counted and q.e164:
-                await self._redis.zrem(self._keys.attempts(q.e164), member)
-            if idem_key:
-                await self._redis.delete(idem_key)
-        except (RedisError, OSError):
-            log.warning("could not undo the attempt of an unrecorded check")
+    def _undo(self, q: FactQuery, counted: bool, member: str, idem_key: str, digest: str) -> None:
+        """Take back what an unrecorded check left in Redis: its attempt, and its pending
+        marker if still there (not another request's). Sent, not awaited: the answer does
+        not wait for it."""
+        if counted and q.e164:
+            zrem = self._pipe.send("ZREM", self._keys.attempts(q.e164), member)
+            zrem.add_done_callback(_warn_if_not_undone)
+        if idem_key:
+            marker = f"P|{digest}|{member}"
+            forget = self._pipe.send("EVAL", _FORGET_MARKER, 1, idem_key, marker)
+            forget.add_done_callback(_warn_if_not_undone)
 
 
 def _local_tz(ctx: CallContext) -> Any:
     return ctx.local_now.tzinfo
+
+
+def _uuid7_ms(text: str) -> int | None:
+    """The time a call id (a uuid7) was made, in ms since the epoch."""
+    try:
+        return uuid.UUID(text).int >> 80
+    except ValueError:
+        return None

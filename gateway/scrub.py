@@ -24,6 +24,7 @@ from gateway.policy.facts import epoch_ms
 from gateway.policy.fast_numbers import parse_for_scrub
 from gateway.snapshot import RegistryCache
 from gateway.store.dnc_cache import lua
+from gateway.store.dnc_changes import KnownChanges
 from gateway.store.keys import Keys
 from gateway.tasks import abandon, raise_if_stopping, stop
 
@@ -48,7 +49,9 @@ class Scrubber:
         keys: Keys,
         registries: RegistryCache,
         clock: Callable[[], datetime],
+        known: KnownChanges,
     ) -> None:
+        self._known = known
         self._redis = redis
         self._keys = keys
         self._registries = registries
@@ -64,7 +67,7 @@ class Scrubber:
                 packed = "".join(f"{n[1:]}\n" for n in wanted[start : start + LOOKUP_CHUNK])
                 await self._lookup(
                     keys=[self._keys.dnc_current],
-                    args=[f"{self._keys.prefix}dnc:", now_ms, packed],
+                    args=[f"{self._keys.prefix}dnc:", now_ms, packed, self._known.required()],
                     client=pipe,
                 )
             answers: list[bytes] = await pipe.execute() if wanted else []

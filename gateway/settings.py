@@ -29,6 +29,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     decision_batch_max: int = 500
     decision_writers: Annotated[int, msgspec.Meta(ge=1, le=8)] = 1
     allow_valid_seconds: int = 60
+    # A pre-call check answers within this: its decision, a degraded deny, or 503.
+    check_timeout_ms: Annotated[int, msgspec.Meta(ge=200, le=60_000)] = 2000
     snapshot_poll_seconds: float = 30.0
     scheduler: bool = True
     schedules: dict[str, str] = {}

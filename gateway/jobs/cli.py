@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+from gateway.dnc_list import DncList
 from gateway.jobs.catalog import JOBS, schedule_of
 from gateway.jobs.runner import JobContext, RunResult, run_job
 from gateway.jobs.schedule import next_time
@@ -51,7 +52,7 @@ async def run_now(settings: Settings, name: str, dry_run: bool) -> RunResult:
     pool = await create_pool(settings.database_url, min_size=1, max_size=3)
     redis = create_redis(settings.redis_url)
     try:
-        dnc = DncCache(redis, pool, Keys(settings.redis_prefix))
+        dnc = DncList(pool, DncCache(redis, pool, Keys(settings.redis_prefix)))
         now = datetime.now(UTC)
 
         def context(dry: bool) -> JobContext:

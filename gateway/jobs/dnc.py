@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.dnc_upkeep import check_cache, expire_entries
+from gateway.dnc_upkeep import check_cache, expire_entries, forget_changes
 from gateway.jobs.runner import Counts, JobContext, JobSpec
 
 
@@ -13,7 +13,10 @@ async def _expire(ctx: JobContext) -> Counts:
             ctx.now,
         )
         return {"would_end": due}
-    return {"ended": await expire_entries(ctx.pool, ctx.dnc, ctx.now)}
+    return {
+        "ended": await expire_entries(ctx.pool, ctx.dnc, ctx.now),
+        "changes_forgotten": await forget_changes(ctx.pool, ctx.now),
+    }
 
 
 async def _check(ctx: JobContext) -> Counts:

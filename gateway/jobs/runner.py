@@ -15,8 +15,8 @@ import asyncpg
 from redis.asyncio import Redis
 
 from gateway import metrics
+from gateway.dnc_list import DncList
 from gateway.settings import Settings
-from gateway.store.dnc_cache import DncCache
 
 log = logging.getLogger("gateway.jobs")
 
@@ -27,7 +27,7 @@ Counts = dict[str, Any]
 class JobContext:
     pool: asyncpg.Pool
     redis: Redis
-    dnc: DncCache
+    dnc: DncList
     settings: Settings
     now: datetime
     dry_run: bool = False

@@ -1,8 +1,19 @@
-"""The do-not-call list in Redis: small hashes bucketed by number, rebuilt from PostgreSQL
-(the truth) into a fresh generation that becomes live only when complete. A rebuild also
+"""The do-not-call list in Redis: small hashes bucketed by number, kept in step with
+PostgreSQL (the truth) by its numbered changes (gateway.store.dnc_changes).
+
+Each generation's marker records the number of the last change it holds, and changes are
+applied strictly in order (`dnc_change.lua` applies change n only to a generation that
+holds n - 1): so a generation that holds change n holds every change before it, whoever
+applied them and in whatever order their processes got to Redis. The process that makes
+a change applies it before answering (`publish`); a cache that is behind (Redis was
+unreachable, restarted with an older copy, or lost writes) is brought up to date by
+replaying the missing changes from PostgreSQL (`catch_up`), by any process.
+
+A rebuild makes a fresh generation from a snapshot of PostgreSQL and its change number,
+replays the changes made since, and becomes live only when complete. A rebuild also
 restores what else Redis held that PostgreSQL can tell again: the attempt counters, from
-the week's allowed decisions, and the answers a retry with the same request_id gets, from
-the last day's decisions."""
+the week's allowed decisions, and the answers a retry with the same request_id gets,
+from the last day's decisions."""
 
 from __future__ import annotations
 
@@ -15,7 +26,7 @@ from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import msgspec
@@ -31,6 +42,8 @@ from gateway.answers import (
     ms_left,
     replay_from_decision,
 )
+from gateway.store import dnc_changes
+from gateway.store.dnc_changes import KnownChanges
 from gateway.store.keys import Keys
 from gateway.tasks import abandon, raise_if_stopping, stop
 from gateway.types import Conn
@@ -47,9 +60,15 @@ CHUNK_BYTES = 32_768  # a bulk script call: about 2,000 entries, a millisecond o
 CALLS_PER_ROUND_TRIP = 16
 REBUILD_QUEUE = 16
 REBUILD_TIMEOUT = 3600.0  # the stream of a whole list: far beyond the pool's per-query limit
+PUBLISH_SECONDS = 2.0  # a change waits this long at most to be in Redis before answering
+GAP_WAITS = 5  # rounds a change waits (2-32 ms) for an earlier one to land before reading it
+CATCH_UP_CHANGES = 200  # changes read from PostgreSQL at a time
+CATCH_UP_AFTER_SECONDS = 1.0  # a change heard of but not applied this long is replayed
+GO_LIVE_TRIES = 5
+T = TypeVar("T")
 
 # An entry (number, scope, expires_at) as the bulk script's line "<digits> <value>",
-# without its line end; the value as cache_value() writes it.
+# without its line end; the value as dnc_changes.cache_value() writes it.
 CACHE_LINE_SQL = (
     "substr(number, 2) || ' ' || CASE scope WHEN 'all' THEN 'a' ELSE 'm' END "
     "|| coalesce('|' || floor(extract(epoch FROM expires_at))::bigint, '')"
@@ -91,11 +110,22 @@ redis.call("PEXPIRE", KEYS[1], ARGV[2])
 return redis.call("PEXPIRE", KEYS[2], ARGV[2])
 """
 
+# KEYS[1] dnc:current, KEYS[2] dnc:building; ARGV[1] the building marker as the rebuild
+# left it, ARGV[2] "1" to go live even behind the live generation. -1 the generation being
+# built vanished (or changed), 0 live now, else the live generation's applied number, which
+# the new one must reach first.
 _GO_LIVE = """
-if redis.call("GET", KEYS[2]) ~= ARGV[1] then return 0 end
-redis.call("SET", KEYS[1], ARGV[1])
+local building = redis.call("GET", KEYS[2])
+if building ~= ARGV[1] then return -1 end
+local current = redis.call("GET", KEYS[1])
+if current and ARGV[2] ~= "1" then
+  local live = tonumber(string.match(current, "^%d+ %d+ (%d+)$"))
+  local mine = tonumber(string.match(building, "^%d+ %d+ (%d+)$"))
+  if live and live > mine then return live end
+end
+redis.call("SET", KEYS[1], building)
 redis.call("DEL", KEYS[2])
-return 1
+return 0
 """
 
 
@@ -110,9 +140,19 @@ def bucket_count(entries: int) -> int:
     return n
 
 
-def cache_value(scope: str, expires_at: datetime | None) -> str:
-    code = "a" if scope == "all" else "m"
-    return code if expires_at is None else f"{code}|{int(expires_at.timestamp())}"
+def _parts(lines: str) -> list[str]:
+    """Lines cut at line ends into script arguments of about CHUNK_BYTES."""
+    if len(lines) <= CHUNK_BYTES:
+        return [lines]
+    parts = []
+    start = 0
+    while start < len(lines):
+        cut = lines.rfind("\n", start, start + CHUNK_BYTES) + 1
+        if cut <= start:  # a part shorter than one line: only the last can be
+            cut = len(lines)
+        parts.append(lines[start:cut])
+        start = cut
+    return parts
 
 
 def digits(e164: str) -> int:
@@ -123,17 +163,24 @@ def digits(e164: str) -> int:
 class Generation:
     number: int
     buckets: int
+    applied: int  # the number of the last do-not-call change it holds
 
     @classmethod
     def parse(cls, raw: bytes | str | None) -> Generation | None:
+        """A marker; None when there is none, or one this version cannot trust (a marker
+        without its change number is rebuilt)."""
         if raw is None:
             return None
-        text = raw.decode() if isinstance(raw, bytes) else raw
-        gen, _, buckets = text.partition(" ")
-        return cls(int(gen), int(buckets))
+        parts = (raw.decode() if isinstance(raw, bytes) else raw).split(" ")
+        if len(parts) != 3 or not all(p.isdigit() for p in parts):
+            return None
+        return cls(int(parts[0]), int(parts[1]), int(parts[2]))
 
     def marker(self) -> str:
-        return f"{self.number} {self.buckets}"
+        return f"{self.number} {self.buckets} {self.applied}"
+
+    def at(self, applied: int) -> Generation:
+        return Generation(self.number, self.buckets, applied)
 
 
 class _Feed:
@@ -194,6 +241,10 @@ class _Feed:
                 await pipe.execute()
 
 
+class CatchUpImpossible(Exception):
+    """The changes the cache lacks are no longer kept: only a rebuild can bring it back."""
+
+
 class DncCache:
     def __init__(
         self,
@@ -201,6 +252,7 @@ class DncCache:
         pool: asyncpg.Pool,
         keys: Keys,
         clock: Callable[[], datetime] | None = None,
+        known: KnownChanges | None = None,
     ) -> None:
         # The clock the checks stamp their decisions with: the attempts restored after a
         # rebuild are the week before it, not before the database server's time.
@@ -208,25 +260,24 @@ class DncCache:
         self._redis = redis
         self._pool = pool
         self._keys = keys
-        self._apply = redis.register_script(lua("dnc_apply.lua"))
+        self.known = known or KnownChanges()
+        self._change = redis.register_script(lua("dnc_change.lua"))
         self._apply_many = redis.register_script(lua("dnc_apply_many.lua"))
         self._attempts_restore = redis.register_script(lua("attempts_restore.lua"))
         self._answers_restore = redis.register_script(lua("answers_restore.lua"))
         self._go_live = redis.register_script(_GO_LIVE)
         self._renew = redis.register_script(_RENEW)
         self._watchdog: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        # Changes this process made and has not seen applied yet, by number: applied from
+        # here, in order, rather than read back from PostgreSQL.
+        self._made: dict[int, str] = {}
+        self._publishing = asyncio.Lock()
+        self._lagging: tuple[float, int] | None = None  # since when, behind which number
         self.last_rebuild_seconds: float | None = None
 
     async def live(self) -> Generation | None:
         return Generation.parse(await self._redis.get(self._keys.dnc_current))
-
-    async def apply(self, e164: str, scope: str | None, expires_at: datetime | None = None) -> None:
-        """Mirror one number's state after it is committed in PostgreSQL."""
-        value = "" if scope is None else cache_value(scope, expires_at)
-        await self._apply(
-            keys=[self._keys.dnc_current, self._keys.dnc_building],
-            args=[str(digits(e164)), value, f"{self._keys.prefix}dnc:"],
-        )
 
     async def read_buckets(
         self, gen: Generation, buckets: Iterable[int]
@@ -245,42 +296,103 @@ class DncCache:
         if gen is not None and entries > gen.buckets * ENTRIES_PER_BUCKET * 2:
             await self.rebuild(min_entries=entries)
 
-    async def invalidate(self) -> None:
-        """Mark the cache incomplete: checks deny as degraded until the watchdog rebuilds
-        it from PostgreSQL. Used when a change could not be mirrored."""
-        with contextlib.suppress(RedisError, OSError):
-            await self._redis.delete(self._keys.dnc_current)
+    def wake(self) -> None:
+        """A check found the cache behind: catch up now rather than at the next round."""
+        self._wake.set()
 
-    async def apply_many(self, entries: Iterable[tuple[str, str | None, datetime | None]]) -> None:
-        """Mirror many numbers' states (e164, scope or None to remove, expiry) into the
-        live generation and, during a rebuild, the one being built."""
-        await self.apply_lines(
-            "".join(
-                f"{e164[1:]} {'' if scope is None else cache_value(scope, expires)}\n"
-                for e164, scope, expires in entries
+    # applying numbered changes
+
+    async def publish(self, seq: int, lines: str) -> bool:
+        """Apply change `seq` (just committed by this process) to the live generation.
+        True once the generation holds it (and so every change before it); False when
+        Redis is unreachable, has no live generation, or stays behind for
+        PUBLISH_SECONDS. Raises nothing: the change is committed either way, and a cache
+        without it makes checks deny until it catches up."""
+        self._made[seq] = lines
+        try:
+            async with asyncio.timeout(PUBLISH_SECONDS):
+                for attempt in range(GAP_WAITS + 1):
+                    applied = await self._apply_made(seq)
+                    if applied < 0:
+                        return False
+                    if applied >= seq:
+                        return True
+                    if attempt < GAP_WAITS:
+                        # An earlier change (another process's) is on its way: let it land.
+                        await asyncio.sleep(0.002 * 2**attempt)
+                gen = await self.catch_up(seq)
+                return gen is not None and gen.applied >= seq
+        except (RedisError, OSError, TimeoutError, CatchUpImpossible, asyncpg.PostgresError) as e:
+            log.warning(
+                "do-not-call change not applied to the cache: %s",
+                str(e) or type(e).__name__,
+                extra={"fields": {"change": seq}},
             )
-        )
+            return False
+        finally:
+            del self._made[seq]
 
-    async def apply_lines(self, text: str) -> None:
-        """Mirror entries written as the bulk script's lines "<digits> <value>\n" (as
-        apply_many writes them, or CACHE_LINE_SQL) into the live generation and the one
-        being built: CHUNK_BYTES a script call, several calls a round trip."""
-        markers = [self._keys.dnc_current, self._keys.dnc_building]
+    async def _apply_made(self, seq: int) -> int:
+        """Apply `seq`, and before it the changes this process made that the live
+        generation lacks. Returns its applied number (-1: no live generation)."""
+        async with self._publishing:
+            key = self._keys.dnc_current
+            applied = await self._apply_change(key, seq - 1, seq, self._made[seq])
+            while 0 <= applied < seq - 1 and (applied + 1) in self._made:
+                applied = await self._apply_change(
+                    key, applied, applied + 1, self._made[applied + 1]
+                )
+                if applied == seq - 1:
+                    applied = await self._apply_change(key, applied, seq, self._made[seq])
+            return applied
+
+    async def _apply_change(self, key: str, after: int, seq: int, lines: str) -> int:
+        """Apply change `seq` to the generation of marker `key` if it holds `after`
+        (= seq - 1); a large change goes in parts, the last recording the number. Returns
+        the marker's applied number afterwards, -1 when there is no marker."""
         prefix = f"{self._keys.prefix}dnc:"
+        parts = _parts(lines)
+        if len(parts) == 1:
+            return int(await self._change(keys=[key], args=[prefix, after, seq, lines]))
         pipe = self._redis.pipeline(transaction=False)
-        start = queued = 0
-        while start < len(text):
-            cut = text.rfind("\n", start, start + CHUNK_BYTES) + 1
-            if cut <= start:  # a chunk shorter than one line: only the last can be
-                cut = len(text)
-            await self._apply_many(keys=markers, args=[prefix, text[start:cut]], client=pipe)
-            start = cut
-            queued += 1
-            if queued >= CALLS_PER_ROUND_TRIP:
-                await pipe.execute()
-                queued = 0
-        if queued:
-            await pipe.execute()
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            await self._change(
+                keys=[key], args=[prefix, after, seq if last else "", part], client=pipe
+            )
+        results: list[int] = await pipe.execute()
+        return int(results[-1])
+
+    async def catch_up(self, target: int, key: str | None = None) -> Generation | None:
+        """Replay the changes after the generation's applied number up to `target` from
+        PostgreSQL, in order. Returns the generation as it is then (None: no marker).
+        Raises CatchUpImpossible when the changes are no longer kept."""
+        key = key or self._keys.dnc_current
+        gen = Generation.parse(await self._redis.get(key))
+        while gen is not None and gen.applied < target:
+            async with self._pool.acquire() as conn:
+                changes = await dnc_changes.read(conn, gen.applied, target, CATCH_UP_CHANGES)
+            if not changes or changes[0].seq != gen.applied + 1:
+                raise CatchUpImpossible(
+                    f"do-not-call changes after {gen.applied} are no longer kept"
+                )
+            for change in changes:
+                applied = await self._apply_change(key, change.seq - 1, change.seq, change.lines)
+                if applied < 0:
+                    return None
+                gen = gen.at(applied)
+                if applied != change.seq:
+                    break  # another process moved it on: read from where it is
+        return gen
+
+    async def _catch_up_live(self) -> None:
+        """Bring the live generation up to every change this process has heard of; a
+        cache too far behind is rebuilt."""
+        try:
+            await self.catch_up(self.known.latest)
+        except CatchUpImpossible as e:
+            log.warning("%s; rebuilding the do-not-call cache", e)
+            await self.rebuild()
 
     async def rebuild(self, min_entries: int = 0) -> Generation | None:
         """Build a complete generation from PostgreSQL and make it live, with buckets for
@@ -321,29 +433,42 @@ class DncCache:
         async with self._pool.acquire() as conn:
             count = await conn.fetchval("SELECT count(*) FROM dnc_entries WHERE ended_at IS NULL")
             number = int(await self._redis.incr(f"{self._keys.prefix}dnc:generation-seq"))
-            gen = Generation(number, bucket_count(max(int(count), min_entries)))
-            # From here on, live changes are written into the new generation too.
+            gen = Generation(number, bucket_count(max(int(count), min_entries)), 0)
             await self._redis.set(self._keys.dnc_building, gen.marker(), px=_LOCK_MS)
-            await self._while_held(token, self._fill(conn))
-        old = await self.live()
-        # Go live only if the generation is still the one being built: Redis flushed or
-        # restarted meanwhile would leave it incomplete.
-        switched = await self._go_live(
-            keys=[self._keys.dnc_current, self._keys.dnc_building], args=[gen.marker()]
-        )
-        if not switched:
-            raise RebuildLost("the generation being built vanished from Redis")
+            gen = await self._while_held(token, self._fill(conn, gen))
+        building = [self._keys.dnc_current, self._keys.dnc_building]
+        for attempt in range(GO_LIVE_TRIES):
+            # The changes made since the snapshot, then live if no change came meanwhile
+            # (the last try goes live regardless: a generation behind is only degraded).
+            target = max(await dnc_changes.latest(self._pool), self.known.latest)
+            caught = await self._while_held(token, self.catch_up(target, self._keys.dnc_building))
+            if caught is None:
+                raise RebuildLost("the generation being built vanished from Redis")
+            gen = caught
+            old = await self.live()
+            last = "1" if attempt == GO_LIVE_TRIES - 1 else "0"
+            result = await self._go_live(keys=building, args=[gen.marker(), last])
+            if result < 0:
+                # Redis flushed or restarted meanwhile would leave it incomplete.
+                raise RebuildLost("the generation being built vanished from Redis")
+            if result == 0:
+                break
         if old is not None and old.number != gen.number:
             await self._drop_generation(old.number)
         return gen
 
-    async def _fill(self, conn: Conn) -> None:
+    async def _fill(self, conn: Conn, gen: Generation) -> Generation:
+        """The list as of one snapshot of PostgreSQL, with that snapshot's change number;
+        then the attempts and answers."""
         async with conn.transaction(isolation="repeatable_read", readonly=True):
+            gen = gen.at(await dnc_changes.latest(conn))
+            await self._redis.set(self._keys.dnc_building, gen.marker(), keepttl=True)
             await self._copy_generation(conn)
         await self._restore_attempts(conn)
         await self._restore_answers(conn)
+        return gen
 
-    async def _while_held(self, token: str, work: Coroutine[Any, Any, None]) -> None:
+    async def _while_held(self, token: str, work: Coroutine[Any, Any, T]) -> T:
         """Run a rebuild's work while renewing its lock and building marker every few
         seconds, however long PostgreSQL takes to answer; stop it when the marker
         vanished (Redis flushed or restarted) or the lock went to another process."""
@@ -477,9 +602,26 @@ class DncCache:
             await self._redis.unlink(*batch)
 
     async def ensure(self) -> None:
-        """Rebuild when no complete generation is live (Redis restarted empty or flushed)."""
-        if await self.live() is None:
+        """Rebuild when no complete generation is live (Redis restarted empty or flushed);
+        catch up when the live one lacks a change that checks require, or has lacked
+        one this process heard of for a round."""
+        gen = await self.live()
+        if gen is None:
             await self.rebuild()
+            return
+        latest = self.known.latest
+        if gen.applied >= latest:
+            self._lagging = None
+            return
+        now = time.monotonic()
+        if gen.applied < self.known.required():
+            await self._catch_up_live()
+        elif self._lagging is None or gen.applied >= self._lagging[1]:
+            # Behind what was heard: its own process is applying it. Look again later.
+            self._lagging = (now, latest)
+        elif now - self._lagging[0] >= CATCH_UP_AFTER_SECONDS:
+            await self._catch_up_live()
+            self._lagging = None
 
     def start_watchdog(self, interval: float = 0.5) -> None:
         self._watchdog = asyncio.create_task(self._watch(interval), name="dnc-watchdog")
@@ -492,6 +634,7 @@ class DncCache:
         last_warned = 0.0
         while True:
             raise_if_stopping()
+            self._wake.clear()
             try:
                 await self.ensure()
                 if failing_since is not None:
@@ -499,10 +642,11 @@ class DncCache:
                         "dnc cache reachable again after %.0f s", time.monotonic() - failing_since
                     )
                     failing_since = None
-            except (RedisError, OSError, asyncpg.PostgresError) as e:
+            except (RedisError, OSError, asyncpg.PostgresError, CatchUpImpossible) as e:
                 now = time.monotonic()
                 failing_since = failing_since or now
                 if now - last_warned >= WARN_EVERY_SECONDS:
                     last_warned = now
                     log.warning("dnc cache check failed (checks deny meanwhile): %s", e)
-            await asyncio.sleep(interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), interval)

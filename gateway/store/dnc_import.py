@@ -1,14 +1,14 @@
 """Bulk loading of do-not-call entries: lines are parsed a block at a time as they
-arrive, staged with COPY in batches, inserted where no active entry exists, and mirrored
-to the Redis cache batch by batch, while the next batch is being parsed. Nothing holds
-the whole file."""
+arrive, staged with COPY in batches, inserted where no active entry exists (each batch a
+numbered change), and applied to the Redis cache batch by batch, while the next batch is
+being parsed. Nothing holds the whole file."""
 
 from __future__ import annotations
 
 import asyncio
 import csv
 import re
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 from gateway.policy.fast_numbers import normalize_fast
 from gateway.policy.numbers import CN_MOBILE
 from gateway.policy.retention import REFUSAL_MIN_DAYS
-from gateway.store.dnc_cache import CACHE_LINE_SQL, DncCache
+from gateway.store.dnc_cache import CACHE_LINE_SQL
+from gateway.store.dnc_changes import RECORD_PACKED_SQL
 from gateway.tasks import abandon
 from gateway.types import Conn
 
@@ -38,6 +39,9 @@ MAX_REPORTED_INVALID = 1000
 REASON_MAX = 500
 
 Progress = Callable[[int, int], None]  # (lines read, numbers added)
+Publish = Callable[[int, str], Awaitable[bool]]  # a committed change into Redis: applied?
+# Changes up to this one (None: up to the newest) may not be in Redis.
+Unapplied = Callable[[int | None], Awaitable[None]]
 
 
 @dataclass
@@ -124,23 +128,28 @@ def parse_line(number: int, line: str, report: ImportReport, now: datetime) -> R
 
 
 # Inserts the staged numbers not listed yet, each once (duplicates within the batch and
-# numbers another writer lists meanwhile are skipped by the conflict clause), and returns
-# them as a count and as the cache script's lines.
+# numbers another writer lists meanwhile are skipped by the conflict clause), records them
+# as one numbered change, and returns them as a count, the cache script's lines and the
+# change's number (none when nothing was added).
 _INSERT = f"""
 WITH added AS (
     INSERT INTO dnc_entries (number, scope, source, reason, created_by, expires_at)
     SELECT number, $1, $2, reason, $3, expires_at FROM dnc_staging ORDER BY number
     ON CONFLICT (number) WHERE ended_at IS NULL DO NOTHING
-    RETURNING number, scope, expires_at)
-SELECT count(*), coalesce(string_agg({CACHE_LINE_SQL} || E'\\n', ''), '') FROM added
-"""
+    RETURNING number, scope, expires_at),
+packed AS (
+    SELECT count(*) AS n, coalesce(string_agg({CACHE_LINE_SQL} || E'\\n', ''), '') AS lines
+    FROM added),
+{RECORD_PACKED_SQL}"""
+
+Batch = tuple[int, str, int | None]  # added, the cache's lines, the change's number
 
 
 async def _insert_batch(
     conn: Conn, rows: list[Row], *, scope: str, source: str, created_by: str
-) -> tuple[int, str]:
-    """Insert a batch; returns how many entries were added and those entries as the
-    cache's packed lines, written by PostgreSQL."""
+) -> Batch:
+    """Insert a batch; returns how many entries were added, those entries as the cache's
+    packed lines (written by PostgreSQL), and the change's number."""
     async with conn.transaction():
         # The staged batch is small beside the list: every join probes the number index
         # rather than reading the whole list into a hash table.
@@ -173,7 +182,9 @@ async def _insert_batch(
                 created_by,
             )
         added = await conn.fetchrow(_INSERT, scope, source, created_by)
-    return (0, "") if added is None else (int(added[0]), str(added[1]))
+    if added is None or added[2] is None:
+        return (0, "", None)
+    return (int(added[0]), str(added[1]), int(added[2]))
 
 
 @dataclass
@@ -184,8 +195,8 @@ class _Lane:
 
     conn: Conn
     rows: list[Row] = field(default_factory=list)
-    inserting: asyncio.Task[tuple[int, str]] | None = None
-    mirroring: asyncio.Task[None] | None = None
+    inserting: asyncio.Task[Batch] | None = None
+    mirroring: asyncio.Task[bool] | None = None
 
     def tasks(self) -> list[asyncio.Task[Any]]:
         return [t for t in (self.inserting, self.mirroring) if t is not None]
@@ -193,7 +204,8 @@ class _Lane:
 
 async def import_entries(
     conns: Sequence[Conn],
-    cache: DncCache,
+    publish: Publish,
+    unapplied: Unapplied,
     blocks: AsyncIterator[tuple[int, list[str]]],
     *,
     scope: str,
@@ -206,28 +218,41 @@ async def import_entries(
     a block's first line, its lines), over one or more connections. Entries already
     active are left as they are and counted in `already_listed` (with scope `all`, a
     marketing entry is replaced and counted as added); duplicates within the file count
-    once."""
+    once. Each batch is a numbered change, applied to Redis by `publish`; once one could
+    not be, the later ones are not tried, and `unapplied` is told the last number."""
     if source == "customer_refusal":
         raise ValueError(f"refusals are recorded one by one (minimum {REFUSAL_MIN_DAYS} days)")
     report = ImportReport()
     now = datetime.now(UTC)
     lanes = [_Lane(c) for c in conns]
     width = len(lanes)
-    any_inserted = False
+    committed = 0  # the newest change number committed
+    started = False  # a batch was sent to PostgreSQL (it may commit, even if abandoned)
+    redis_failed = False
+
+    async def mirror(seq: int, packed: str) -> bool:
+        nonlocal redis_failed
+        if redis_failed or not await publish(seq, packed):
+            redis_failed = True
+        return not redis_failed
 
     # In each lane three stages overlap: parsing its next batch (here), inserting the
-    # previous one in PostgreSQL, and mirroring the one before to Redis.
+    # previous one in PostgreSQL, and applying the one before to Redis.
     async def flush(lane: _Lane, rows: list[Row]) -> None:
+        nonlocal committed
         if lane.inserting is not None:
-            added, packed = await lane.inserting
+            added, packed, seq = await lane.inserting
             lane.inserting = None
             report.added += added
             if lane.mirroring is not None:
                 await lane.mirroring
-            lane.mirroring = asyncio.create_task(cache.apply_lines(packed))
+                lane.mirroring = None
+            if seq is not None:
+                committed = max(committed, seq)
+                lane.mirroring = asyncio.create_task(mirror(seq, packed))
         if rows:
-            nonlocal any_inserted
-            any_inserted = True
+            nonlocal started
+            started = True
             # A number written twice in one batch: its first line counts, as across
             # batches (the later line then finds it listed).
             firsts = list({row[0]: row for row in reversed(rows)}.values())
@@ -271,11 +296,14 @@ async def import_entries(
                 await lane.mirroring
     except BaseException:
         await abandon(*[t for lane in lanes for t in lane.tasks()])
-        if any_inserted:
-            # Batches may be committed that never reached Redis: checks deny as degraded
-            # until the cache is rebuilt from PostgreSQL, rather than allow those numbers.
-            await cache.invalidate()
+        if started:
+            # Batches may be committed that never reached Redis (one abandoned just now
+            # too): checks deny as degraded until the cache has them, rather than allow
+            # those numbers.
+            await unapplied(None)
         raise
+    if redis_failed:
+        await unapplied(committed)
     report.already_listed = valid - report.added
     if progress is not None:
         progress(report.lines, report.added)

@@ -22,7 +22,9 @@ class Notifications:
     def __init__(self, dsn: str) -> None:
         self._dsn = dsn
         self._channels: dict[str, list[Callback]] = {}
+        self._at_once: dict[str, list[Callable[[str], None]]] = {}
         self._resyncs: list[Resync] = []
+        self._losses: list[Callable[[], None]] = []
         self._conn: asyncpg.Connection | None = None
         self._task: asyncio.Task[None] | None = None
         self._lost = asyncio.Event()
@@ -32,9 +34,19 @@ class Notifications:
     def subscribe(self, channel: str, callback: Callback) -> None:
         self._channels.setdefault(channel, []).append(callback)
 
+    def listen_now(self, channel: str, callback: Callable[[str], None]) -> None:
+        """A callback run as the notification arrives, before any other work of the
+        process: it must be quick and must not fail."""
+        self._at_once.setdefault(channel, []).append(callback)
+
     def on_reconnect(self, resync: Resync) -> None:
         """Called after every reconnect: notifications sent while away were lost."""
         self._resyncs.append(resync)
+
+    def on_lost(self, callback: Callable[[], None]) -> None:
+        """Called as soon as the connection is found lost: notifications are being missed
+        from then until the reconnect's resync."""
+        self._losses.append(callback)
 
     async def start(self) -> None:
         await self._open()
@@ -49,14 +61,21 @@ class Notifications:
 
     async def _open(self) -> None:
         conn = await connect(self._dsn)
-        conn.add_termination_listener(lambda _c: self._lost.set())
-        for channel in self._channels:
+        conn.add_termination_listener(lambda _c: self._on_lost())
+        for channel in self._channels.keys() | self._at_once.keys():
             await conn.add_listener(channel, self._dispatch)
         self._conn = conn
         self._lost.clear()
         self.connected.set()
 
+    def _on_lost(self) -> None:
+        for callback in self._losses:
+            callback()
+        self._lost.set()
+
     def _dispatch(self, _conn: object, _pid: int, channel: str, payload: object) -> None:
+        for at_once in self._at_once.get(channel, []):
+            at_once(str(payload))
         for callback in self._channels.get(channel, []):
             task = asyncio.create_task(self._run(callback, str(payload)))
             self._handlers.add(task)

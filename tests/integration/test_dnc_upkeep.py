@@ -13,12 +13,13 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from gateway import dnc_cli
-from gateway.appkeys import DNC, PG, REDIS
+from gateway.appkeys import DNC, DNC_LIST, PG, REDIS
 from gateway.dnc_cli import import_file
 from gateway.dnc_upkeep import check_cache, expire_entries
 from gateway.errors import InvalidRequest
 from gateway.store import dnc_cache, dnc_import
-from gateway.store.dnc_cache import RebuildLost, cache_value, digits
+from gateway.store.dnc_cache import RebuildLost, digits
+from gateway.store.dnc_changes import cache_value
 from gateway.store.dnc_import import _insert_batch, import_entries
 from gateway.store.postgres import connect
 from tests.integration.tenant import e164, mobile
@@ -32,8 +33,12 @@ async def test_expired_entries_are_ended_and_leave_the_cache(client: Any, db: An
         "VALUES ($1, 'marketing', 'supervisor', 't', now() - interval '1 minute')",
         number,
     )
-    await app[DNC].apply(number, "marketing")
-    assert await expire_entries(app[PG], app[DNC], datetime.now(UTC)) >= 1
+    gen = await app[DNC].live()
+    n = digits(number)
+    await app[REDIS].hset(
+        app[DNC]._keys.dnc_bucket(gen.number, n % gen.buckets), str(n // gen.buckets), "m"
+    )
+    assert await expire_entries(app[PG], app[DNC_LIST], datetime.now(UTC)) >= 1
     row = await db.fetchrow("SELECT * FROM dnc_entries WHERE number = $1", number)
     assert row["end_reason"] == "expired"
     assert row["ended_by"] == "system"
@@ -64,12 +69,12 @@ async def test_cache_check_repairs_drift_both_ways(client: Any, db: Any) -> None
     # The listed number is missing from the cache; an unlisted one is in it.
     await redis.hdel(*where(listed))
     await redis.hset(*where(stray), cache_value("marketing", None))
-    report = await check_cache(app[PG], app[DNC])
+    report = await check_cache(app[PG], app[DNC_LIST])
     assert report.repaired == 2
     assert report.entries >= 1
     assert await redis.hget(*where(listed)) == b"a"
     assert await redis.hget(*where(stray)) is None
-    again = await check_cache(app[PG], app[DNC])
+    again = await check_cache(app[PG], app[DNC_LIST])
     assert again.repaired == 0
 
 
@@ -205,12 +210,13 @@ async def test_an_import_batch_racing_another_writer_skips_the_number_it_listed(
             await asyncio.sleep(0.01)
         assert waiting == "Lock"
         await writer.commit()
-        added, lines = await batch
+        added, lines, seq = await batch
     finally:
         await other.close()
         await importer.close()
     assert added == 1
     assert lines == f"{fresh[1:]} m\n"
+    assert await db.fetchval("SELECT lines FROM dnc_changes WHERE seq = $1", seq) == lines
     rows = await db.fetch(
         "SELECT number, created_by FROM dnc_entries WHERE number = ANY($1) AND ended_at IS NULL",
         [raced, fresh],
@@ -317,12 +323,13 @@ async def test_an_import_failing_after_a_batch_was_stored_fails_closed(
     client: Any, database_url: str
 ) -> None:
     """Batches already committed may not have reached Redis when an import fails (a bad
-    line, PostgreSQL gone): the cache is marked incomplete, so checks deny as degraded
-    until it is rebuilt, instead of allowing numbers PostgreSQL lists. A failure before
-    any batch was stored leaves the cache live."""
+    line, PostgreSQL gone): every process is told the last committed change must be in
+    the cache before a check may pass. A failure before any batch was stored tells
+    nothing."""
     app = client.server.app
-    cache = app[DNC]
     numbers = [f"+86145{random.randrange(10**8):08d}" for _ in range(8)]
+    published: list[int] = []
+    told: list[int | None] = []
 
     async def lines(fail_at: int) -> AsyncIterator[tuple[int, list[str]]]:
         for i, number in enumerate(numbers, 1):
@@ -330,34 +337,47 @@ async def test_an_import_failing_after_a_batch_was_stored_fails_closed(
                 raise InvalidRequest(f"line {i}: not UTF-8 text")
             yield i, [number]
 
+    async def never_applied(seq: int, _lines: str) -> bool:
+        published.append(seq)
+        return False
+
+    async def unapplied(seq: int | None) -> None:
+        told.append(seq)
+
+    before = await app[PG].fetchval("SELECT value FROM dnc_change_seq")
     conn = await connect(database_url)
     try:
         with pytest.raises(InvalidRequest):
             await import_entries(
                 [conn],
-                cache,
+                never_applied,
+                unapplied,
                 lines(2),
                 scope="marketing",
                 source="import:t",
                 created_by="t",
                 batch=4,
             )
-        assert await cache.live() is not None  # nothing stored: nothing to doubt
+        assert told == []  # nothing stored: nothing to doubt
         with pytest.raises(InvalidRequest):
             await import_entries(
                 [conn],
-                cache,
+                never_applied,
+                unapplied,
                 lines(7),
                 scope="marketing",
                 source="import:t",
                 created_by="t",
                 batch=2,
             )
-        assert await cache.live() is None
     finally:
         await conn.close()
-        await cache.rebuild()
-    assert await cache.live() is not None
+    # The first batch could not be applied, so the later ones were not tried; whatever
+    # was committed (the last batch was abandoned on its way) is announced.
+    stored = await app[PG].fetch("SELECT seq FROM dnc_changes WHERE seq > $1", before)
+    assert len(stored) >= 2
+    assert published == [before + 1]
+    assert told == [None]
 
 
 async def test_the_watchdog_stops_when_a_cancellation_is_swallowed(

@@ -24,13 +24,11 @@ async def tenant(client: Any, tokens: dict[str, str]) -> Tenant:
 
 
 async def list_on_dnc(client: Any, number: str, scope: str = "marketing") -> None:
-    from gateway.appkeys import DNC, PG
-    from gateway.store.dnc import list_number
+    from gateway.appkeys import DNC_LIST
 
-    app = client.server.app
-    async with app[PG].acquire() as conn, conn.transaction():
-        await list_number(conn, number, scope=scope, source="supervisor", created_by="test")
-    await app[DNC].apply(number, scope)
+    await client.server.app[DNC_LIST].add(
+        number, scope=scope, source="supervisor", actor="test", reason=None
+    )
 
 
 async def test_allowed_marketing_call(tenant: Tenant, db: Any) -> None:
@@ -329,12 +327,10 @@ async def test_after_a_rebuild_a_retry_gets_the_answer_redis_held_last(
 
 
 async def test_a_retry_whose_first_request_ended_unanswered_gets_its_stored_answer(
-    tenant: Tenant, db: Any, monkeypatch: Any
+    tenant: Tenant, db: Any
 ) -> None:
-    from gateway import precheck
     from gateway.appkeys import KEYS, REDIS
 
-    monkeypatch.setattr(precheck, "_PENDING_WAIT_SECONDS", 0.2)
     app = tenant.client.server.app
     redis = app[REDIS]
     key = app[KEYS].idempotency(tenant.tokens["dialer"].split("_")[1], f"ended-{tenant.suffix}")
@@ -349,7 +345,7 @@ async def test_a_retry_whose_first_request_ended_unanswered_gets_its_stored_answ
     # As if its process had ended after storing the decision, before the answer reached
     # Redis: only the pending marker is left.
     marker = b"P|" + answered.split(b"|")[1] + b"|" + first["call_id"].encode()
-    await redis.set(key, marker, px=30_000)
+    await redis.set(key, marker, px=86_400_000)
     assert await tenant.precheck(body) == first
     assert await redis.get(key) == answered  # and there for the next retry at once
     assert 0 < await redis.pttl(key) <= 86_400_000
@@ -358,16 +354,14 @@ async def test_a_retry_whose_first_request_ended_unanswered_gets_its_stored_answ
 
 
 async def test_a_retry_while_the_first_request_is_unfinished_is_503(
-    tenant: Tenant, db: Any, monkeypatch: Any
+    tenant: Tenant, db: Any
 ) -> None:
     import msgspec
 
-    from gateway import precheck
     from gateway.answers import body_hash, encode
     from gateway.appkeys import KEYS, REDIS
     from gateway.policy import CheckRequest
 
-    monkeypatch.setattr(precheck, "_PENDING_WAIT_SECONDS", 0.2)
     app = tenant.client.server.app
     body = tenant.marketing(request_id=f"unfinished-{tenant.suffix}")
     key = app[KEYS].idempotency(tenant.tokens["dialer"].split("_")[1], body["request_id"])
@@ -382,6 +376,64 @@ async def test_a_retry_while_the_first_request_is_unfinished_is_503(
         assert await app[REDIS].get(key) == marker.encode()
     rows = await db.fetchval("SELECT count(*) FROM calls WHERE request_id = $1", body["request_id"])
     assert rows == 0
+
+
+async def test_a_retry_a_day_later_gets_the_answer_its_dead_process_stored(
+    tenant: Tenant, db: Any, clock: Clock
+) -> None:
+    """The process answered (its decision is in PostgreSQL) and died before the answer
+    reached Redis; the retry comes long after any check could still be running: it gets
+    the first answer at once, with no second decision."""
+    from gateway.appkeys import KEYS, REDIS
+
+    app = tenant.client.server.app
+    redis = app[REDIS]
+    body = tenant.marketing(tenant.listed[2], request_id=f"dead-{tenant.suffix}")
+    key = app[KEYS].idempotency(tenant.tokens["dialer"].split("_")[1], body["request_id"])
+    first = await tenant.precheck(body)
+    answered = await until(lambda: _answer_in(redis, key))
+    marker = b"P|" + answered.split(b"|")[1] + b"|" + first["call_id"].encode()
+    await redis.set(key, marker, px=86_400_000)
+    clock.advance(hours=23)
+    started = asyncio.get_running_loop().time()
+    assert await tenant.precheck(body) == first
+    assert asyncio.get_running_loop().time() - started < 1.0  # no wait: it has ended
+    assert await redis.get(key) == answered
+    rows = await db.fetchval("SELECT count(*) FROM calls WHERE request_id = $1", body["request_id"])
+    assert rows == 1
+
+
+async def test_a_retry_after_a_first_request_that_stored_nothing_is_judged_afresh(
+    tenant: Tenant, db: Any, clock: Clock
+) -> None:
+    """The first request's process died before its decision was stored (a 503 binds
+    nothing): once it cannot be running any more, a retry takes its marker over and is
+    judged, once."""
+    import msgspec
+
+    from gateway.answers import body_hash, encode
+    from gateway.appkeys import KEYS, REDIS
+    from gateway.ids import uuid7_text
+    from gateway.policy import CheckRequest
+
+    app = tenant.client.server.app
+    body = tenant.marketing(tenant.listed[3], request_id=f"lost-{tenant.suffix}")
+    key = app[KEYS].idempotency(tenant.tokens["dialer"].split("_")[1], body["request_id"])
+    digest = body_hash(encode(msgspec.convert(body, CheckRequest)))
+    lost = uuid7_text(int(clock().timestamp() * 1000))
+    await app[REDIS].set(key, f"P|{digest}|{lost}", px=86_400_000)
+    clock.advance(seconds=10)
+    answer = await tenant.precheck(body)
+    assert answer["decision"] == "allow"
+    assert answer["call_id"] != lost
+    assert await tenant.precheck(body) == answer  # and bound from now on
+    rows = await db.fetchval("SELECT count(*) FROM calls WHERE request_id = $1", body["request_id"])
+    assert rows == 1
+
+
+async def _answer_in(redis: Any, key: str) -> bytes | None:
+    value: bytes | None = await redis.get(key)
+    return value if value and value.startswith(b"D|") else None
 
 
 async def test_a_check_run_twice_by_a_resent_command_is_judged_once(

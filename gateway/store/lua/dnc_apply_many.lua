@@ -1,17 +1,16 @@
--- dnc_apply.lua for many numbers at once (bulk import, repairs, rebuilds).
--- KEYS[1] and KEYS[2]: markers ("<generation> <buckets>") of the generations to write,
--- dnc:current and dnc:building (a rebuild names only the generation it builds, and a
--- marker key it set for it).
+-- A rebuild's bulk load of the generation it builds, many numbers a call.
+-- KEYS: markers ("<generation> <buckets> <applied>") of the generations to write (a
+-- rebuild names the one it builds).
 -- ARGV[1] dnc key prefix; ARGV[2] the entries packed as lines "<digits> <value>\n", an
 -- empty value removing the number. One packed argument keeps the client's work small.
 local generations = {}
 for i = 1, #KEYS do
   local marker = redis.call("GET", KEYS[i])
   if marker then
-    local sp = string.find(marker, " ", 1, true)
-    generations[#generations + 1] = {
-      ARGV[1] .. string.sub(marker, 1, sp - 1) .. ":", tonumber(string.sub(marker, sp + 1))
-    }
+    local generation, buckets = string.match(marker, "^(%d+) (%d+) %d+$")
+    if generation then
+      generations[#generations + 1] = {ARGV[1] .. generation .. ":", tonumber(buckets)}
+    end
   end
 end
 for _, gen in ipairs(generations) do

@@ -1,13 +1,15 @@
 -- DNC membership of many numbers at once, for scrubs (no attempt is counted).
 -- KEYS[1] dnc:current   ARGV[1] dnc key prefix, ARGV[2] now ms,
--- ARGV[3] the numbers' digits packed as lines "<digits>\n"
--- Returns "degraded" when the cache is incomplete, else "ok:" followed by one character
--- per number, in order: "-" not listed, "m" scope marketing, "a" scope all.
+-- ARGV[3] the numbers' digits packed as lines "<digits>\n", ARGV[4] the do-not-call
+-- change the cache must have applied
+-- Returns "degraded" when the cache is incomplete or behind, else "ok:" followed by one
+-- character per number, in order: "-" not listed, "m" scope marketing, "a" scope all.
 local current = redis.call("GET", KEYS[1])
 if not current then return "degraded" end
-local sp = string.find(current, " ", 1, true)
-local prefix = ARGV[1] .. string.sub(current, 1, sp - 1) .. ":"
-local buckets = tonumber(string.sub(current, sp + 1))
+local generation, buckets, applied = string.match(current, "^(%d+) (%d+) (%d+)$")
+if not generation or tonumber(applied) < tonumber(ARGV[4]) then return "degraded" end
+local prefix = ARGV[1] .. generation .. ":"
+buckets = tonumber(buckets)
 local now_ms = tonumber(ARGV[2])
 local out = {"ok:"}
 for digits in string.gmatch(ARGV[3], "(%d+)\n") do

@@ -5,14 +5,18 @@
 -- KEYS[1] dnc:current   KEYS[2] att:<e164> (or "")   KEYS[3] idem key (or "")
 -- ARGV: 1 mode ("check" | "peek"), 2 number digits ("" if invalid),
 --       3 "<blocking scopes> <counts> <others pass> <now ms> <day start ms> <week start ms>
---          <per day> <per 7 days> <min gap ms>", space-separated: blocking scopes "am" or
---          "a", counts and others pass 0|1, a cap of -1 means none,
---       4 member (call id), 5 body hash, 6 dnc key prefix ("<p>dnc:")
+--          <per day> <per 7 days> <min gap ms> <required change>", space-separated:
+--          blocking scopes "am" or "a", counts and others pass 0|1, a cap of -1 means
+--          none; the cache must have applied the do-not-call change numbered <required>,
+--       4 member (call id), 5 body hash, 6 dnc key prefix ("<p>dnc:"), 7 the call id of
+--       a pending marker to take over ("" for none: an earlier request with this
+--       request_id that ended without a stored decision)
 -- (Few arguments and one string back: packing and parsing are per argument and per
 -- element, and this script runs on every check.)
 -- Returns one string "status|scope|today|week|last|counted|stored"
---   status: "ok" | "degraded" | "replay" (stored = earlier answer) | "pending" (stored =
---   the pending request's call id, "" when unknown) | "conflict"
+--   status: "ok" | "degraded" | "behind" (the cache lacks a do-not-call change) | "replay"
+--   (stored = earlier answer) | "pending" (stored = the pending request's call id, ""
+--   when unknown) | "conflict"
 --   scope: "" | "all" | "marketing"; last: -1 when no attempt; stored: "" unless replay
 
 local idem = KEYS[3]
@@ -35,24 +39,32 @@ if idem ~= "" and mode == "check" then
     end
     local pending_id = ""
     if hash_end then pending_id = string.sub(prior, hash_end + 1) end
-    if pending_id ~= ARGV[4] then
+    if pending_id == ARGV[4] then
+      again = true
+    elseif pending_id == "" or pending_id ~= ARGV[7] then
       return "pending||0|0|-1|0|" .. pending_id
     end
-    again = true
   end
 end
 
+local blocking, counts, others, now_text, day_start, week_start, per_day_text, per_week_text,
+  gap_text, required = string.match(ARGV[3],
+    "^(%a+) ([01]) ([01]) (%-?%d+) (%-?%d+) (%-?%d+) (%-?%d+) (%-?%d+) (%-?%d+) (%d+)$")
+
+-- "<generation> <buckets> <applied>": missing while a rebuild runs; behind when it has not
+-- applied every do-not-call change this check must honour.
 local current = redis.call("GET", KEYS[1])
-if not current then
+local generation, buckets, applied
+if current then
+  generation, buckets, applied = string.match(current, "^(%d+) (%d+) (%d+)$")
+end
+if not generation then
   return "degraded||0|0|-1|0|"
 end
-local sp = string.find(current, " ", 1, true)
-local generation = string.sub(current, 1, sp - 1)
-local buckets = tonumber(string.sub(current, sp + 1))
-
-local blocking, counts, others, now_text, day_start, week_start, per_day_text, per_week_text,
-  gap_text = string.match(ARGV[3],
-    "^(%a+) ([01]) ([01]) (%-?%d+) (%-?%d+) (%-?%d+) (%-?%d+) (%-?%d+) (%-?%d+)$")
+if tonumber(applied) < tonumber(required) then
+  return "behind||0|0|-1|0|"
+end
+buckets = tonumber(buckets)
 local now_ms = tonumber(now_text)
 
 local digits = ARGV[2]
@@ -105,6 +117,9 @@ if att ~= "" and counts == "1" then
 end
 
 if idem ~= "" and mode == "check" then
-  redis.call("SET", idem, "P|" .. ARGV[5] .. "|" .. ARGV[4], "PX", 30000)
+  -- Kept as long as an answer would be: if this process dies between storing the
+  -- decision and storing the answer, a retry finds the call id here and reads the
+  -- decision from PostgreSQL.
+  redis.call("SET", idem, "P|" .. ARGV[5] .. "|" .. ARGV[4], "PX", 86400000)
 end
 return "ok|" .. scope .. "|" .. string.format("%d|%d|%d|%d|", today, week, last, counted)
