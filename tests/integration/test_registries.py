@@ -1265,6 +1265,44 @@ async def test_a_window_outside_9_to_21_is_below_the_floor(
     assert await sup.ok("GET", "/v1/policy") == before
 
 
+@pytest.mark.parametrize(
+    ("section", "field", "value"),
+    [
+        ("frequency", "per_day", 1001),
+        ("frequency", "per_7_days", 1001),
+        ("frequency", "min_gap_minutes", 10081),
+        ("retention", "no_sale_days", 36501),
+        ("retention", "no_sale_days", 3_000_000),
+        ("frequency", "per_day", 0),
+        ("frequency", "min_gap_minutes", -1),
+        ("retention", "no_sale_days", 0),
+    ],
+)
+async def test_a_policy_number_out_of_bounds_is_400_naming_it(
+    sup: Tenant, section: str, field: str, value: int
+) -> None:
+    before = await sup.ok("GET", "/v1/policy")
+    policy = policy_with(**{section: {**OPEN_POLICY[section], field: value}})
+    answer = await sup.call("PUT", "/v1/policy", "admin", json=policy)
+    refused(answer, 400, "invalid_request", f"{section}.{field}")
+    assert await sup.ok("GET", "/v1/policy") == before
+
+
+async def test_policy_numbers_at_their_bounds_are_saved(tenant: Tenant) -> None:
+    policy = policy_with(
+        frequency={"per_day": 1000, "per_7_days": 1000, "min_gap_minutes": 10080},
+        retention={"no_sale_days": 36500},
+    )
+    try:
+        assert await tenant.ok("PUT", "/v1/policy", "admin", json=policy) == policy
+        # A call without a sale is read with its retention date 100 years on.
+        answer = await tenant.precheck(tenant.marketing())
+        detail = await tenant.ok("GET", f"/v1/calls/{answer['call_id']}", "auditor")
+        assert detail["retention_until"].startswith("2126-10-30")
+    finally:
+        await tenant.ok("PUT", "/v1/policy", "admin", json=OPEN_POLICY)
+
+
 async def test_a_window_of_exactly_9_to_21_is_allowed(sup: Tenant) -> None:
     policy = policy_with(hours=hours([("09:00", "21:00")], [("09:00", "21:00")]))
     try:
