@@ -173,6 +173,12 @@ async def load_holidays(conn: Db) -> dict[date, DayType]:
     return {r["day"]: r["kind"] for r in await conn.fetch("SELECT day, kind FROM holidays")}
 
 
+async def load_complete_years(conn: Db) -> frozenset[int]:
+    """The years an admin has declared entered in full."""
+    rows = await conn.fetch("SELECT year FROM holiday_years WHERE complete")
+    return frozenset(r["year"] for r in rows)
+
+
 def row_dict(row: asyncpg.Record | None) -> dict[str, Any] | None:
     """A row as plain JSON-able values, for answers and audit entries."""
     if row is None:
