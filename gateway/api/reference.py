@@ -340,6 +340,9 @@ class YearsOut(msgspec.Struct, kw_only=True):
     items: list[YearOut]
 
 
+# Calendar changes of one year wait for each other, so a declaration and the removal of
+# the year's last holiday cannot both pass their checks.
+_YEAR_LOCK = "SELECT pg_advisory_xact_lock(hashtext('gateway.holiday_year'), $1)"
 _COUNTS = (
     "SELECT extract(year FROM day)::int AS year, count(*) AS entries, "
     "count(*) FILTER (WHERE kind = 'holiday') AS holidays FROM holidays"
@@ -374,6 +377,23 @@ def _year_out(
         declared_at=None if declared is None else declared["declared_at"],
         note=None if declared is None else declared["note"],
     )
+
+
+async def _keeps_a_holiday(conn: Conn, year: int) -> None:
+    """Refuse a change that leaves a declared year outside the built-in calendar with no
+    holiday entry: the year would stay covered with every day judged by the weekday."""
+    if built_in_covers(year):
+        return
+    if not await conn.fetchval("SELECT complete FROM holiday_years WHERE year = $1", year):
+        return
+    holidays = await conn.fetchval(
+        "SELECT count(*) FROM holidays" + _IN_YEAR + " AND kind = 'holiday'", year
+    )
+    if holidays == 0:
+        raise InvalidState(
+            f"{year} is declared complete and this is its last holiday entry: declare "
+            f"the year incomplete first (PUT /v1/holidays/years/{year})"
+        )
 
 
 def _day(raw: str) -> date:
@@ -429,6 +449,7 @@ async def put_year(request: web.Request) -> web.StreamResponse:
     check_text({"note": body.note})
 
     async def change(conn: Conn) -> tuple[int, YearOut]:
+        await conn.execute(_YEAR_LOCK, year)
         before = await rows.fetch_one(conn, "holiday_years", {"year": year}, lock=True)
         counts = await conn.fetchrow(_COUNTS + _IN_YEAR + " GROUP BY 1", year)
         if body.complete and not built_in_covers(year) and not (counts and counts["holidays"]):
@@ -488,8 +509,9 @@ async def list_holidays(request: web.Request) -> web.StreamResponse:
     "/v1/holidays/{day}",
     roles=EDITORS,
     body=HolidayIn,
-    summary="Set a day's type; 201 new, 200 replaced",
-    errors=(Conflict,),
+    summary="Set a day's type; 201 new, 200 replaced; 409 invalid_state when it would "
+    "leave a year declared complete with no holiday",
+    errors=(Conflict, InvalidState),
 )
 async def put_holiday(request: web.Request) -> web.StreamResponse:
     day = _day(request.match_info["day"])
@@ -497,6 +519,7 @@ async def put_holiday(request: web.Request) -> web.StreamResponse:
     check_text({"name": body.name})
 
     async def change(conn: Conn) -> tuple[int, dict[str, Any]]:
+        await conn.execute(_YEAR_LOCK, day.year)
         # Insert first, so two settings of a new day cannot both take it for new; an
         # existing entry is locked and updated (and inserted again if it was just removed).
         before = row = None
@@ -524,6 +547,8 @@ async def put_holiday(request: web.Request) -> web.StreamResponse:
                 break
         if row is None:
             raise Conflict(f"calendar entry for {day.isoformat()} is changing; try again")
+        if body.kind != "holiday":
+            await _keeps_a_holiday(conn, day.year)
         after = rows.as_dict(row)
         await audited(
             conn,
@@ -544,22 +569,28 @@ async def put_holiday(request: web.Request) -> web.StreamResponse:
     "DELETE",
     "/v1/holidays/{day}",
     roles=EDITORS,
-    summary="Remove an operator calendar entry",
+    summary="Remove an operator calendar entry; 409 invalid_state for the last holiday "
+    "of a year declared complete",
     errors=(
         InvalidRequest,
         NotFound,
+        InvalidState,
     ),
 )
 async def delete_holiday(request: web.Request) -> web.StreamResponse:
     day = _day(request.match_info["day"])
-    return await _remove(
-        request,
-        "holidays",
-        {"day": day},
-        "holiday",
-        "holidays",
-        f"no calendar entry for {day.isoformat()}",
-    )
+
+    async def change(conn: Conn) -> dict[str, Any]:
+        await conn.execute(_YEAR_LOCK, day.year)
+        row = await rows.delete_one(conn, "holidays", {"day": day})
+        if row is None:
+            raise NotFound(f"no calendar entry for {day.isoformat()}")
+        await _keeps_a_holiday(conn, day.year)
+        before = rows.as_dict(row)
+        await audited(conn, request, "delete", "holiday", day.isoformat(), before, None)
+        return before
+
+    return json_response(await registry_change(request, "holidays", change))
 
 
 # --- policy -------------------------------------------------------------------------------

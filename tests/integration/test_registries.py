@@ -1337,6 +1337,49 @@ async def test_a_year_without_a_holiday_entered_cannot_be_declared_complete(
         await declare(sup, 2025, False)
 
 
+async def test_the_last_holiday_of_a_declared_year_stays_until_it_is_undeclared(
+    sup: Tenant,
+) -> None:
+    year = 2060 + random.randint(0, 39)
+    new_year, labour_day = f"{year}-01-01", f"{year}-05-01"
+    await sup.ok("PUT", f"/v1/holidays/{new_year}", json={"kind": "holiday", "name": "元旦"})
+    await sup.ok("PUT", f"/v1/holidays/{labour_day}", json={"kind": "holiday", "name": "劳动节"})
+    try:
+        assert (await declare(sup, year, True))[0] == 201
+        await sup.ok("DELETE", f"/v1/holidays/{labour_day}")  # another holiday remains
+        refused(await sup.call("DELETE", f"/v1/holidays/{new_year}"), 409, "invalid_state")
+        answer = await sup.call("PUT", f"/v1/holidays/{new_year}", json={"kind": "workday"})
+        message = refused(answer, 409, "invalid_state", str(year))
+        assert f"/v1/holidays/years/{year}" in message
+        entries = await sup.ok("GET", f"/v1/holidays?year={year}")
+        assert [(h["day"], h["kind"]) for h in entries["items"]] == [(new_year, "holiday")]
+        await declare(sup, year, False)
+        await sup.ok("DELETE", f"/v1/holidays/{new_year}")
+    finally:
+        await declare(sup, year, False)
+        await sup.call("DELETE", f"/v1/holidays/{new_year}")
+        await sup.call("DELETE", f"/v1/holidays/{labour_day}")
+
+
+async def test_concurrent_declaration_and_removal_leave_no_empty_declared_year(
+    sup: Tenant, db: Any
+) -> None:
+    year = 2040 + random.randint(0, 19)
+    day = f"{year}-10-01"
+    for _ in range(3):
+        await sup.ok("PUT", f"/v1/holidays/{day}", json={"kind": "holiday"})
+        try:
+            await asyncio.gather(
+                declare(sup, year, True), sup.call("DELETE", f"/v1/holidays/{day}")
+            )
+            complete = await db.fetchval("SELECT complete FROM holiday_years WHERE year = $1", year)
+            left = await db.fetchval("SELECT count(*) FROM holidays WHERE day::text = $1", day)
+            assert not (complete and left == 0)
+        finally:
+            await declare(sup, year, False)
+            await sup.call("DELETE", f"/v1/holidays/{day}")
+
+
 async def test_the_years_list_says_what_covers_each_year(sup: Tenant, clock: Clock) -> None:
     listing = await sup.ok("GET", "/v1/holidays/years", "supervisor")
     assert listing["covered_until"] is not None
@@ -1416,6 +1459,9 @@ async def test_the_openapi_document_lists_the_calendar_year_routes(client: Any) 
     assert (
         "YearsOut" in listing["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
     )
+    for method in ("put", "delete"):
+        codes_409 = doc["paths"]["/v1/holidays/{day}"][method]["responses"]["409"]
+        assert "invalid_state" in codes_409["x-error-codes"]
 
 
 # --- the policy ---------------------------------------------------------------------------
