@@ -128,7 +128,7 @@ async def _registries(app: web.Application) -> AsyncIterator[None]:
     clock = app[CLOCK]
 
     def calendar_covered_until() -> float:
-        return covered_until_timestamp(clock(), cache.current.holiday_years, CHINA_TZ)
+        return covered_until_timestamp(clock(), cache.current.complete_years, CHINA_TZ)
 
     # One gauge per process: where one process runs several apps (tests), the last wins.
     metrics.CALENDAR_COVERED_UNTIL.set_function(calendar_covered_until)
@@ -148,14 +148,16 @@ def _warn_if_the_calendar_ends_soon(until: float, now: datetime) -> None:
         log.warning(
             "the statutory calendar has run out: every pre-call check is denied with "
             "calendar_unavailable until this year's holiday schedule is entered "
-            "(PUT /v1/holidays/{day})"
+            "(PUT /v1/holidays/{day}) and the year is declared complete "
+            "(PUT /v1/holidays/years/{year})"
         )
         return
     last = datetime.fromtimestamp(until - 1, ZoneInfo(CHINA_TZ)).date()
     log.warning(
         "the statutory calendar runs out soon: after its last day every pre-call check is "
-        "denied with calendar_unavailable; enter the next year's holiday schedule "
-        "(PUT /v1/holidays/{day}) once the State Council publishes it",
+        "denied with calendar_unavailable; once the State Council publishes the next "
+        "year's holiday schedule, enter it (PUT /v1/holidays/{day}) and declare the year "
+        "complete (PUT /v1/holidays/years/{year})",
         extra={"fields": {"last_day": last.isoformat(), "days_left": int(left // 86400)}},
     )
 

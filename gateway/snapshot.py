@@ -49,6 +49,7 @@ class RegistryCache:
                 lists=await reg.load_lists(conn),
                 staff_numbers=await reg.load_staff_numbers(conn),
                 holidays=await reg.load_holidays(conn),
+                complete_years=await reg.load_complete_years(conn),
             )
             self._swap(snap, "all")
 
@@ -83,7 +84,9 @@ class RegistryCache:
             elif kind == "staff":
                 changes["staff_numbers"] = await reg.load_staff_numbers(conn)
             elif kind == "holidays":
+                # Calendar entries and year declarations: a year's days follow both.
                 changes["holidays"] = await reg.load_holidays(conn)
+                changes["complete_years"] = await reg.load_complete_years(conn)
             else:
                 log.warning("unknown registry part %r; reloading everything", part)
             if len(changes) > 1:

@@ -1,10 +1,11 @@
 """Supervisor routes for approved call lists, staff numbers and the calendar, and the
-admin's policy document."""
+admin's policy document and declarations of a year's calendar as complete."""
 
 from __future__ import annotations
 
 import re
-from datetime import date
+from collections.abc import Mapping
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -13,7 +14,7 @@ from msgspec import Meta
 
 from gateway.api.changes import audited, check_text, registry_change
 from gateway.api.csvlines import body_lines
-from gateway.api.registries import EDITORS, READERS, Items, PhoneText, path_id
+from gateway.api.registries import EDITORS, READERS, InvalidState, Items, PhoneText, path_id
 from gateway.api.routing import (
     Routes,
     convert_query,
@@ -23,7 +24,7 @@ from gateway.api.routing import (
     read_body,
     read_json,
 )
-from gateway.appkeys import PG, REGISTRIES, SETTINGS
+from gateway.appkeys import CLOCK, PG, REGISTRIES, SETTINGS
 from gateway.errors import (
     ApiError,
     Conflict,
@@ -33,6 +34,17 @@ from gateway.errors import (
     UnsupportedMediaType,
 )
 from gateway.policy import PolicyDocument, normalize_number, validate_policy
+from gateway.policy.context import zone
+from gateway.policy.days import (
+    FIRST_YEAR,
+    LAST_YEAR,
+    CoveredBy,
+    built_in_covers,
+    built_in_years,
+    covered_by,
+    covered_until,
+)
+from gateway.policy.numbers import CHINA_TZ
 from gateway.store import rows
 from gateway.types import Conn
 
@@ -304,7 +316,84 @@ class YearQuery(msgspec.Struct):
     year: Annotated[int, Meta(ge=1900, le=2200)] | None = None
 
 
+class YearIn(msgspec.Struct, forbid_unknown_fields=True):
+    complete: bool
+    note: Annotated[str, Meta(max_length=200)] | None = None
+
+
+class YearOut(msgspec.Struct, kw_only=True):
+    """A year's calendar: whether checks on its days can be judged, and why."""
+
+    year: int
+    covered: bool
+    covered_by: CoveredBy | None  # the built-in calendar wins over a declaration
+    complete: bool | None  # the admin's declaration; None when never declared
+    entries: int  # calendar entries (PUT /v1/holidays/{day}) in the year
+    holidays: int  # of those, days of kind holiday
+    declared_by: str | None
+    declared_at: datetime | None
+    note: str | None
+
+
+class YearsOut(msgspec.Struct, kw_only=True):
+    covered_until: date | None  # the last day of the covered run from today's year on
+    items: list[YearOut]
+
+
+# Calendar changes of one year wait for each other, so a declaration and the removal of
+# the year's last holiday cannot both pass their checks.
+_YEAR_LOCK = "SELECT pg_advisory_xact_lock(hashtext('gateway.holiday_year'), $1)"
+_COUNTS = (
+    "SELECT extract(year FROM day)::int AS year, count(*) AS entries, "
+    "count(*) FILTER (WHERE kind = 'holiday') AS holidays FROM holidays"
+)
+_IN_YEAR = " WHERE day >= make_date($1, 1, 1) AND day < make_date($1 + 1, 1, 1)"
+
+
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _year(raw: str) -> int:
+    if not (len(raw) == 4 and raw.isascii() and raw.isdigit()) or not (
+        FIRST_YEAR <= int(raw) <= LAST_YEAR
+    ):
+        raise InvalidRequest(f"year: {raw!r} is not a year from {FIRST_YEAR} to {LAST_YEAR}")
+    return int(raw)
+
+
+def _year_out(
+    year: int, declared: Mapping[str, Any] | None, counts: Mapping[str, Any] | None
+) -> YearOut:
+    complete = None if declared is None else bool(declared["complete"])
+    by = covered_by(year, {year} if complete else ())
+    return YearOut(
+        year=year,
+        covered=by is not None,
+        covered_by=by,
+        complete=complete,
+        entries=0 if counts is None else counts["entries"],
+        holidays=0 if counts is None else counts["holidays"],
+        declared_by=None if declared is None else declared["declared_by"],
+        declared_at=None if declared is None else declared["declared_at"],
+        note=None if declared is None else declared["note"],
+    )
+
+
+async def _keeps_a_holiday(conn: Conn, year: int) -> None:
+    """Refuse a change that leaves a declared year outside the built-in calendar with no
+    holiday entry: the year would stay covered with every day judged by the weekday."""
+    if built_in_covers(year):
+        return
+    if not await conn.fetchval("SELECT complete FROM holiday_years WHERE year = $1", year):
+        return
+    holidays = await conn.fetchval(
+        "SELECT count(*) FROM holidays" + _IN_YEAR + " AND kind = 'holiday'", year
+    )
+    if holidays == 0:
+        raise InvalidState(
+            f"{year} is declared complete and this is its last holiday entry: declare "
+            f"the year incomplete first (PUT /v1/holidays/years/{year})"
+        )
 
 
 def _day(raw: str) -> date:
@@ -315,6 +404,83 @@ def _day(raw: str) -> date:
         return date.fromisoformat(raw)
     except ValueError as e:
         raise InvalidRequest(f"date: {raw!r} is not YYYY-MM-DD") from e
+
+
+@routes.route(
+    "GET",
+    "/v1/holidays/years",
+    roles=READERS,
+    response=YearsOut,
+    summary="Each year's calendar: covered or not, by the built-in calendar or a "
+    "declaration, and its entries",
+)
+async def list_years(request: web.Request) -> web.StreamResponse:
+    async with (
+        request.app[PG].acquire() as conn,
+        conn.transaction(isolation="repeatable_read", readonly=True),
+    ):
+        declared = {r["year"]: r for r in await conn.fetch("SELECT * FROM holiday_years")}
+        counts = {r["year"]: r for r in await conn.fetch(_COUNTS + " GROUP BY 1")}
+    years = sorted({*built_in_years(), *declared, *counts})
+    complete = {y for y, r in declared.items() if r["complete"]}
+    today = request.app[CLOCK]().astimezone(zone(CHINA_TZ)).date()
+    return json_response(
+        YearsOut(
+            covered_until=covered_until(today, complete),
+            items=[_year_out(y, declared.get(y), counts.get(y)) for y in years],
+        )
+    )
+
+
+@routes.route(
+    "PUT",
+    "/v1/holidays/years/{year}",
+    roles=(),
+    body=YearIn,
+    response=YearOut,
+    summary="Declare a year's holiday schedule entered in full (admin), or withdraw "
+    "that; 201 first declaration, 200 changed. A year outside the built-in calendar "
+    "with no holiday entry cannot be declared complete (409)",
+    errors=(InvalidState,),
+)
+async def put_year(request: web.Request) -> web.StreamResponse:
+    year = _year(request.match_info["year"])
+    body = await read_json(request, YearIn)
+    check_text({"note": body.note})
+
+    async def change(conn: Conn) -> tuple[int, YearOut]:
+        await conn.execute(_YEAR_LOCK, year)
+        before = await rows.fetch_one(conn, "holiday_years", {"year": year}, lock=True)
+        counts = await conn.fetchrow(_COUNTS + _IN_YEAR + " GROUP BY 1", year)
+        if body.complete and not built_in_covers(year) and not (counts and counts["holidays"]):
+            raise InvalidState(
+                f"year: no holiday of {year} is entered; enter the State Council's "
+                f"schedule for {year} (PUT /v1/holidays/{{day}}) before declaring it complete"
+            )
+        row = await conn.fetchrow(
+            "INSERT INTO holiday_years (year, complete, note, declared_by) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT (year) DO UPDATE SET "
+            "complete = EXCLUDED.complete, note = EXCLUDED.note, "
+            "declared_by = EXCLUDED.declared_by, declared_at = now() RETURNING *",
+            year,
+            body.complete,
+            body.note,
+            principal(request).name,
+        )
+        assert row is not None
+        await audited(
+            conn,
+            request,
+            "update" if before is not None else "create",
+            "holiday_year",
+            str(year),
+            rows.as_dict(before) if before is not None else None,
+            rows.as_dict(row),
+        )
+        return (200 if before is not None else 201), _year_out(year, row, counts)
+
+    status, out = await registry_change(request, "holidays", change)
+    return json_response(out, status=status)
 
 
 @routes.route(
@@ -343,8 +509,9 @@ async def list_holidays(request: web.Request) -> web.StreamResponse:
     "/v1/holidays/{day}",
     roles=EDITORS,
     body=HolidayIn,
-    summary="Set a day's type; 201 new, 200 replaced",
-    errors=(Conflict,),
+    summary="Set a day's type; 201 new, 200 replaced; 409 invalid_state when it would "
+    "leave a year declared complete with no holiday",
+    errors=(Conflict, InvalidState),
 )
 async def put_holiday(request: web.Request) -> web.StreamResponse:
     day = _day(request.match_info["day"])
@@ -352,6 +519,7 @@ async def put_holiday(request: web.Request) -> web.StreamResponse:
     check_text({"name": body.name})
 
     async def change(conn: Conn) -> tuple[int, dict[str, Any]]:
+        await conn.execute(_YEAR_LOCK, day.year)
         # Insert first, so two settings of a new day cannot both take it for new; an
         # existing entry is locked and updated (and inserted again if it was just removed).
         before = row = None
@@ -379,6 +547,8 @@ async def put_holiday(request: web.Request) -> web.StreamResponse:
                 break
         if row is None:
             raise Conflict(f"calendar entry for {day.isoformat()} is changing; try again")
+        if body.kind != "holiday":
+            await _keeps_a_holiday(conn, day.year)
         after = rows.as_dict(row)
         await audited(
             conn,
@@ -399,22 +569,28 @@ async def put_holiday(request: web.Request) -> web.StreamResponse:
     "DELETE",
     "/v1/holidays/{day}",
     roles=EDITORS,
-    summary="Remove an operator calendar entry",
+    summary="Remove an operator calendar entry; 409 invalid_state for the last holiday "
+    "of a year declared complete",
     errors=(
         InvalidRequest,
         NotFound,
+        InvalidState,
     ),
 )
 async def delete_holiday(request: web.Request) -> web.StreamResponse:
     day = _day(request.match_info["day"])
-    return await _remove(
-        request,
-        "holidays",
-        {"day": day},
-        "holiday",
-        "holidays",
-        f"no calendar entry for {day.isoformat()}",
-    )
+
+    async def change(conn: Conn) -> dict[str, Any]:
+        await conn.execute(_YEAR_LOCK, day.year)
+        row = await rows.delete_one(conn, "holidays", {"day": day})
+        if row is None:
+            raise NotFound(f"no calendar entry for {day.isoformat()}")
+        await _keeps_a_holiday(conn, day.year)
+        before = rows.as_dict(row)
+        await audited(conn, request, "delete", "holiday", day.isoformat(), before, None)
+        return before
+
+    return json_response(await registry_change(request, "holidays", change))
 
 
 # --- policy -------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from gateway.policy.document import (
     PolicyProblem,
     RetentionPolicy,
     Window,
+    clamp_stored,
     validate_policy,
 )
 from gateway.policy.engine import decide, judge, static_reasons
@@ -96,6 +97,7 @@ __all__ = [
     "Window",
     "build_context",
     "canonical_province",
+    "clamp_stored",
     "day_type",
     "decide",
     "earliest_refusal_expiry",

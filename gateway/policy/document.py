@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Final, NamedTuple
+from typing import Annotated, Any, Final, NamedTuple
 
 import msgspec
 
@@ -14,9 +14,17 @@ from gateway.policy.types import DAY_TYPES, DayType
 FLOOR_START: Final = 9 * 60
 FLOOR_END: Final = 21 * 60
 
+# The bounds of every number an admin sets: nothing within them can break a check or a
+# read (a retention date, a gap in milliseconds), and nothing sensible lies outside them.
+MAX_CAP: Final = 1000  # attempts a day or a week
+MAX_GAP_MINUTES: Final = 7 * 24 * 60  # a week
+MAX_NO_SALE_DAYS: Final = 36500  # a hundred years
+
 _HHMM_PATTERN: Final = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 ClockTime = Annotated[str, msgspec.Meta(pattern=_HHMM_PATTERN, examples=["09:00"])]
-Cap = Annotated[int, msgspec.Meta(ge=1)]
+Cap = Annotated[int, msgspec.Meta(ge=1, le=MAX_CAP)]
+GapMinutes = Annotated[int, msgspec.Meta(ge=0, le=MAX_GAP_MINUTES)]
+NoSaleDays = Annotated[int, msgspec.Meta(ge=1, le=MAX_NO_SALE_DAYS)]
 
 
 class Window(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -39,11 +47,11 @@ class FrequencyPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     per_day: Cap | None = 2
     per_7_days: Cap | None = 5
-    min_gap_minutes: Annotated[int, msgspec.Meta(ge=0)] = 240
+    min_gap_minutes: GapMinutes = 240
 
 
 class RetentionPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    no_sale_days: Annotated[int, msgspec.Meta(ge=1)] = 1095
+    no_sale_days: NoSaleDays = 1095
 
 
 class PolicyDocument(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -129,17 +137,66 @@ def validate_policy(doc: PolicyDocument) -> list[PolicyProblem]:
                 )
             )
         problems.extend(_window_problems(f"province_hours.{name}", windows))
-    frequency = doc.frequency
-    for field, cap in (("per_day", frequency.per_day), ("per_7_days", frequency.per_7_days)):
-        if cap is not None and cap < 1:
-            problems.append(
-                PolicyProblem(f"frequency.{field}", "must be a positive integer or null", False)
-            )
-    if frequency.min_gap_minutes < 0:
-        problems.append(PolicyProblem("frequency.min_gap_minutes", "must be 0 or more", False))
-    if doc.retention.no_sale_days < 1:
-        problems.append(PolicyProblem("retention.no_sale_days", "must be 1 or more", False))
+    for field, value in _numbers(doc):
+        low, high, nullable = BOUNDS[field]
+        if value is None and nullable:
+            continue
+        if value is None or not low <= value <= high:
+            what = f"an integer from {low} to {high}" + (" or null" if nullable else "")
+            problems.append(PolicyProblem(field, f"must be {what}", False))
     return problems
+
+
+# Each number of the document: (least, greatest, whether null is allowed).
+BOUNDS: Final[Mapping[str, tuple[int, int, bool]]] = {
+    "frequency.per_day": (1, MAX_CAP, True),
+    "frequency.per_7_days": (1, MAX_CAP, True),
+    "frequency.min_gap_minutes": (0, MAX_GAP_MINUTES, False),
+    "retention.no_sale_days": (1, MAX_NO_SALE_DAYS, False),
+}
+
+
+def _numbers(doc: PolicyDocument) -> list[tuple[str, int | None]]:
+    return [
+        ("frequency.per_day", doc.frequency.per_day),
+        ("frequency.per_7_days", doc.frequency.per_7_days),
+        ("frequency.min_gap_minutes", doc.frequency.min_gap_minutes),
+        ("retention.no_sale_days", doc.retention.no_sale_days),
+    ]
+
+
+class Clamped(NamedTuple):
+    """A stored number brought within its bounds."""
+
+    field: str
+    stored: int
+    used: int
+
+
+def clamp_stored(document: Any) -> tuple[Any, list[Clamped]]:
+    """A stored document (decoded JSON) with each integer outside `BOUNDS` replaced by the
+    nearest bound, and what was replaced; anything else is left for decoding to judge.
+
+    A document saved before the bounds existed may hold, say, `no_sale_days` 3000000;
+    refusing it would put the default in force (1095 days: recordings deleted sooner than
+    the admin chose), while the nearest bound keeps the admin's direction.
+    """
+    if not isinstance(document, dict):
+        return document, []
+    out = dict(document)
+    clamped: list[Clamped] = []
+    for field, (low, high, _) in BOUNDS.items():
+        section, _, name = field.partition(".")
+        part = out.get(section)
+        if not isinstance(part, dict):
+            continue
+        value = part.get(name)
+        if isinstance(value, bool) or not isinstance(value, int) or low <= value <= high:
+            continue
+        used = min(max(value, low), high)
+        out[section] = {**part, name: used}
+        clamped.append(Clamped(field, value, used))
+    return out, clamped
 
 
 class DayPlan(NamedTuple):

@@ -75,12 +75,13 @@ class Snapshot:
     lists: Mapping[str, NumberSet] = field(default_factory=dict)
     staff_numbers: frozenset[str] = frozenset()  # E.164
     holidays: Mapping[date, DayType] = field(default_factory=dict)  # win over the built-in
+    # The years an admin has declared entered in full: with the built-in calendar's years,
+    # the only years whose days have a type (gateway.policy.days).
+    complete_years: frozenset[int] = frozenset()
     hours_plan: HoursPlan = field(init=False, repr=False)
-    holiday_years: frozenset[int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hours_plan", compile_hours(self.policy))
-        object.__setattr__(self, "holiday_years", frozenset(d.year for d in self.holidays))
 
     @classmethod
     def empty(cls) -> Snapshot:

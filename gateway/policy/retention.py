@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Final
 
-from gateway.policy.document import RetentionPolicy
+from gateway.policy.document import MAX_NO_SALE_DAYS, RetentionPolicy
 
 # A customer_refusal do-not-call entry may not expire sooner than this after it was made.
 REFUSAL_MIN_DAYS: Final = 183
@@ -51,7 +51,13 @@ def _by_sale(
     terminated_at: datetime | None,
 ) -> datetime | None:
     if sale_term_months is None:
-        return call_time + timedelta(days=policy.no_sale_days)
+        # The bound holds for every document the API accepts or the loader passes on;
+        # the clamp and the net keep a read answering whatever reached this point.
+        days = min(max(policy.no_sale_days, 1), MAX_NO_SALE_DAYS)
+        try:
+            return call_time + timedelta(days=days)
+        except OverflowError:
+            return datetime.max.replace(tzinfo=call_time.tzinfo)
     if terminated_at is None:
         return None
     years = SHORT_TERM_YEARS if sale_term_months <= SHORT_TERM_MONTHS else LONG_TERM_YEARS

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import date
 from typing import Any
@@ -18,8 +19,11 @@ from gateway.policy import (
     NumberSet,
     PolicyDocument,
     Script,
+    clamp_stored,
 )
 from gateway.types import Conn, Db
+
+log = logging.getLogger("gateway.registries")
 
 REGISTRY_CHANNEL = "gateway_registry"
 
@@ -40,9 +44,21 @@ async def version(conn: Db) -> int:
 
 
 async def load_policy(conn: Db) -> PolicyDocument:
+    """The stored policy; a number stored out of bounds (saved before the bounds existed)
+    is used at its nearest bound, with a warning, rather than stopping every reload."""
     doc = await conn.fetchval("SELECT document FROM policy_document")
     if doc is None:
         return DEFAULT_POLICY
+    doc, clamped = clamp_stored(doc)
+    for c in clamped:
+        log.warning(
+            "the stored policy has %s %s, outside its bounds: %s is used until the admin "
+            "saves the policy again (PUT /v1/policy)",
+            c.field,
+            c.stored,
+            c.used,
+            extra={"fields": {"field": c.field, "stored": c.stored, "used": c.used}},
+        )
     return msgspec.convert(doc, PolicyDocument)
 
 
@@ -155,6 +171,12 @@ async def load_staff_numbers(conn: Db) -> frozenset[str]:
 
 async def load_holidays(conn: Db) -> dict[date, DayType]:
     return {r["day"]: r["kind"] for r in await conn.fetch("SELECT day, kind FROM holidays")}
+
+
+async def load_complete_years(conn: Db) -> frozenset[int]:
+    """The years an admin has declared entered in full."""
+    rows = await conn.fetch("SELECT year FROM holiday_years WHERE complete")
+    return frozenset(r["year"] for r in rows)
 
 
 def row_dict(row: asyncpg.Record | None) -> dict[str, Any] | None:

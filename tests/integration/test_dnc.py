@@ -132,11 +132,16 @@ async def test_temporary_entry_ends_on_time(tenant: Tenant, clock: Clock) -> Non
         json={"reason": "call back after the holidays", "expires_at": "2027-06-01T00:00:00+08:00"},
     )
     clock.set("2027-05-31T10:00:00+08:00")
-    await tenant.ok("PUT", "/v1/holidays/2027-05-31", json={"kind": "workday"})
-    await tenant.ok("PUT", "/v1/holidays/2027-06-01", json={"kind": "workday"})
-    assert codes(await tenant.precheck(tenant.marketing(number))) == {"dnc_listed"}
-    clock.set("2027-06-01T10:00:00+08:00")
-    assert (await tenant.precheck(tenant.marketing(number)))["decision"] == "allow"
+    # 2027 has no built-in calendar: enter a holiday of it and declare the year complete.
+    await tenant.ok("PUT", "/v1/holidays/2027-01-01", json={"kind": "holiday", "name": "元旦"})
+    await tenant.ok("PUT", "/v1/holidays/years/2027", "admin", json={"complete": True})
+    try:
+        assert codes(await tenant.precheck(tenant.marketing(number))) == {"dnc_listed"}
+        clock.set("2027-06-01T10:00:00+08:00")
+        assert (await tenant.precheck(tenant.marketing(number)))["decision"] == "allow"
+    finally:
+        await tenant.ok("PUT", "/v1/holidays/years/2027", "admin", json={"complete": False})
+        await tenant.ok("DELETE", "/v1/holidays/2027-01-01")
 
 
 async def import_csv(tenant: Tenant, text: str, query: str = "") -> tuple[int, Any]:

@@ -144,8 +144,14 @@ async def test_holiday_and_missing_calendar(tenant: Tenant, clock: Clock) -> Non
     clock.set("2033-03-03T10:00:00+08:00")
     assert codes(await tenant.precheck(tenant.marketing())) == {"calendar_unavailable"}
     await tenant.ok("PUT", "/v1/holidays/2033-01-01", json={"kind": "holiday", "name": "元旦"})
-    answer = await tenant.precheck(tenant.marketing())
-    assert "calendar_unavailable" not in codes(answer)
+    # One holiday entered is not the year's calendar.
+    assert codes(await tenant.precheck(tenant.marketing())) == {"calendar_unavailable"}
+    await tenant.ok("PUT", "/v1/holidays/years/2033", "admin", json={"complete": True})
+    try:
+        answer = await tenant.precheck(tenant.marketing())
+        assert "calendar_unavailable" not in codes(answer)
+    finally:
+        await tenant.ok("PUT", "/v1/holidays/years/2033", "admin", json={"complete": False})
 
 
 async def test_attempt_cap_and_denied_checks_count_nothing(tenant: Tenant) -> None:
@@ -671,20 +677,23 @@ async def test_metrics_say_when_the_calendar_runs_out(tenant: Tenant) -> None:
     day = f"/v1/holidays/{year}-01-01"
     await tenant.ok("PUT", day, "supervisor", json={"kind": "holiday", "name": "元旦"})
     try:
+        assert await covered_until() == before  # an entry alone covers nothing
+        await tenant.ok("PUT", f"/v1/holidays/years/{year}", "admin", json={"complete": True})
         after = await covered_until()
         assert after >= datetime.fromisoformat(f"{year + 1}-01-01T00:00:00+08:00")
     finally:
+        await tenant.ok("PUT", f"/v1/holidays/years/{year}", "admin", json={"complete": False})
         await tenant.ok("DELETE", day, "supervisor")
     assert await covered_until() == before
 
 
-async def holiday_years(database_url: str) -> set[int]:
+async def complete_years(database_url: str) -> set[int]:
     from gateway.store.postgres import connect
 
     conn = await connect(database_url)
     try:
-        rows = await conn.fetch("SELECT DISTINCT extract(year FROM day)::int AS y FROM holidays")
-        return {r["y"] for r in rows}
+        rows = await conn.fetch("SELECT year FROM holiday_years WHERE complete")
+        return {r["year"] for r in rows}
     finally:
         await conn.close()
 
@@ -702,7 +711,7 @@ async def test_a_gateway_starting_near_the_calendars_end_warns(
 
     from gateway.policy.days import covered_until
 
-    years = await holiday_years(database_url)
+    years = await complete_years(database_url)
     end = covered_until(date(2026, 6, 1), years)
     assert end is not None
     ten_am = time(10, tzinfo=ZoneInfo("Asia/Shanghai"))
@@ -718,6 +727,8 @@ async def test_a_gateway_starting_near_the_calendars_end_warns(
         assert found == []
         return
     assert len(found) == 1
+    # Entries alone cover nothing: the warning says to declare the year as well.
+    assert "PUT /v1/holidays/years/{year}" in found[0].getMessage()
     if case == "near the end":
         fields = found[0].fields  # type: ignore[attr-defined]
         assert fields == {"last_day": end.isoformat(), "days_left": 37}

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import bearer
-from tests.integration.tenant import OPEN_POLICY, Tenant
+from tests.integration.tenant import OPEN_POLICY, Tenant, until
 
 
 @pytest.fixture
@@ -274,6 +274,47 @@ async def test_short_term_sale_keeps_five_years(tenant: Tenant) -> None:
         json={"policy_no": "P-9", "term_months": 12, "terminated_at": "2027-11-23T00:00:00+08:00"},
     )
     assert sale["retention_until"].startswith("2032-11-2")
+
+
+async def test_a_call_without_a_sale_stays_readable_whatever_retention_is_stored(
+    tenant: Tenant,
+    db: Any,
+    make_client: Any,
+    settings: Any,
+    clock: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    call = await allowed_call(tenant, 3)
+    auditor = bearer(tenant.tokens["auditor"])
+    caplog.set_level(logging.WARNING, logger="gateway.registries")
+    # A document saved before the policy's numbers were bounded, as the table may hold it.
+    await db.execute(
+        "UPDATE policy_document SET document = "
+        "jsonb_set(document, '{retention,no_sale_days}', '3000000')"
+    )
+    try:
+        await db.execute("SELECT pg_notify('gateway_registry', 'policy')")
+
+        async def reloaded() -> bool:
+            policy = await tenant.ok("GET", "/v1/policy", "auditor")
+            return bool(policy["retention"]["no_sale_days"] == 36500)
+
+        assert await until(reloaded)
+        detail = await tenant.ok("GET", f"/v1/calls/{call}", "auditor")
+        assert detail["retention_until"].startswith("2126-10-30")  # 36500 days, the bound
+        # A process starting with that document starts, and reads the call too.
+        other = await make_client(settings, clock)
+        resp = await other.get(f"/v1/calls/{call}", headers=auditor)
+        assert resp.status == 200, await resp.text()
+        assert (await resp.json())["retention_until"].startswith("2126-10-30")
+        warned = [r for r in caplog.records if "retention.no_sale_days" in r.getMessage()]
+        assert warned and "3000000" in warned[0].getMessage()
+    finally:
+        await tenant.ok("PUT", "/v1/policy", "admin", json=OPEN_POLICY)
+    detail = await tenant.ok("GET", f"/v1/calls/{call}", "auditor")
+    assert detail["retention_until"].startswith("2029-11-2")
 
 
 async def test_legal_hold_is_set_lifted_and_audited(tenant: Tenant, db: Any) -> None:

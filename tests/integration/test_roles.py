@@ -20,6 +20,8 @@ ROUTES = [
     ("PATCH", "/v1/agents/nobody", {"supervisor"}),
     ("PUT", "/v1/lists/some-list", {"supervisor"}),
     ("GET", "/v1/holidays", {"supervisor", "auditor"}),
+    ("GET", "/v1/holidays/years", {"supervisor", "auditor"}),
+    ("PUT", "/v1/holidays/years/2027", set()),
     ("GET", "/v1/policy", {"supervisor", "auditor"}),
     ("PUT", "/v1/policy", set()),
     ("GET", "/v1/whoami", {"dialer", "supervisor", "auditor"}),

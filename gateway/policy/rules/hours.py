@@ -7,7 +7,7 @@ Exactly one reason at most: no calendar, a holiday without windows, or outside w
 from __future__ import annotations
 
 from gateway.policy.context import CallContext
-from gateway.policy.days import day_type_with
+from gateway.policy.days import day_type
 from gateway.policy.numbers import CHINA_TZ
 from gateway.policy.types import Reason, reason
 
@@ -17,13 +17,13 @@ def check(ctx: CallContext) -> tuple[Reason, ...]:
     local = ctx.local_now
     callee = ctx.callee
     today = local.date()
-    kind = day_type_with(today, snapshot.holidays, snapshot.holiday_years)
+    kind = day_type(today, snapshot.holidays, snapshot.complete_years)
     if kind is None:
         return (
             reason(
                 "calendar_unavailable",
                 f"no calendar for {today.isoformat()}: the built-in calendar does not cover "
-                f"{today.year} and no holidays are set for it",
+                f"{today.year} and its holiday schedule is not declared complete",
             ),
         )
     plans, own_hours = snapshot.hours_plan.for_province(

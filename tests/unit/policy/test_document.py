@@ -13,8 +13,10 @@ from gateway.policy import (
     PolicyProblem,
     RetentionPolicy,
     Window,
+    clamp_stored,
     validate_policy,
 )
+from gateway.policy.document import Clamped
 
 NATIONAL_DEFAULT = {
     "hours": {
@@ -76,6 +78,58 @@ def test_malformed_documents_are_refused_when_decoded(document, where):
         msgspec.convert(document, PolicyDocument)
 
 
+@pytest.mark.parametrize(
+    ("section", "field", "value"),
+    [
+        ("frequency", "per_day", 1001),
+        ("frequency", "per_7_days", 1001),
+        ("frequency", "min_gap_minutes", 10081),
+        ("retention", "no_sale_days", 36501),
+        ("retention", "no_sale_days", 3_000_000),
+    ],
+)
+def test_numbers_past_their_bounds_are_refused_when_decoded(section, field, value):
+    document = {**NATIONAL_DEFAULT, section: {**NATIONAL_DEFAULT[section], field: value}}
+    with pytest.raises(msgspec.ValidationError, match=rf"<= \d+ - at `\$\.{section}\.{field}`"):
+        msgspec.convert(document, PolicyDocument)
+    bound = {**document, section: {**document[section], field: value - 1}}
+    if value == 3_000_000:
+        return
+    assert validate_policy(msgspec.convert(bound, PolicyDocument)) == []
+
+
+def test_a_stored_number_out_of_bounds_is_used_at_its_nearest_bound():
+    stored = {
+        **NATIONAL_DEFAULT,
+        "frequency": {"per_day": 0, "per_7_days": None, "min_gap_minutes": 99_999},
+        "retention": {"no_sale_days": 3_000_000},
+    }
+    document, clamped = clamp_stored(stored)
+    assert clamped == [
+        Clamped("frequency.per_day", 0, 1),
+        Clamped("frequency.min_gap_minutes", 99_999, 10080),
+        Clamped("retention.no_sale_days", 3_000_000, 36500),
+    ]
+    doc = msgspec.convert(document, PolicyDocument)
+    assert doc.frequency == FrequencyPolicy(per_day=1, per_7_days=None, min_gap_minutes=10080)
+    assert doc.retention == RetentionPolicy(36500)
+    assert stored["retention"] == {"no_sale_days": 3_000_000}  # the input is left alone
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        NATIONAL_DEFAULT,
+        {"hours": NATIONAL_DEFAULT["hours"]},
+        {**NATIONAL_DEFAULT, "retention": {"no_sale_days": "many"}},
+        {**NATIONAL_DEFAULT, "frequency": None},
+        ["not", "a", "document"],
+    ],
+)
+def test_a_stored_document_within_bounds_or_not_numeric_is_passed_on_unchanged(stored):
+    assert clamp_stored(stored) == (stored, [])
+
+
 def _doc(**days: tuple[Window, ...]) -> PolicyDocument:
     windows = {"workday": (), "restday": (), "holiday": (), **days}
     return PolicyDocument(hours=DayWindows(**windows))
@@ -127,6 +181,27 @@ def _doc(**days: tuple[Window, ...]) -> PolicyDocument:
         (
             PolicyDocument(hours=DEFAULT_POLICY.hours, retention=RetentionPolicy(0)),
             [("retention.no_sale_days", False)],
+        ),
+        (
+            PolicyDocument(
+                hours=DEFAULT_POLICY.hours,
+                frequency=FrequencyPolicy(per_day=1001, per_7_days=1001, min_gap_minutes=10081),
+                retention=RetentionPolicy(36501),
+            ),
+            [
+                ("frequency.per_day", False),
+                ("frequency.per_7_days", False),
+                ("frequency.min_gap_minutes", False),
+                ("retention.no_sale_days", False),
+            ],
+        ),
+        (
+            PolicyDocument(
+                hours=DEFAULT_POLICY.hours,
+                frequency=FrequencyPolicy(per_day=1000, per_7_days=1000, min_gap_minutes=10080),
+                retention=RetentionPolicy(36500),
+            ),
+            [],
         ),
     ],
 )

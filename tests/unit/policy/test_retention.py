@@ -39,6 +39,20 @@ def test_no_sale_retention_is_the_policy_setting():
     )
 
 
+@pytest.mark.parametrize("days", [36500, 36501, 3_000_000, 10**12])
+def test_a_no_sale_retention_past_its_bound_is_read_at_the_bound(days):
+    # A document saved before the bounds existed must not make a call unreadable.
+    until = retention_until(CALL, RetentionPolicy(no_sale_days=days), None, None)
+    assert until == CALL + timedelta(days=36500)
+
+
+def test_a_retention_date_past_the_last_representable_day_is_that_day():
+    late = datetime(9950, 1, 1, tzinfo=CST)
+    assert retention_until(late, RetentionPolicy(no_sale_days=36500), None, None) == (
+        datetime.max.replace(tzinfo=CST)
+    )
+
+
 def test_a_refusal_may_not_expire_within_183_days():
     assert REFUSAL_MIN_DAYS == 183
     assert earliest_refusal_expiry(CALL) == CALL + timedelta(days=183)

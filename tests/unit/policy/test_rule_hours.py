@@ -107,10 +107,28 @@ def test_an_operator_holiday_overrides_the_built_in_workday():
     assert rule_codes("hours", None, snap, NOW) == {"holiday_blocked"}
 
 
-def test_holidays_set_for_an_uncovered_year_make_its_calendar_available():
+@pytest.mark.parametrize("moment", ["2027-01-04T12:00:00+08:00", "2027-02-06T12:00:00+08:00"])
+def test_holidays_entered_for_an_uncovered_year_do_not_make_it_available(moment):
     snap = snapshot(holidays={date(2027, 2, 6): "holiday"})
+    assert rule_codes("hours", None, snap, at(moment)) == {"calendar_unavailable"}
+    [reason] = rule_reasons("hours", None, snap, at(moment))
+    assert "not declared complete" in reason.message
+
+
+def test_a_year_declared_complete_is_judged_by_its_entries_and_the_weekday():
+    holidays = {date(2027, 2, 6): "holiday", date(2027, 2, 20): "workday"}
+    snap = snapshot(holidays=holidays, complete_years=frozenset({2027}))
     assert rule_codes("hours", None, snap, at("2027-01-04T12:00:00+08:00")) == set()
     assert rule_codes("hours", None, snap, at("2027-02-06T12:00:00+08:00")) == {"holiday_blocked"}
+    # A Saturday worked in lieu has workday hours; an ordinary one, rest-day hours.
+    assert rule_codes("hours", None, snap, at("2027-02-20T09:30:00+08:00")) == set()
+    assert rule_codes("hours", None, snap, at("2027-02-27T09:30:00+08:00")) == {
+        "outside_calling_hours"
+    }
+    # Another undeclared year stays unavailable.
+    assert rule_codes("hours", None, snap, at("2028-01-04T12:00:00+08:00")) == {
+        "calendar_unavailable"
+    }
 
 
 @pytest.mark.parametrize(
