@@ -10,6 +10,8 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway import metrics
 from gateway.api.routing import PRINCIPAL, RouteSpec
@@ -17,6 +19,10 @@ from gateway.auth import Principal, TokenVerifier
 from gateway.errors import ApiError, Forbidden, Unauthorized
 from gateway.logs import request_id_var
 from gateway.store.postgres import UNREACHABLE
+
+# PostgreSQL or Redis gone mid-request (redis-py's own connection and timeout errors are
+# not OSErrors).
+_STORE_UNREACHABLE = (*UNREACHABLE, RedisConnectionError, RedisTimeoutError)
 
 log = logging.getLogger("gateway.http")
 
@@ -133,7 +139,7 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         if "Allow" in e.headers:
             resp.headers["Allow"] = e.headers["Allow"]
         return resp
-    except UNREACHABLE as e:
+    except _STORE_UNREACHABLE as e:
         # A store went away mid-request: nothing was answered, so the client may retry.
         log.error("store unreachable", extra={"fields": {"path": request.path, "error": str(e)}})
         return error_response(503, "unavailable", "a data store is unreachable; try again")

@@ -1,14 +1,15 @@
 """Every Redis key the gateway uses, in one place. All carry the configured prefix.
 
 DNC cache (one generation at a time; a missing `dnc:current` means incomplete):
-  {p}dnc:current            "<generation> <buckets>"
-  {p}dnc:building           "<generation> <buckets>" while a rebuild runs
+  {p}dnc:current            "<generation> <buckets> <last change applied>"
+  {p}dnc:building           the same, while a rebuild runs
   {p}dnc:<gen>:<bucket>     hash: field = number // buckets, value = scope "m" | "a",
                             optionally "|<expires epoch seconds>"
 Attempts:
   {p}att:<e164>             sorted set of attempt times (ms), member = call id
 Idempotency:
-  {p}idem:<token>:<request> "P|<body hash>|<call id>" while pending (30 s),
+  {p}idem:<token>:<request> "P|<body hash>|<call id>" while pending (a day, so that a
+                            retry after a crash finds the call id),
                             "D|<body hash>|<answer JSON>" once answered (a day)
 """
 
