@@ -260,3 +260,63 @@ async def test_processes_sharing_a_port_each_answer_metrics_on_their_own(
         for proc in procs:
             assert await asyncio.wait_for(proc.wait(), 30) == 0
         log.close()
+
+
+async def _closed_after(addr: tuple[str, int], send: bytes, within: float) -> tuple[bytes, float]:
+    """Connect, send `send`, then wait for the server to close: what it sent, and after how
+    many seconds; fails if the connection is still open after `within` seconds."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    reader, writer = await asyncio.open_connection(*addr)
+    try:
+        writer.write(send)
+        data = b""
+        async with asyncio.timeout(within):
+            while chunk := await reader.read(65536):
+                data += chunk
+        return data, loop.time() - started
+    except TimeoutError:
+        raise AssertionError(f"the connection is still open after {within} s") from None
+    finally:
+        writer.close()
+
+
+async def test_serve_cuts_off_slow_clients(settings: Settings, tmp_path: Path) -> None:
+    """`gateway serve` applies the time limits from its settings, on the API's port and on
+    the metrics port, and still stops at once on SIGTERM."""
+    port, metrics_port = free_port(), free_port()
+    log = (tmp_path / "serve.log").open("wb")
+    env = {
+        **_env(settings),
+        "GATEWAY_HEADER_TIMEOUT_SECONDS": "0.5",
+        "GATEWAY_KEEPALIVE_TIMEOUT_SECONDS": "1",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        *GATEWAY,
+        *("serve", "--port", str(port), "--metrics-port", str(metrics_port)),
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
+    try:
+        async with aiohttp.ClientSession() as http:
+            await answering(http, f"http://127.0.0.1:{port}/readyz", tmp_path / "serve.log")
+        partial = b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n"  # the headers never end
+        for p in (port, metrics_port):
+            data, after = await _closed_after(("127.0.0.1", p), partial, 5.5)
+            assert data.startswith(b"HTTP/1.1 408 "), data
+            assert b'"code":"request_timeout"' in data
+            assert after >= 0.45
+        # A kept-alive connection, idle after its answer, is closed after the keep-alive
+        # limit.
+        whole = b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n"
+        data, after = await _closed_after(("127.0.0.1", port), whole, 6)
+        assert data.startswith(b"HTTP/1.1 200 ")
+        assert after >= 0.9
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        log.close()
