@@ -1,5 +1,5 @@
-"""Slow clients cannot hold the server: a request's headers and an idle keep-alive
-connection each have a time limit.
+"""Slow clients cannot hold the server: headers, a JSON body and an idle keep-alive
+connection each have a time limit; an upload may take longer but must keep sending.
 
 The gateway is served as `gateway serve` serves it, on a real port, and spoken to over
 raw TCP connections. The limits are short; each check allows generous slack for a busy
@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
+import aiohttp
+import asyncpg
 import msgspec
 import pytest
 
 from gateway.settings import Settings
 from tests.conftest import Clock, Serve
+from tests.integration.tenant import OPEN_POLICY, Tenant
 
 HEADER = 1.0
 BODY = 1.0
@@ -196,3 +201,182 @@ async def test_an_idle_keepalive_connection_is_closed_after_the_keepalive_limit(
     # Idle for longer than the header limit was allowed: the keep-alive limit applies.
     assert closed - answered >= KEEPALIVE * EARLY
     assert data == b""
+
+
+# --- JSON bodies --------------------------------------------------------------------------
+
+
+async def test_a_json_body_that_stops_midway_is_408_and_the_connection_closed(
+    gateway: Address, sockets: list[asyncio.StreamWriter], tokens: dict[str, str]
+) -> None:
+    body = json.dumps({"callee": "13812345678", "purpose": "service", "caller_id": "4008001234"})
+    reader, writer = await connect(gateway, sockets)
+    writer.write(
+        head(
+            "POST",
+            "/v1/precheck",
+            tokens["dialer"],
+            Content_Type="application/json",
+            Content_Length=str(len(body)),
+        )
+        + body[:20].encode()
+    )
+    started = now()
+    data, closed = await until_closed(reader, BODY + SLACK)
+    assert closed - started >= BODY * EARLY
+    status, answered = answer(data)
+    assert status == 408
+    assert answered["error"]["code"] == "request_timeout"
+    assert f"{BODY:g} s" in answered["error"]["message"]
+
+
+async def test_a_json_body_trickled_past_the_body_limit_is_408(
+    gateway: Address, sockets: list[asyncio.StreamWriter], tokens: dict[str, str]
+) -> None:
+    """The body limit is for the whole body: sending steadily does not extend it."""
+    body = json.dumps({"numbers": [f"1380000{i:04d}" for i in range(10)]}).encode()
+    reader, writer = await connect(gateway, sockets)
+    writer.write(
+        head(
+            "PUT",
+            "/v1/agents/nobody/customers",
+            tokens["supervisor"],
+            Content_Type="application/json",
+            Content_Length=str(len(body)),
+        )
+    )
+    started = now()
+    task = asyncio.create_task(trickle(writer, body, every=BODY / 10))
+    data, closed = await until_closed(reader, BODY + SLACK)
+    task.cancel()
+    assert closed - started >= BODY * EARLY
+    assert answer(data)[0] == 408
+
+
+# --- uploads ------------------------------------------------------------------------------
+
+
+def cdr_lines(count: int) -> list[bytes]:
+    return [
+        f"4008001234,1380000{i:04d},2026-11-23T10:00:{i % 60:02d}+08:00,,\n".encode()
+        for i in range(count)
+    ]
+
+
+async def test_an_upload_that_keeps_sending_may_take_longer_than_the_body_limit(
+    gateway: Address, sockets: list[asyncio.StreamWriter], tokens: dict[str, str]
+) -> None:
+    lines = cdr_lines(12)
+    reader, writer = await connect(gateway, sockets)
+    writer.write(
+        head(
+            "POST",
+            "/v1/cdrs",
+            tokens["dialer"],
+            Content_Type="text/csv",
+            Content_Length=str(sum(map(len, lines))),
+        )
+    )
+    started = now()
+    for line in lines:  # 2.4 body limits in all, with pauses well under the idle limit
+        writer.write(line)
+        await writer.drain()
+        await asyncio.sleep(BODY * 0.2)
+    assert now() - started > BODY * 2
+    status, raw = await asyncio.wait_for(read_answer(reader), SLACK)
+    assert status == 202, raw
+    assert json.loads(raw)["accepted"] == len(lines)
+
+
+async def test_a_chunked_upload_that_keeps_sending_succeeds(
+    gateway: Address, sockets: list[asyncio.StreamWriter], tokens: dict[str, str]
+) -> None:
+    numbers = [f"13{random.randint(5, 9)}{random.randint(0, 99_999_999):08d}" for _ in range(8)]
+    reader, writer = await connect(gateway, sockets)
+    writer.write(
+        head(
+            "POST",
+            "/v1/dnc/import?source=slow-test",
+            tokens["supervisor"],
+            Content_Type="text/csv",
+            Transfer_Encoding="chunked",
+        )
+    )
+    started = now()
+    for number in numbers:
+        line = f"{number},slow\n".encode()
+        writer.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
+        await writer.drain()
+        await asyncio.sleep(BODY * 0.3)
+    writer.write(b"0\r\n\r\n")
+    assert now() - started > BODY * 2
+    status, raw = await asyncio.wait_for(read_answer(reader), SLACK)
+    assert status == 200, raw
+    assert json.loads(raw)["added"] == len(numbers)
+
+
+async def test_an_upload_that_stops_sending_is_ended_after_the_idle_limit(
+    gateway: Address, sockets: list[asyncio.StreamWriter], tokens: dict[str, str]
+) -> None:
+    lines = [f"1390000{i:04d}\n".encode() for i in range(100)]
+    reader, writer = await connect(gateway, sockets)
+    writer.write(
+        head(
+            "POST",
+            "/v1/dnc/import?source=stalled-test",
+            tokens["supervisor"],
+            Content_Type="text/csv",
+            Content_Length=str(sum(map(len, lines))),
+        )
+    )
+    for line in lines[:50]:
+        writer.write(line)
+        await writer.drain()
+        await asyncio.sleep(UPLOAD_IDLE * 0.1)
+    stopped = now()
+    data, closed = await until_closed(reader, UPLOAD_IDLE + SLACK)
+    assert closed - stopped >= UPLOAD_IDLE * EARLY
+    status, body = answer(data)
+    assert status == 408
+    assert body["error"]["code"] == "request_timeout"
+    assert "upload" in body["error"]["message"]
+
+
+def files_in(*roots: str) -> list[Path]:
+    return [p for root in roots for p in Path(root).rglob("*") if p.is_file()]
+
+
+async def test_a_stalled_recording_upload_stores_nothing(
+    serve_gateway: Serve,
+    settings: Settings,
+    clock: Clock,
+    tokens: dict[str, str],
+    db: asyncpg.Connection,
+    sockets: list[asyncio.StreamWriter],
+) -> None:
+    host, port = await serve_gateway(limited(settings), clock)
+    async with aiohttp.ClientSession(base_url=f"http://{host}:{port}") as http:
+        tenant = Tenant(http, tokens)
+        await tenant.ok("PUT", "/v1/policy", "admin", json=OPEN_POLICY)
+        await tenant.build(list_size=1)
+        call_id = (await tenant.precheck(tenant.marketing()))["call_id"]
+        path = f"/v1/calls/{call_id}/recording"
+
+        reader, writer = await connect((host, port), sockets)
+        writer.write(
+            head("PUT", path, tokens["dialer"], Content_Type="audio/wav", Content_Length="100000")
+            + b"\x00" * 30_000
+        )
+        stopped = now()
+        data, closed = await until_closed(reader, UPLOAD_IDLE + SLACK)
+        assert closed - stopped >= UPLOAD_IDLE * EARLY
+        assert answer(data)[0] == 408
+        # No recording claimed, no file left behind ...
+        assert await db.fetchval("SELECT count(*) FROM recordings WHERE call_id = $1", call_id) == 0
+        assert files_in(settings.recordings_dir, settings.backup_dir) == []
+        # ... so the recording can be uploaded again at once.
+        status, stored = await tenant.call(
+            "PUT", path, "dialer", data=b"RIFF" * 1000, headers={"Content-Type": "audio/wav"}
+        )
+        assert status == 201, stored
+        assert stored["size"] == 4000
