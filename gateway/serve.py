@@ -20,7 +20,7 @@ from gateway.settings import Settings
 log = logging.getLogger("gateway.serve")
 
 
-def make_runner(app: web.Application, settings: Settings, **kwargs: Any) -> web.AppRunner:
+def make_runner(app: web.Application, settings: Settings, **kwargs: Any) -> GatewayRunner:
     """A runner whose connections have the settings' time limits: a slow client cannot
     hold one (`gateway.api.connections`)."""
     return GatewayRunner(
@@ -72,8 +72,10 @@ async def serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    deadline = None
     try:
         await stop.wait()
+        deadline = loop.time() + grace
         in_flight = app[IN_FLIGHT]
         in_flight.draining = True
         log.info(
@@ -91,6 +93,9 @@ async def serve(
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+        # What still runs at the end of the grace period is cut off then, not given
+        # another grace period by the runner's own shutdown.
+        runner.wait_at_shutdown(grace if deadline is None else deadline - loop.time())
         await runner.cleanup()
         if metrics is not None:
             await metrics.cleanup()

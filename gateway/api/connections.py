@@ -35,6 +35,13 @@ class GatewayRunner(web.AppRunner):
         super().__init__(app, keepalive_timeout=keepalive_timeout, **kwargs)
         self._header_timeout = header_timeout
 
+    def wait_at_shutdown(self, seconds: float) -> None:
+        """How long `cleanup()` waits for the requests still running to finish before it
+        cancels them (the `shutdown_timeout` given at the start). Waiting for them to end
+        once cancelled can take as long again. At least a moment: aiohttp takes 0 for no
+        limit at all."""
+        self._shutdown_timeout = max(seconds, 0.1)
+
     async def _make_server(self) -> web.Server:
         return _Server(await super()._make_server(), self._header_timeout)
 

@@ -320,3 +320,65 @@ async def test_serve_cuts_off_slow_clients(settings: Settings, tmp_path: Path) -
             proc.kill()
             await proc.wait()
         log.close()
+
+
+# `gateway serve` with a grace period of argv[2] seconds, on port argv[1].
+SERVE_WITH_GRACE = """
+import asyncio, sys
+from gateway.app import create_app
+from gateway.serve import serve
+from gateway.settings import load_settings
+port, grace = int(sys.argv[1]), float(sys.argv[2])
+asyncio.run(serve(create_app(load_settings()), "127.0.0.1", port, grace=grace))
+"""
+
+
+async def test_sigterm_stops_within_the_grace_period_whatever_still_runs(
+    settings: Settings, tokens: dict[str, str], tmp_path: Path
+) -> None:
+    """An upload that keeps sending is waited for until the grace period ends, then cut
+    off: the process does not wait for it as long again."""
+    port, grace = free_port(), 4.0
+    log = (tmp_path / "serve.log").open("wb")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-c", SERVE_WITH_GRACE, str(port), str(grace)),
+        env=_env(settings),
+        stdout=log,
+        stderr=log,
+    )
+    writer = None
+    try:
+        async with aiohttp.ClientSession() as http:
+            await answering(http, f"http://127.0.0.1:{port}/readyz", tmp_path / "serve.log")
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            b"PUT /v1/lists/endless?provenance=slow HTTP/1.1\r\nHost: gateway\r\n"
+            + f"Authorization: Bearer {tokens['supervisor']}\r\n".encode()
+            + b"Content-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+
+        async def keep_sending(w: asyncio.StreamWriter) -> None:
+            for i in range(300):
+                line = f"1380001{i:04d}\n".encode()
+                w.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
+                await w.drain()
+                await asyncio.sleep(0.2)
+
+        sending = asyncio.create_task(keep_sending(writer))
+        await asyncio.sleep(1)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+        took = loop.time() - started
+        sending.cancel()
+        assert grace * 0.9 <= took < grace * 2 - 0.5, took
+        assert b"grace period over" in (tmp_path / "serve.log").read_bytes()
+    finally:
+        if writer is not None:
+            writer.close()
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        log.close()
