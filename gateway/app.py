@@ -24,7 +24,7 @@ from gateway.api import (
     review,
     scrub,
 )
-from gateway.api.routing import MAX_JSON_BYTES, Routes, RouteSpec
+from gateway.api.routing import BODY_TIMEOUT, MAX_JSON_BYTES, UPLOAD_IDLE, Routes, RouteSpec
 from gateway.appkeys import (
     CALL_EVENTS,
     CHECKER,
@@ -276,6 +276,8 @@ def create_app(settings: Settings, clock: Callable[[], datetime] | None = None) 
     app[SETTINGS] = settings
     app[CLOCK] = clock or _system_clock
     app[MAX_JSON_BYTES] = settings.max_json_bytes
+    app[BODY_TIMEOUT] = settings.body_timeout_seconds
+    app[UPLOAD_IDLE] = settings.upload_idle_seconds
     app[middleware.ACCESS_LOG] = settings.access_log
     app[middleware.IN_FLIGHT] = middleware.InFlight()
     checks: list[tuple[str, ops.ReadinessCheck]] = [

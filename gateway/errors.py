@@ -45,6 +45,14 @@ class Conflict(ApiError):
     code = "exists"
 
 
+class RequestTimeout(ApiError):
+    """The client was too slow sending its request's body: answered, then the connection
+    is closed."""
+
+    status = 408
+    code = "request_timeout"
+
+
 class TooLarge(ApiError):
     status = 413
     code = "too_large"

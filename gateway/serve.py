@@ -7,22 +7,39 @@ import asyncio
 import gc
 import logging
 import signal
+from typing import Any
 
 from aiohttp import web
 
+from gateway.api.connections import GatewayRunner
 from gateway.api.middleware import IN_FLIGHT
 from gateway.api.ops import metrics_view
+from gateway.appkeys import SETTINGS
+from gateway.settings import Settings
 
 log = logging.getLogger("gateway.serve")
 
 
-async def _metrics_runner(host: str, port: int) -> web.AppRunner:
+def make_runner(app: web.Application, settings: Settings, **kwargs: Any) -> GatewayRunner:
+    """A runner whose connections have the settings' time limits: a slow client cannot
+    hold one (`gateway.api.connections`)."""
+    return GatewayRunner(
+        app,
+        header_timeout=settings.header_timeout_seconds,
+        keepalive_timeout=settings.keepalive_timeout_seconds,
+        access_log=None,
+        handle_signals=False,
+        **kwargs,
+    )
+
+
+async def _metrics_runner(settings: Settings, host: str, port: int) -> web.AppRunner:
     """This process's metrics alone on a port of its own: processes sharing the API's port
     (`--reuse-port`) answer /metrics there at random, so a scraper could not tell them
     apart or see each one."""
     app = web.Application()
     app.router.add_get("/metrics", metrics_view)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = make_runner(app, settings)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner
@@ -37,11 +54,12 @@ async def serve(
     metrics_port: int | None = None,
     grace: float = 25.0,
 ) -> None:
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=grace)
+    settings = app[SETTINGS]
+    runner = make_runner(app, settings, shutdown_timeout=grace)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
     await site.start()
-    metrics = None if metrics_port is None else await _metrics_runner(host, metrics_port)
+    metrics = None if metrics_port is None else await _metrics_runner(settings, host, metrics_port)
     # Everything loaded at start (modules, phonenumbers' tables, the registry snapshot)
     # lives as long as the process: take it out of the cyclic collector's way, or every
     # full collection walks it all (40-50 ms pauses under load, waited out by every check
@@ -54,8 +72,10 @@ async def serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    deadline = None
     try:
         await stop.wait()
+        deadline = loop.time() + grace
         in_flight = app[IN_FLIGHT]
         in_flight.draining = True
         log.info(
@@ -73,6 +93,9 @@ async def serve(
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+        # What still runs at the end of the grace period is cut off then, not given
+        # another grace period by the runner's own shutdown.
+        runner.wait_at_shutdown(grace if deadline is None else deadline - loop.time())
         await runner.cleanup()
         if metrics is not None:
             await metrics.cleanup()

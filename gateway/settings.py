@@ -23,6 +23,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     max_json_bytes: int = 1024 * 1024
     max_csv_bytes: int = 2 * 1024 * 1024 * 1024
     max_recording_bytes: int = 200 * 1024 * 1024
+    # Slow clients: a request's headers, and a body read whole (JSON), must arrive within
+    # these; an idle keep-alive connection is closed; an upload may take as long as it
+    # needs but not pause longer than upload_idle_seconds.
+    header_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=300)] = 10.0
+    body_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 30.0
+    keepalive_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 75.0
+    upload_idle_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 30.0
     pg_pool_min: int = 2
     # Each decision writer keeps a connection, and a do-not-call import takes two.
     pg_pool_max: Annotated[int, msgspec.Meta(ge=4)] = 10

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from gateway.api.ops import OPENAPI
 from gateway.app import create_app
 from gateway.auth import create_token
+from gateway.serve import make_runner
 from gateway.settings import Settings, load_settings
 from gateway.store.postgres import connect, migrate
 
@@ -136,6 +137,30 @@ async def make_client() -> AsyncIterator[Make]:
     yield make
     for client in reversed(opened):
         await client.close()
+
+
+Serve = Callable[..., Awaitable[tuple[str, int]]]
+
+
+@pytest.fixture
+async def serve_gateway() -> AsyncIterator[Serve]:
+    """Serve the gateway as `gateway serve` does (its runner, so its connection limits) on
+    a free port of 127.0.0.1; answers (host, port)."""
+    runners: list[web.AppRunner] = []
+
+    async def start(settings: Settings, clock: Any = None) -> tuple[str, int]:
+        app = create_app(settings, clock)
+        app.middlewares.insert(0, _declared_errors)
+        runner = make_runner(app, settings, shutdown_timeout=5)
+        await runner.setup()
+        runners.append(runner)
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        host, port = runner.addresses[0][:2]
+        return str(host), int(port)
+
+    yield start
+    for runner in reversed(runners):
+        await runner.cleanup()
 
 
 class Clock:

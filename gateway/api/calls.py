@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -12,7 +11,7 @@ import msgspec
 from aiohttp import web
 
 from gateway.api.changes import check_when
-from gateway.api.routing import Routes, json_response, principal, read_json
+from gateway.api.routing import Routes, json_response, principal, read_json, upload_chunks
 from gateway.appkeys import CALL_EVENTS, CLOCK, PG, RECORDINGS, REGISTRIES
 from gateway.calls import CallEvent, UnknownCall
 from gateway.errors import (
@@ -22,6 +21,7 @@ from gateway.errors import (
     NotFound,
     PreconditionFailed,
     RangeNotSatisfiable,
+    RequestTimeout,
     TooLarge,
     UnsupportedMediaType,
 )
@@ -108,11 +108,6 @@ class RecordingStored(msgspec.Struct):
     stored: list[str]
 
 
-async def _chunks(request: web.Request) -> AsyncIterator[bytes]:
-    async for chunk in request.content.iter_chunked(CHUNK):
-        yield chunk
-
-
 @routes.route(
     "PUT",
     "/v1/calls/{call_id}/recording",
@@ -126,6 +121,7 @@ async def _chunks(request: web.Request) -> AsyncIterator[bytes]:
         Conflict,
         UnsupportedMediaType,
         TooLarge,
+        RequestTimeout,
     ),
 )
 async def put_recording(request: web.Request) -> web.StreamResponse:
@@ -141,7 +137,7 @@ async def put_recording(request: web.Request) -> web.StreamResponse:
         raise TooLarge(f"recording is larger than {recordings.limit} bytes")
     try:
         stored = await recordings.upload(
-            call_id, content_type, _chunks(request), principal(request).name
+            call_id, content_type, upload_chunks(request, CHUNK), principal(request).name
         )
     except UnknownCall as e:
         raise NotFound(f"no call {call_id}") from e

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from gateway.api.routing import upload_chunks
 from gateway.errors import InvalidRequest, TooLarge
 
 
@@ -43,7 +44,7 @@ def body_blocks(request: web.Request, limit: int) -> AsyncIterator[tuple[int, li
         if request.content_length is not None and request.content_length > limit:
             raise TooLarge(f"request body is larger than {limit} bytes")
         size = 0
-        async for chunk in request.content.iter_chunked(256 * 1024):
+        async for chunk in upload_chunks(request, 256 * 1024):
             size += len(chunk)
             if size > limit:
                 raise TooLarge(f"request body is larger than {limit} bytes")

@@ -14,7 +14,7 @@ from gateway.api.csvlines import body_blocks
 from gateway.api.routing import Routes, convert_query, json_response, principal, read_json
 from gateway.appkeys import DNC_LIST, PG, SETTINGS
 from gateway.dnc_list import RefusalTooShort
-from gateway.errors import InvalidRequest, NotFound, TooLarge, UnsupportedMediaType
+from gateway.errors import InvalidRequest, NotFound, RequestTimeout, TooLarge, UnsupportedMediaType
 from gateway.policy import normalize_number
 from gateway.store import audit
 
@@ -143,6 +143,7 @@ async def export_dnc(request: web.Request) -> web.StreamResponse:
     errors=(
         UnsupportedMediaType,
         TooLarge,
+        RequestTimeout,
     ),
 )
 async def import_dnc(request: web.Request) -> web.StreamResponse:

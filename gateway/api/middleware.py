@@ -60,6 +60,7 @@ _HTTP_CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     409: "exists",
     413: "too_large",
     415: "unsupported_media_type",
@@ -91,6 +92,8 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = await _errors(request, handler)
         status = response.status
         response.headers["X-Request-Id"] = rid[:64]
+        if status == 408:
+            await _answer_and_close(request, response)
         return response
     finally:
         in_flight.leave()
@@ -114,6 +117,18 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
                 },
             )
         request_id_var.reset(token)
+
+
+async def _answer_and_close(request: web.Request, response: web.StreamResponse) -> None:
+    """Answer a client too slow sending its body, then close the connection at once:
+    aiohttp would otherwise wait up to 10 s more for the rest of the body, to discard it."""
+    response.force_close()
+    try:
+        await response.prepare(request)
+        await response.write_eof()
+    except ConnectionError:
+        pass
+    request.protocol.force_close()
 
 
 async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:

@@ -12,6 +12,7 @@ from gateway.errors import (
     ApiError,
     Forbidden,
     InvalidRequest,
+    RequestTimeout,
     TooLarge,
     Unauthorized,
     Unavailable,
@@ -96,7 +97,7 @@ def _errors_of(spec: RouteSpec) -> dict[int, list[str]]:
     if spec.body is not None or spec.query:
         kinds.append(InvalidRequest)  # a bad body or query parameter
     if spec.body is not None:
-        kinds.append(TooLarge)
+        kinds += [TooLarge, RequestTimeout]  # too large, or too slow to arrive
     if not spec.public:
         # Unavailable: a store unreachable while answering, the token check included.
         kinds += [Unauthorized, Forbidden, Unavailable]

@@ -3,7 +3,8 @@ document all come from one place."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -11,13 +12,16 @@ import msgspec
 from aiohttp import web
 
 from gateway.auth import Principal
-from gateway.errors import ApiError, InvalidRequest, TooLarge
+from gateway.errors import ApiError, InvalidRequest, RequestTimeout, TooLarge
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 T = TypeVar("T")
 
 PRINCIPAL = web.RequestKey("principal", Principal)
 MAX_JSON_BYTES = web.AppKey("max_json_bytes", int)
+# Seconds to receive a body read whole (JSON), and the longest pause in a streamed upload.
+BODY_TIMEOUT = web.AppKey("body_timeout", float)
+UPLOAD_IDLE = web.AppKey("upload_idle", float)
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,18 @@ _SMALL_BODY = 64 * 1024
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole body, received within the body timeout (else 408)."""
+    if request.content.is_eof():  # it has all come (most bodies): no timer needed
+        return await _read_body(request, limit)
+    timeout = request.app[BODY_TIMEOUT]
+    try:
+        async with asyncio.timeout(timeout):
+            return await _read_body(request, limit)
+    except TimeoutError:
+        raise RequestTimeout(f"the request body was not received within {timeout:g} s") from None
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
     length = request.content_length
     if length is not None:
         if length > limit:
@@ -112,6 +128,22 @@ async def read_body(request: web.Request, limit: int) -> bytes:
             raise TooLarge(f"request body is larger than {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def upload_chunks(request: web.Request, size: int) -> AsyncIterator[bytes]:
+    """A streamed body's chunks of at most `size` bytes. The upload may take as long as it
+    needs, but a pause longer than the upload idle limit ends it (408)."""
+    idle = request.app[UPLOAD_IDLE]
+    chunks = request.content.iter_chunked(size)
+    while True:
+        try:
+            async with asyncio.timeout(idle):
+                chunk = await anext(chunks)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise RequestTimeout(f"the upload paused: no data received for {idle:g} s") from None
+        yield chunk
 
 
 def _field_message(err: msgspec.ValidationError) -> str:

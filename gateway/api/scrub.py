@@ -15,7 +15,7 @@ from msgspec import Meta
 from gateway.api.csvlines import body_lines
 from gateway.api.routing import Routes, convert_query, json_response, principal, read_json
 from gateway.appkeys import SCRUB_JOBS, SCRUBBER, SETTINGS
-from gateway.errors import InvalidRequest, NotFound, TooLarge, UnsupportedMediaType
+from gateway.errors import InvalidRequest, NotFound, RequestTimeout, TooLarge, UnsupportedMediaType
 from gateway.policy import Purpose, ScrubResult
 
 routes = Routes()
@@ -96,6 +96,7 @@ def _job_id(request: web.Request) -> uuid.UUID:
     errors=(
         UnsupportedMediaType,
         TooLarge,
+        RequestTimeout,
     ),
 )
 async def create_scrub_job(request: web.Request) -> web.StreamResponse:

@@ -90,10 +90,14 @@ async def test_openapi_lists_each_routes_error_codes_by_status(client: Any) -> N
         "400": ["invalid_request"],
         "401": ["unauthorized"],
         "403": ["forbidden"],
+        "408": ["request_timeout"],
         "409": ["request_id_conflict"],
         "413": ["too_large"],
         "503": ["unavailable"],
     }
+    # A route reading a body, whole or streamed, may answer that it came too slowly.
+    assert errors("/v1/calls/{call_id}/recording", "put")["408"] == ["request_timeout"]
+    assert "408" not in errors("/v1/calls/{call_id}/recording", "get")
     assert errors("/v1/policy", "put")["400"] == ["invalid_request", "policy_below_floor"]
     assert errors("/v1/scripts/{script_id}/{version}", "patch")["409"] == ["invalid_state"]
     assert errors("/healthz", "get") == {}

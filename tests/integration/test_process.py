@@ -260,3 +260,125 @@ async def test_processes_sharing_a_port_each_answer_metrics_on_their_own(
         for proc in procs:
             assert await asyncio.wait_for(proc.wait(), 30) == 0
         log.close()
+
+
+async def _closed_after(addr: tuple[str, int], send: bytes, within: float) -> tuple[bytes, float]:
+    """Connect, send `send`, then wait for the server to close: what it sent, and after how
+    many seconds; fails if the connection is still open after `within` seconds."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    reader, writer = await asyncio.open_connection(*addr)
+    try:
+        writer.write(send)
+        data = b""
+        async with asyncio.timeout(within):
+            while chunk := await reader.read(65536):
+                data += chunk
+        return data, loop.time() - started
+    except TimeoutError:
+        raise AssertionError(f"the connection is still open after {within} s") from None
+    finally:
+        writer.close()
+
+
+async def test_serve_cuts_off_slow_clients(settings: Settings, tmp_path: Path) -> None:
+    """`gateway serve` applies the time limits from its settings, on the API's port and on
+    the metrics port, and still stops at once on SIGTERM."""
+    port, metrics_port = free_port(), free_port()
+    log = (tmp_path / "serve.log").open("wb")
+    env = {
+        **_env(settings),
+        "GATEWAY_HEADER_TIMEOUT_SECONDS": "0.5",
+        "GATEWAY_KEEPALIVE_TIMEOUT_SECONDS": "1",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        *GATEWAY,
+        *("serve", "--port", str(port), "--metrics-port", str(metrics_port)),
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
+    try:
+        async with aiohttp.ClientSession() as http:
+            await answering(http, f"http://127.0.0.1:{port}/readyz", tmp_path / "serve.log")
+        partial = b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n"  # the headers never end
+        for p in (port, metrics_port):
+            data, after = await _closed_after(("127.0.0.1", p), partial, 5.5)
+            assert data.startswith(b"HTTP/1.1 408 "), data
+            assert b'"code":"request_timeout"' in data
+            assert after >= 0.45
+        # A kept-alive connection, idle after its answer, is closed after the keep-alive
+        # limit.
+        whole = b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n"
+        data, after = await _closed_after(("127.0.0.1", port), whole, 6)
+        assert data.startswith(b"HTTP/1.1 200 ")
+        assert after >= 0.9
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        log.close()
+
+
+# `gateway serve` with a grace period of argv[2] seconds, on port argv[1].
+SERVE_WITH_GRACE = """
+import asyncio, sys
+from gateway.app import create_app
+from gateway.serve import serve
+from gateway.settings import load_settings
+port, grace = int(sys.argv[1]), float(sys.argv[2])
+asyncio.run(serve(create_app(load_settings()), "127.0.0.1", port, grace=grace))
+"""
+
+
+async def test_sigterm_stops_within_the_grace_period_whatever_still_runs(
+    settings: Settings, tokens: dict[str, str], tmp_path: Path
+) -> None:
+    """An upload that keeps sending is waited for until the grace period ends, then cut
+    off: the process does not wait for it as long again."""
+    port, grace = free_port(), 4.0
+    log = (tmp_path / "serve.log").open("wb")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-c", SERVE_WITH_GRACE, str(port), str(grace)),
+        env=_env(settings),
+        stdout=log,
+        stderr=log,
+    )
+    writer = None
+    try:
+        async with aiohttp.ClientSession() as http:
+            await answering(http, f"http://127.0.0.1:{port}/readyz", tmp_path / "serve.log")
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            b"PUT /v1/lists/endless?provenance=slow HTTP/1.1\r\nHost: gateway\r\n"
+            + f"Authorization: Bearer {tokens['supervisor']}\r\n".encode()
+            + b"Content-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+
+        async def keep_sending(w: asyncio.StreamWriter) -> None:
+            for i in range(300):
+                line = f"1380001{i:04d}\n".encode()
+                w.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
+                await w.drain()
+                await asyncio.sleep(0.2)
+
+        sending = asyncio.create_task(keep_sending(writer))
+        await asyncio.sleep(1)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+        took = loop.time() - started
+        sending.cancel()
+        assert grace * 0.9 <= took < grace * 2 - 0.5, took
+        assert b"grace period over" in (tmp_path / "serve.log").read_bytes()
+    finally:
+        if writer is not None:
+            writer.close()
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        log.close()

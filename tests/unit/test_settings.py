@@ -81,3 +81,14 @@ def test_a_pool_too_small_for_the_writers_and_an_import_is_refused() -> None:
     assert load_settings(env={"GATEWAY_DECISION_WRITERS": "3"}, pg_pool_max=6).pg_pool_max == 6
     with pytest.raises(SettingsError, match="decision_writers"):
         load_settings(env={}, decision_writers=0)
+
+
+def test_time_limits_are_positive_and_bounded() -> None:
+    s = load_settings(env={"GATEWAY_HEADER_TIMEOUT_SECONDS": "0.5"})
+    assert s.header_timeout_seconds == 0.5
+    assert (s.body_timeout_seconds, s.keepalive_timeout_seconds) == (30.0, 75.0)
+    for name in ("HEADER_TIMEOUT", "BODY_TIMEOUT", "KEEPALIVE_TIMEOUT", "UPLOAD_IDLE"):
+        with pytest.raises(SettingsError, match=f"GATEWAY_{name}_SECONDS"):
+            load_settings(env={f"GATEWAY_{name}_SECONDS": "0"})
+    with pytest.raises(SettingsError, match="header_timeout_seconds"):
+        load_settings(env={}, header_timeout_seconds=3601)
