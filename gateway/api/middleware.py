@@ -22,7 +22,11 @@ from gateway.store.postgres import UNREACHABLE
 
 # PostgreSQL or Redis gone mid-request (redis-py's own connection and timeout errors are
 # not OSErrors).
-_STORE_UNREACHABLE = (*UNREACHABLE, RedisConnectionError, RedisTimeoutError)
+_STORE_UNREACHABLE: tuple[type[BaseException], ...] = (
+    *UNREACHABLE,
+    RedisConnectionError,
+    RedisTimeoutError,
+)
 
 log = logging.getLogger("gateway.http")
 
