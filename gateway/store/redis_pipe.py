@@ -15,6 +15,19 @@ timed out is sent once more on a new connection, as `Retry(NoBackoff(), 1)` does
 fails. The connection is closed after `IDLE_SECONDS` without a command and opened again
 on demand.
 
+Every command ends, with its reply or one of those errors, within a bound, whatever Redis
+or the network in between does: a connect gives up after `socket_connect_timeout` (if
+None, `socket_timeout`; if that is None too, `CONNECT_SECONDS`), the AUTH and SELECT that
+open a connection after `socket_timeout` (if None, the connect timeout), a reply after
+`socket_timeout`. With the retry, a command ends within twice the three together: with
+`create_redis`'s timeouts within 3 s (5 s with a password or a database), and within 1 s
+when connects do not complete. Only with `socket_timeout` None is a reply waited for as
+long as it takes, as redis-py does. Commands go out on a new connection once its AUTH and
+SELECT are answered. A connection Redis closes as it is opened (at `maxclients` Redis
+sends an error, then closes) is one that cannot be made, and anything Redis sends that no
+command asked for closes the connection. Whatever failed, the next command opens a new
+connection: no failure leaves the pipe stuck.
+
 `send_later` is for a command nobody waits on (storing a check's answer for retries): it
 goes out with the next command sent, or `LATER_SECONDS` after it was queued if none
 comes, so that it costs no write and no reply of its own (at a few thousand checks a
@@ -41,6 +54,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 IDLE_SECONDS = 5.0
 LATER_SECONDS = 0.01
 DRAIN_SECONDS = 1.0
+CONNECT_SECONDS = 1.0  # the connect timeout when neither timeout is given
 _ATTEMPTS = 2  # the first try and one retry, like create_redis's Retry(NoBackoff(), 1)
 
 
@@ -116,14 +130,32 @@ class _Command:
 
 
 class _Protocol(asyncio.Protocol):
+    """One connection to Redis. Until the pipe takes it up (`RedisPipe._protocol`) nothing
+    has been asked on it, so what Redis sends then is a refusal (at `maxclients` Redis
+    sends an error and closes): it is closed, and `_open` sees that it was lost."""
+
+    __slots__ = ("_pipe", "lost", "transport", "unasked")
+
     def __init__(self, pipe: RedisPipe) -> None:
         self._pipe = pipe
+        self.transport: asyncio.Transport | None = None
+        self.lost = False
+        self.unasked = b""  # what Redis sent before the pipe took the connection up
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     def data_received(self, data: bytes) -> None:
-        self._pipe._on_data(data)
+        if self._pipe._protocol is self:
+            self._pipe._on_data(data)
+        elif self.transport is not None:
+            self.unasked = self.unasked or bytes(data[:200])
+            self.transport.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._pipe._on_lost(exc)
+        self.lost = True
+        if self._pipe._protocol is self:
+            self._pipe._on_lost(exc)
 
 
 class RedisPipe:
@@ -151,8 +183,16 @@ class RedisPipe:
         if db:
             self._handshake.append(("SELECT", db))
         self._timeout = socket_timeout
-        self._connect_timeout = socket_connect_timeout
+        self._connect_timeout: float = next(
+            t for t in (socket_connect_timeout, socket_timeout, CONNECT_SECONDS) if t is not None
+        )
+        self._handshake_timeout = (
+            self._connect_timeout if socket_timeout is None else socket_timeout
+        )
         self._fallback = fallback
+        # The connection in use, from the moment it is taken up (before its handshake) until
+        # it is let go; its transport once it is ready for commands (after the handshake).
+        self._protocol: _Protocol | None = None
         self._transport: asyncio.Transport | None = None
         self._connecting: asyncio.Task[None] | None = None
         self._queued: list[_Command] = []  # not written yet
@@ -163,8 +203,6 @@ class RedisPipe:
         self._timer: asyncio.TimerHandle | None = None
         self._idle: asyncio.TimerHandle | None = None
         self._last_sent = 0.0  # loop time of the last write
-        self._failure: Exception | None = None  # why we are dropping the connection
-        self._closed = False  # close() was called on the current connection
 
     @classmethod
     def for_client(cls, redis: Redis) -> RedisPipe:
@@ -230,8 +268,9 @@ class RedisPipe:
             self._idle = None
         if self._transport is not None:
             self._flush()
-            self._closed = True
+        if self._transport is not None:  # (the flush lets go of a connection found closing)
             self._transport.close()
+            self._let_go(RedisConnectionError("the connection to Redis was closed"), resend=False)
 
     # writing
 
@@ -241,15 +280,24 @@ class RedisPipe:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        if self._transport is None or self._transport.is_closing() or not self._queued:
-            return  # a closing connection's commands go out on the next one
+        transport = self._transport
+        if transport is None:
+            if self._queued and self._connecting is None:
+                self._connecting = asyncio.get_running_loop().create_task(self._connect())
+            return  # the connection being opened writes them when it is ready
+        if not self._queued:
+            return
+        if transport.is_closing():
+            # Lost, and the pipe not told yet: these go out on a new connection.
+            self._drop(RedisConnectionError("Connection closed by Redis"))
+            return
         queued, self._queued = self._queued, []
         now = asyncio.get_running_loop().time()
         self._last_sent = now
         for command in queued:
             command.sent_at = now
         self._inflight.extend(queued)
-        self._transport.write(b"".join(c.data for c in queued))
+        transport.write(b"".join(c.data for c in queued))
         self._arm_timer()
 
     async def _connect(self) -> None:
@@ -258,36 +306,84 @@ class RedisPipe:
             while self._queued:
                 try:
                     await self._open(loop)
+                except RedisConnectionError as e:
+                    self._give_up_some(e)
+                    continue
                 except Exception as e:
                     self._give_up_some(RedisConnectionError(f"Error connecting to Redis: {e}"))
                     continue
-                self._flush()
-                return
+                break
         finally:
             self._connecting = None
+        self._flush()
 
     async def _open(self, loop: asyncio.AbstractEventLoop) -> None:
-        transport: asyncio.BaseTransport
-        if self._path is not None:
-            connect_unix = loop.create_unix_connection(lambda: _Protocol(self), self._path)
-            transport, _ = await asyncio.wait_for(connect_unix, self._connect_timeout)
-        else:
-            connect = loop.create_connection(lambda: _Protocol(self), self._host, self._port)
-            transport, _ = await asyncio.wait_for(connect, self._connect_timeout)
-        self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
-        self._failure = None
+        """Opens a connection and takes it up, its handshake done; or raises, within the
+        connect and handshake timeouts, with the connection closed."""
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                if self._path is not None:
+                    _, protocol = await loop.create_unix_connection(
+                        lambda: _Protocol(self), self._path
+                    )
+                else:
+                    _, protocol = await loop.create_connection(
+                        lambda: _Protocol(self), self._host, self._port
+                    )
+        except TimeoutError:
+            raise RedisConnectionError(
+                f"Timeout connecting to Redis after {self._connect_timeout} s"
+            ) from None
+        transport = protocol.transport
+        assert transport is not None
+        if protocol.lost or transport.is_closing():
+            # Closed by Redis (or by the protocol, for what Redis sent) before it was taken up.
+            transport.abort()
+            raise RedisConnectionError(_refusal(protocol.unasked))
+        self._protocol = protocol
         if self._handshake:
-            steps = [_Command(pack(c), loop.create_future()) for c in self._handshake]
-            for step in steps:
-                step.tries = _ATTEMPTS - 1  # a lost connection fails them, not retries
-            self._queued[:0] = steps
-            self._flush()
-            try:
+            await self._greet(loop, protocol, transport)
+        if self._protocol is not protocol or transport.is_closing():
+            if self._protocol is protocol:
+                self._drop(RedisConnectionError("Connection closed by Redis"))
+            raise RedisConnectionError("Connection closed by Redis as it was opened")
+        self._transport = transport
+
+    async def _greet(
+        self, loop: asyncio.AbstractEventLoop, protocol: _Protocol, transport: asyncio.Transport
+    ) -> None:
+        """Sends AUTH and SELECT and waits for their replies, up to the handshake timeout.
+        Commands are written once they are in."""
+        steps = [_Command(pack(c), loop.create_future()) for c in self._handshake]
+        self._last_sent = loop.time()
+        for step in steps:
+            step.tries = _ATTEMPTS - 1  # a lost connection fails them, not retries
+        self._inflight.extend(steps)
+        transport.write(b"".join(step.data for step in steps))
+        try:
+            async with asyncio.timeout(self._handshake_timeout):
                 for step in steps:
                     await step.future
-            except ResponseError as e:
-                self._drop(RedisConnectionError(f"Redis refused the connection: {e}"))
-                raise
+        except ResponseError as e:
+            error: Exception = RedisConnectionError(f"Redis refused the connection: {e}")
+            self._abandon(protocol, steps, error)
+            raise error from None
+        except TimeoutError:
+            error = RedisTimeoutError("Timeout reading from Redis")
+            self._abandon(protocol, steps, error)
+            raise error from None
+        except BaseException:  # lost (and so let go of already), or cancelled
+            self._abandon(protocol, steps, RedisConnectionError("Connection closed by Redis"))
+            raise
+
+    def _abandon(self, protocol: _Protocol, steps: list[_Command], error: Exception) -> None:
+        """The handshake failed: its connection is closed, and its steps' errors are
+        retrieved (the first is raised)."""
+        if self._protocol is protocol:
+            self._drop(error)
+        for step in steps:
+            if step.future.done() and not step.future.cancelled():
+                step.future.exception()
 
     def _give_up_some(self, error: Exception) -> None:
         """A connection attempt failed: queued commands on their last try fail, the
@@ -364,32 +460,45 @@ class RedisPipe:
         else:
             self._arm_timer()
 
-    def _drop(self, error: Exception) -> None:
-        self._failure = error
-        if self._transport is not None:
-            self._transport.abort()
-
     def _on_lost(self, exc: Exception | None) -> None:
-        closed, self._closed = self._closed, False
-        if closed:
-            error: Exception = RedisConnectionError("the connection to Redis was closed")
-        else:
-            error = self._failure or RedisConnectionError(
+        self._let_go(
+            RedisConnectionError(
                 f"Connection to Redis lost: {exc}" if exc else "Connection closed by Redis"
             )
-        self._failure = None
+        )
+
+    def _drop(self, error: Exception) -> None:
+        """Closes the connection in use at once and lets go of it."""
+        if self._protocol is not None and self._protocol.transport is not None:
+            self._protocol.transport.abort()
+        self._let_go(error)
+
+    def _let_go(self, error: Exception, *, resend: bool = True) -> None:
+        """Stops using the current connection, now: what it sends from here on is ignored.
+        A command awaiting its reply on it fails with `error`, or with `resend` is sent
+        again on a new connection if it has a try left."""
+        self._protocol = None
         self._transport = None
         self._buffer.clear()
         self._cancel_timer()
         retry: list[_Command] = []
         for command in self._inflight:
             command.tries += 1
-            if closed or command.tries >= _ATTEMPTS:
-                if not command.future.done():
-                    command.future.set_exception(error)
-            else:
+            if resend and command.tries < _ATTEMPTS:
                 retry.append(command)
+            elif not command.future.done():
+                command.future.set_exception(error)
         self._inflight.clear()
         self._queued[:0] = retry
         if self._queued and self._connecting is None:
             self._connecting = asyncio.get_running_loop().create_task(self._connect())
+
+
+def _refusal(unasked: bytes) -> str:
+    """Why Redis closed a connection as it was opened, from what it sent first."""
+    if unasked.startswith(b"-"):
+        reason = unasked[1:].split(b"\r\n", 1)[0].decode("utf-8", "replace")
+        return f"Redis refused the connection: {reason}"
+    if unasked:
+        return f"Redis sent {unasked[:40]!r} before any command and was disconnected"
+    return "Connection closed by Redis as it was opened"

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator, Callable
+import shutil
+import subprocess
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import uvloop
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -17,6 +21,8 @@ from gateway.store import redis_pipe
 from gateway.store.redis import create_redis
 from gateway.store.redis_pipe import RedisPipe, _Incomplete, pack, parse
 from tests.conftest import REDIS_URL
+from tests.integration.test_process import free_port
+from tests.support.tcp_proxy import MAXCLIENTS_REPLY, Mode, TcpProxy
 
 CLOSE = object()  # a handler's answer: drop the connection instead of replying
 
@@ -25,10 +31,12 @@ Handler = Callable[[list[bytes], int], Any]  # (command, connection number) -> r
 
 class FakeRedis:
     """Speaks just enough RESP: each command goes to `handler`, which returns the raw
-    reply, None (no reply) or CLOSE."""
+    reply, None (no reply) or CLOSE. `greeting(connection number)` is written on accept,
+    before any command."""
 
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, greeting: Callable[[int], bytes] | None = None) -> None:
         self.handler = handler
+        self.greeting = greeting
         self.received: list[tuple[int, list[bytes]]] = []
         self.connections = 0
         self.port = 0
@@ -48,6 +56,8 @@ class FakeRedis:
         self.connections += 1
         number = self.connections
         buffer = bytearray()
+        if self.greeting is not None:
+            writer.write(self.greeting(number))
         try:
             while data := await reader.read(65536):
                 buffer += data
@@ -345,3 +355,310 @@ async def test_a_killed_connection_is_reopened(real_pipe: tuple[RedisPipe, str])
         assert await client.get(key) == b"after"
     finally:
         await client.aclose()
+
+
+# --- faults: every command finishes, and the pipe recovers by itself ----------------------
+#
+# Through a TCP proxy in front of the real Redis (tests/support/tcp_proxy.py) or against a
+# redis-server of the test's own. Each command sent during a fault must finish, with its
+# reply or an error, within BOUND: at most two connection attempts, each a connect, the
+# handshake and a reply, with three times that to spare for a loaded machine (the bound
+# says the command finishes, not how fast). Once the fault is gone the next command works.
+
+TIMEOUT = 0.5  # socket_timeout of the pipes below
+CONNECT = 0.5  # socket_connect_timeout
+BOUND = 3 * 2 * (CONNECT + 2 * TIMEOUT)
+
+
+def proxied(proxy: TcpProxy, *, handshake: bool = False, **kw: Any) -> RedisPipe:
+    """A pipe to Redis through `proxy`; with `handshake`, every connection starts with a
+    SELECT (the database does not matter to ECHO)."""
+    kw.setdefault("socket_timeout", TIMEOUT)
+    kw.setdefault("socket_connect_timeout", CONNECT)
+    return RedisPipe(host=proxy.host, port=proxy.port, db=1 if handshake else 0, **kw)
+
+
+def redis_proxy() -> TcpProxy:
+    return TcpProxy.for_url(REDIS_URL)
+
+
+async def stream(pipe: RedisPipe, count: int = 20, every: float = 0.01) -> list[Any]:
+    """Sends `count` ECHO commands, one every `every` seconds, and waits for them: each
+    must finish within BOUND. Their replies, or the errors they raised."""
+    sends: list[asyncio.Future[Any]] = []
+    for i in range(count):
+        sends.append(pipe.send("ECHO", b"s%d" % i))
+        await asyncio.sleep(every)
+    return await settled(sends)
+
+
+async def settled(sends: list[asyncio.Future[Any]], bound: float = BOUND) -> list[Any]:
+    _, waiting = await asyncio.wait(sends, timeout=bound)
+    assert not waiting, f"{len(waiting)} of {len(sends)} commands still waiting after {bound} s"
+    return [f.exception() or f.result() for f in sends]
+
+
+def each_is(results: list[Any], *errors: type[Exception]) -> None:
+    """Every result is the command's own reply (ECHO b"s<i>") or one of `errors`."""
+    for i, result in enumerate(results):
+        if isinstance(result, Exception):
+            assert isinstance(result, errors), repr(result)
+        else:
+            assert result == b"s%d" % i, (i, result)
+
+
+async def works(pipe: RedisPipe) -> None:
+    """The next commands succeed, each with its own reply."""
+    for word in (b"back", b"again"):
+        assert await asyncio.wait_for(pipe.send("ECHO", word), BOUND) == word
+
+
+async def test_a_refused_connect_fails_each_command_and_then_recovers() -> None:
+    async with redis_proxy() as proxy:
+        pipe = proxied(proxy)
+        await works(pipe)
+        proxy.mode = "refuse"
+        proxy.cut()
+        results = await stream(pipe)
+        each_is(results, RedisConnectionError)
+        assert all(isinstance(r, Exception) for r in results)
+        proxy.heal()
+        await works(pipe)
+        pipe.close()
+
+
+@pytest.mark.parametrize(
+    ("socket_timeout", "connect_timeout", "bound"),
+    [
+        (TIMEOUT, CONNECT, BOUND),
+        (TIMEOUT, None, BOUND),  # the connect is bounded by socket_timeout
+        (None, None, 3 * 2 * 1.0),  # and without either, by one second
+    ],
+)
+async def test_a_connect_that_never_completes_is_bounded(
+    socket_timeout: float | None, connect_timeout: float | None, bound: float
+) -> None:
+    async with redis_proxy() as proxy:
+        pipe = proxied(proxy, socket_timeout=socket_timeout, socket_connect_timeout=connect_timeout)
+        proxy.mode = "blackhole"
+        sends = [pipe.send("ECHO", b"s%d" % i) for i in range(5)]
+        results = await settled(sends, bound)
+        each_is(results, RedisConnectionError)
+        assert all(isinstance(r, Exception) for r in results)
+        proxy.heal()
+        await works(pipe)
+        pipe.close()
+
+
+@pytest.mark.parametrize("handshake", [False, True])
+async def test_connections_closed_as_they_are_accepted_fail_commands_not_hang(
+    handshake: bool,
+) -> None:
+    # Closed at once, the connection is often lost before the pipe has taken it up.
+    async with redis_proxy() as proxy:
+        pipe = proxied(proxy, handshake=handshake)
+        proxy.mode = "drop"
+        for _ in range(3):
+            each_is(await stream(pipe), RedisConnectionError)
+        assert proxy.accepted > 1
+        proxy.heal()
+        await works(pipe)
+        pipe.close()
+
+
+@pytest.mark.parametrize("handshake", [False, True])
+async def test_a_redis_at_maxclients_fails_commands_not_hang(handshake: bool) -> None:
+    # What Redis does at maxclients: accept, send the error unasked, close.
+    async with redis_proxy() as proxy:
+        pipe = proxied(proxy, handshake=handshake)
+        await works(pipe)
+        proxy.mode = "reject"
+        proxy.cut()
+        for _ in range(3):
+            each_is(await stream(pipe), RedisConnectionError, ResponseError)
+        proxy.heal()
+        await works(pipe)
+        pipe.close()
+
+
+async def test_a_reply_sent_unasked_on_a_new_connection_never_answers_a_command() -> None:
+    # The first connection greets with an error and stays open: that reply must not be
+    # taken for the answer to a command (and every later reply for the one before it).
+    # It comes before the pipe has taken the connection up, or in its handshake: with no
+    # handshake and a command already written, nothing tells it from the command's reply.
+    def greeting(connection: int) -> bytes:
+        return MAXCLIENTS_REPLY if connection == 1 else b""
+
+    async with FakeRedis(echo, greeting) as server:
+        pipe = pipe_for(server, db=1, socket_timeout=TIMEOUT, socket_connect_timeout=CONNECT)
+        each_is(await stream(pipe, every=0), RedisConnectionError, ResponseError)
+        await works(pipe)
+        pipe.close()
+
+
+async def test_a_reply_sent_unasked_on_an_open_connection_drops_it() -> None:
+    def handler(command: list[bytes], connection: int) -> bytes:
+        extra = b"-ERR unasked\r\n" if command[-1] == b"twice" else b""
+        return echo(command, connection) + extra
+
+    async with FakeRedis(handler) as server:
+        pipe = pipe_for(server, socket_timeout=TIMEOUT, socket_connect_timeout=CONNECT)
+        assert await pipe.send("ECHO", "twice") == b"twice"
+        each_is(await stream(pipe), RedisConnectionError)
+        await works(pipe)
+        assert server.connections == 2
+        pipe.close()
+
+
+@pytest.mark.parametrize("handshake", [False, True])
+async def test_a_redis_that_stops_answering_times_out_every_command(handshake: bool) -> None:
+    async with redis_proxy() as proxy:
+        pipe = proxied(proxy, handshake=handshake)
+        await works(pipe)
+        proxy.mode = "stall"  # the open connection too
+        results = await stream(pipe)
+        # In flight when it stalled: a timeout; stalled in the handshake of a new
+        # connection: the connection could not be made.
+        each_is(results, RedisTimeoutError, RedisConnectionError)
+        assert all(isinstance(r, Exception) for r in results)
+        if not handshake:  # else the last try is a new connection's, which fails
+            assert any(isinstance(r, RedisTimeoutError) for r in results)
+        proxy.heal()
+        await works(pipe)
+        pipe.close()
+
+
+async def test_a_handshake_never_answered_is_bounded_without_socket_timeout() -> None:
+    async with redis_proxy() as proxy:
+        proxy.mode = "stall"
+        pipe = proxied(proxy, handshake=True, socket_timeout=None)
+        each_is(await stream(pipe), RedisConnectionError)
+        proxy.heal()
+        await works(pipe)
+        pipe.close()
+
+
+async def test_connections_cut_while_writing_and_with_replies_due() -> None:
+    async with redis_proxy() as proxy:
+        pipe = proxied(proxy)
+        await works(pipe)
+        big = b"x" * 300_000  # a write the kernel takes in several parts
+        small: list[asyncio.Future[Any]] = []
+        large: list[asyncio.Future[Any]] = []
+        for i in range(30):
+            small.append(pipe.send("ECHO", b"s%d" % i))
+            if i % 3 == 0:
+                large.append(pipe.send("ECHO", big))
+            await asyncio.sleep(0.005)
+            if i % 4 == 1:
+                proxy.cut()
+        each_is(await settled(small), RedisConnectionError, RedisTimeoutError)
+        for result in await settled(large):
+            assert result == big or isinstance(result, (RedisConnectionError, RedisTimeoutError))
+        await works(pipe)
+        pipe.close()
+
+
+async def test_a_command_sent_while_the_connection_closes_goes_out_on_a_new_one() -> None:
+    async with redis_proxy() as proxy:
+        pipe = proxied(proxy)
+        await works(pipe)
+        pipe.close()
+        assert await asyncio.wait_for(pipe.send("ECHO", "s0"), BOUND) == b"s0"
+        proxy.cut()  # the pipe has not seen this connection go yet
+        each_is(await stream(pipe, count=3, every=0), RedisConnectionError)
+        await works(pipe)
+        pipe.close()
+
+
+class MaxclientsRedis:
+    """A redis-server of the test's own allowing one client, which `occupy` takes."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [
+                *("redis-server", "--port", str(self.port), "--bind", "127.0.0.1"),
+                *("--save", "", "--appendonly", "no", "--dir", str(tmp), "--maxclients", "1"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.client: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def occupy(self) -> None:
+        """Connects the one client Redis allows, once Redis answers."""
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + 10
+        while True:
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+            except OSError:
+                assert loop.time() < give_up, "redis-server did not start"
+                await asyncio.sleep(0.05)
+                continue
+            self.client = reader, writer
+            assert await self.command(b"PING") == b"+PONG\r\n"
+            return
+
+    async def command(self, *args: bytes) -> bytes:
+        assert self.client is not None
+        reader, writer = self.client
+        writer.write(pack(args))
+        return await asyncio.wait_for(reader.readline(), 5)
+
+    def stop(self) -> None:
+        if self.client is not None:
+            self.client[1].close()
+        self.proc.kill()
+        self.proc.wait()
+
+
+@pytest.fixture
+def maxclients_redis(tmp_path: Path) -> Iterator[MaxclientsRedis]:
+    if shutil.which("redis-server") is None:
+        pytest.skip("needs the redis-server binary")
+    redis = MaxclientsRedis(tmp_path)
+    yield redis
+    redis.stop()
+
+
+@pytest.mark.parametrize("handshake", [False, True])
+async def test_a_real_redis_at_maxclients_fails_commands_then_serves_them(
+    maxclients_redis: MaxclientsRedis, handshake: bool
+) -> None:
+    await maxclients_redis.occupy()
+    pipe = RedisPipe(
+        host="127.0.0.1",
+        port=maxclients_redis.port,
+        db=1 if handshake else 0,
+        socket_timeout=TIMEOUT,
+        socket_connect_timeout=CONNECT,
+    )
+    for _ in range(3):
+        each_is(await stream(pipe), RedisConnectionError, ResponseError)
+    # The occupying client raises the limit: no connection has to go away first.
+    assert await maxclients_redis.command(b"CONFIG", b"SET", b"maxclients", b"10") == b"+OK\r\n"
+    await works(pipe)
+    pipe.close()
+
+
+# The gateway runs on uvloop, whose transports call back in their own order: the same
+# faults there.
+
+
+@pytest.mark.parametrize("mode", ["drop", "reject", "stall"])
+def test_faults_on_uvloop(mode: Mode) -> None:
+    async def faults() -> None:
+        async with redis_proxy() as proxy:
+            pipe = proxied(proxy, handshake=True)
+            await works(pipe)
+            proxy.mode = mode
+            proxy.cut()
+            for _ in range(2):
+                each_is(await stream(pipe), RedisConnectionError, RedisTimeoutError, ResponseError)
+            proxy.heal()
+            await works(pipe)
+            pipe.close()
+
+    uvloop.run(faults())
