@@ -59,10 +59,11 @@ def build_app(redis_url: str, prefix: str, client: str) -> web.Application:
             "",
             "peek",
             body.callee.lstrip("+"),
-            f"am 1 0 {now_ms} {day_ms} {day_ms - 6 * _DAY_MS} -1 -1 0",
+            f"am 1 0 {now_ms} {day_ms} {day_ms - 6 * _DAY_MS} -1 -1 0 0",
             "",
             "",
             f"{prefix}dnc:",
+            "",
         )
         if client == "pipe":
             raw = await pipe.send("EVALSHA", sha, 3, *keys_and_args)

@@ -52,8 +52,8 @@ log = logging.getLogger("gateway.dnc")
 
 ENTRIES_PER_BUCKET = 48  # stays well inside Redis's compact listpack encoding (128)
 MIN_BUCKETS = 1024
-_LOCK_MS = 120_000
-RENEW_SECONDS = 5.0  # the rebuild's lock and marker, while it runs
+_LOCK_MS = 8_000  # renewed every RENEW_SECONDS while a rebuild runs; a failed one frees it soon
+RENEW_SECONDS = 2.0  # the rebuild's lock and marker, while it runs
 WARN_EVERY_SECONDS = 30.0  # while Redis stays unreachable
 ATTEMPTS_TTL_MS = 8 * 86_400_000  # the same as the check script's
 CHUNK_BYTES = 32_768  # a bulk script call: about 2,000 entries, a millisecond or two of Redis
