@@ -83,6 +83,9 @@ class _Link:
         if side is not self.client:
             return
         assert side.transport is not None
+        if self.closed:  # cut between its accept and now
+            side.transport.abort()
+            return
         if self._mode == "drop":
             self.close()
         elif self._mode == "reject":
