@@ -122,13 +122,26 @@ class PreCallChecker:
         self._script_sha = hashlib.sha1(self._script_source).hexdigest()
 
     async def _run_script(self, *keys_and_args: Any) -> Any:
+        """The script's reply, or TimeoutError after the facts' share of the check's time
+        (a timer on the command's own future: a timeout scope costs a check several µs)."""
+        command = self._pipe.send("EVALSHA", self._script_sha, 3, *keys_and_args)
+        timer = asyncio.get_running_loop().call_later(self._facts_timeout, _expire, command)
         try:
-            return await self._pipe.send("EVALSHA", self._script_sha, 3, *keys_and_args)
+            return await command
         except NoScriptError:
+            pass
+        except asyncio.CancelledError:
+            # A client the pipe sends through (TLS) gives a task, which the timer cancels.
+            task = asyncio.current_task()
+            if command.cancelled() and task is not None and not task.cancelling():
+                raise TimeoutError from None
+            raise
+        finally:
+            timer.cancel()
+        async with asyncio.timeout(self._facts_timeout):
             # Redis restarted or was flushed: load the script again, once.
-            self._script_sha = await self._pipe.send("SCRIPT", "LOAD", self._script_source)
-            if isinstance(self._script_sha, bytes):
-                self._script_sha = self._script_sha.decode()
+            sha = await self._pipe.send("SCRIPT", "LOAD", self._script_source)
+            self._script_sha = sha.decode() if isinstance(sha, bytes) else str(sha)
             return await self._pipe.send("EVALSHA", self._script_sha, 3, *keys_and_args)
 
     async def _facts(
@@ -160,7 +173,7 @@ class PreCallChecker:
                 f"{self._keys.prefix}dnc:",
                 takeover,
             )
-            raw: bytes = await asyncio.wait_for(script, self._facts_timeout)
+            raw: bytes = await script
         except (RedisError, OSError, TimeoutError) as e:
             log.warning("redis unavailable for a check: %s", str(e) or type(e).__name__)
             return "degraded", Facts(degraded="Redis is unreachable"), False, b""
@@ -229,9 +242,7 @@ class PreCallChecker:
         answer = self._answer(ctx, verdict, call_id, now)
         record = self._record(ctx, verdict, call_id, now, answer, who, encoded)
         try:
-            await asyncio.wait_for(
-                self._decisions.write(record), max(deadline - time.monotonic(), 0.001)
-            )
+            await self._decisions.write(record, within=deadline - time.monotonic())
         except DecisionLogUnavailable as e:
             self._undo(q, counted, call_id, idem_key, digest)
             raise Unavailable("the decision could not be recorded; do not dial") from e
@@ -405,6 +416,15 @@ class PreCallChecker:
 
 def _local_tz(ctx: CallContext) -> Any:
     return ctx.local_now.tzinfo
+
+
+def _expire(command: asyncio.Future[Any]) -> None:
+    if command.done():
+        return
+    if isinstance(command, asyncio.Task):
+        command.cancel()
+    else:
+        command.set_exception(TimeoutError())
 
 
 def _uuid7_ms(text: str) -> int | None:

@@ -92,6 +92,11 @@ class DecisionLogUnavailable(Exception):
     pass
 
 
+def _expire(done: asyncio.Future[None]) -> None:
+    if not done.done():
+        done.set_exception(TimeoutError())
+
+
 class DecisionLog:
     def __init__(self, pool: asyncpg.Pool, max_batch: int = 500, writers: int = 1) -> None:
         self._pool = pool
@@ -129,11 +134,21 @@ class DecisionLog:
         )
         return row
 
-    async def write(self, record: DecisionRecord) -> None:
-        """Returns once the record is committed; raises DecisionLogUnavailable otherwise."""
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    async def write(self, record: DecisionRecord, within: float | None = None) -> None:
+        """Returns once the record is committed; raises DecisionLogUnavailable otherwise,
+        or TimeoutError after `within` s (the record may still be committed then). A
+        timer on the record's own future: a timeout scope costs a check several µs."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
         self._queue.put_nowait((record, done))
-        await done
+        if within is None:
+            await done
+            return
+        timer = loop.call_later(max(within, 0.0), _expire, done)
+        try:
+            await done
+        finally:
+            timer.cancel()
 
     async def _run(self) -> None:
         conn: PoolConnectionProxy[Any] | None = None
