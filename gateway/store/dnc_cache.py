@@ -67,7 +67,7 @@ CATCH_UP_AFTER_SECONDS = 1.0  # a change heard of but not applied this long is r
 GO_LIVE_TRIES = 5
 T = TypeVar("T")
 
-# An entry (number, scope, expires_at) as the bulk script's line "<digits> <value>",
+# An entry (number, scope, expires_at) as the change script's line "<digits> <value>",
 # without its line end; the value as dnc_changes.cache_value() writes it.
 CACHE_LINE_SQL = (
     "substr(number, 2) || ' ' || CASE scope WHEN 'all' THEN 'a' ELSE 'm' END "
@@ -262,7 +262,6 @@ class DncCache:
         self._keys = keys
         self.known = known or KnownChanges()
         self._change = redis.register_script(lua("dnc_change.lua"))
-        self._apply_many = redis.register_script(lua("dnc_apply_many.lua"))
         self._attempts_restore = redis.register_script(lua("attempts_restore.lua"))
         self._answers_restore = redis.register_script(lua("answers_restore.lua"))
         self._go_live = redis.register_script(_GO_LIVE)
@@ -463,7 +462,7 @@ class DncCache:
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             gen = gen.at(await dnc_changes.latest(conn))
             await self._redis.set(self._keys.dnc_building, gen.marker(), keepttl=True)
-            await self._copy_generation(conn)
+            await self._copy_generation(conn, gen)
         await self._restore_attempts(conn)
         await self._restore_answers(conn)
         return gen
@@ -489,15 +488,16 @@ class DncCache:
         finally:
             await abandon(task)
 
-    async def _copy_generation(self, conn: Conn) -> None:
-        """Stream the active entries out of PostgreSQL, already written as the bulk
-        script's lines, into the generation being built."""
+    async def _copy_generation(self, conn: Conn, gen: Generation) -> None:
+        """Stream the active entries out of PostgreSQL, already written as the change
+        script's lines, into the generation being built: parts of one change that the
+        generation's snapshot number already counts (written, the number left as it is)."""
         await self._copy_lines(
             conn,
             _REBUILD_LINES,
-            script=self._apply_many,
+            script=self._change,
             keys=[self._keys.dnc_building],
-            head=[f"{self._keys.prefix}dnc:"],
+            head=[f"{self._keys.prefix}dnc:", str(gen.applied), ""],
         )
 
     async def _restore_attempts(self, conn: Conn) -> None:

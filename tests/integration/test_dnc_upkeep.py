@@ -160,13 +160,13 @@ async def test_a_rebuild_whose_generation_vanishes_does_not_go_live(
         listed,
     )
     before = await cache.live()
-    write = cache._apply_many
+    write = cache._change
 
     async def flushed_meanwhile(**kwargs: Any) -> Any:
         await redis.delete(cache._keys.dnc_building)  # as if Redis restarted empty
         return await write(**kwargs)
 
-    monkeypatch.setattr(cache, "_apply_many", flushed_meanwhile)
+    monkeypatch.setattr(cache, "_change", flushed_meanwhile)
     with pytest.raises(RebuildLost):
         await cache.rebuild()
     monkeypatch.undo()
@@ -245,7 +245,7 @@ async def store_checks(db: Any, at: datetime, count: int) -> None:
 
 @pytest.mark.parametrize(
     ("script", "failing_call"),
-    [("_apply_many", 3), ("_attempts_restore", 2), ("_answers_restore", 2)],
+    [("_change", 3), ("_attempts_restore", 2), ("_answers_restore", 2)],
 )
 async def test_a_rebuild_stops_when_redis_fails_mid_stream(
     client: Any, db: Any, clock: Any, monkeypatch: Any, script: str, failing_call: int
