@@ -46,6 +46,7 @@ from gateway.policy import (
     judge,
     static_reasons,
 )
+from gateway.revision import RULES_REVISION
 from gateway.snapshot import RegistryCache
 from gateway.store.decisions import DecisionLog, DecisionLogUnavailable, DecisionRecord
 from gateway.store.dnc_cache import digits, lua
@@ -369,6 +370,7 @@ class PreCallChecker:
             recording_required=True,
             valid_until=(now + self._valid).replace(microsecond=0).astimezone(_local_tz(ctx)),
             policy_version=f"r{ctx.snapshot.version}",
+            rules_revision=RULES_REVISION,
         )
 
     def _record(
@@ -395,6 +397,7 @@ class PreCallChecker:
             purpose=req.purpose,
             list_id=req.list_id,
             policy_version=answer.policy_version,
+            rules_revision=answer.rules_revision,
             token_name=who.name,
             token_id=who.token_id,
             request_id=req.request_id,

@@ -18,7 +18,7 @@ from gateway.store.rows import Where
 FULL_NUMBER_ROLES = frozenset({"supervisor", "admin"})
 CALL_COLUMNS = (
     "call_id, created_at, decision, reasons, callee_e164, caller_id, agent_id, campaign_id, "
-    "purpose, list_id, policy_version, token_name, valid_until"
+    "purpose, list_id, policy_version, token_name, valid_until, rules_revision"
 )
 
 
@@ -150,6 +150,7 @@ async def call_detail(
         reasons=row["reasons"],
         request=request,
         policy_version=row["policy_version"],
+        rules_revision=row["rules_revision"],  # None: stored before decisions named it
         valid_until=row["valid_until"],
         events=[dict(e) for e in events],
         recording=dict(recording) if recording else None,
@@ -191,6 +192,7 @@ async def export_rows(
                 row["list_id"] or "",
                 row["policy_version"],
                 row["token_name"],
+                row["rules_revision"] or "",
             )
 
 
@@ -207,4 +209,5 @@ EXPORT_HEADER = (
     "list_id",
     "policy_version",
     "token_name",
+    "rules_revision",
 )

@@ -43,6 +43,7 @@ class DecisionRecord:
     purpose: str
     list_id: str | None
     policy_version: str
+    rules_revision: str  # the rule code that judged it (gateway.revision)
     token_name: str
     token_id: str | None
     request_id: str | None

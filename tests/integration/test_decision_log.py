@@ -39,6 +39,7 @@ def record(i: int, at: datetime) -> DecisionRecord:
         purpose="marketing" if marketing else "service",
         list_id="leads" if marketing else None,
         policy_version="r7",
+        rules_revision=f"0.1.0+{i:012x}",
         token_name="test-dialer",
         token_id="tok-test" if marketing else None,
         request_id=f"batch-{i}" if marketing else None,

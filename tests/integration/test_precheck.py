@@ -253,7 +253,8 @@ async def test_a_stored_decision_gives_back_the_answer_a_retry_gets(
         left = await until(stored)
         row = await db.fetchrow(
             "SELECT call_id::text AS call_id, decision, reasons::text AS reasons, "
-            "request::text AS request, callee_e164, policy_version, valid_until, token_id "
+            "request::text AS request, callee_e164, policy_version, valid_until, "
+            "rules_revision, token_id "
             "FROM calls WHERE request_id = $1",
             body["request_id"],
         )
