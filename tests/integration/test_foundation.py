@@ -19,8 +19,9 @@ from gateway.store.postgres import (
     available_migrations,
     migrate,
 )
-from tests.conftest import ADMIN_URL, _db_url, bearer
-from tests.integration.test_process import run_cli
+from tests.support.databases import ADMIN_URL, db_url
+from tests.support.headers import bearer
+from tests.support.processes import run_cli
 
 
 async def test_healthz_needs_no_token(client: Any) -> None:
@@ -124,7 +125,7 @@ async def fresh_database() -> Any:
     admin = await asyncpg.connect(ADMIN_URL)
     await admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield _db_url(name)
+        yield db_url(name)
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()

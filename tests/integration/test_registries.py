@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from gateway.store.audit import verify
-from tests.conftest import Clock, bearer
 from tests.integration.tenant import CALLER_ID, OPEN_POLICY, Tenant, codes, e164, mobile
+from tests.support.clock import Clock
+from tests.support.headers import bearer
 
 pytestmark = pytest.mark.asyncio
 
