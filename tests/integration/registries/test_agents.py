@@ -27,12 +27,6 @@ async def test_adding_an_agent_answers_201_with_it(sup: Tenant) -> None:
     assert [a["name"] for a in listed["items"] if a["agent_id"] == aid] == ["张伟"]
 
 
-async def test_an_agent_added_twice_is_409_exists(sup: Tenant) -> None:
-    aid = uid("A")
-    await sup.ok("POST", "/v1/agents", json=agent_body(aid))
-    refused(await sup.call("POST", "/v1/agents", json=agent_body(aid)), 409, "exists", aid)
-
-
 async def test_patching_an_agent_answers_200_with_the_new_state(sup: Tenant) -> None:
     aid = uid("A")
     await sup.ok("POST", "/v1/agents", json=agent_body(aid))

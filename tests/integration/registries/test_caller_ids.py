@@ -27,16 +27,6 @@ async def test_registering_a_caller_id_answers_201_with_it(sup: Tenant) -> None:
     assert [c for c in listed["items"] if c["number"] == e164(number)] == [body]
 
 
-async def test_a_caller_id_registered_twice_is_409_exists(sup: Tenant) -> None:
-    number = caller_number()
-    await sup.ok("POST", "/v1/caller-ids", json={"number": number, "purposes": ["marketing"]})
-    written_otherwise = f"+86 {number[:3]}-{number[3:6]}-{number[6:]}"
-    answer = await sup.call(
-        "POST", "/v1/caller-ids", json={"number": written_otherwise, "purposes": ["service"]}
-    )
-    refused(answer, 409, "exists", e164(number))
-
-
 async def test_patching_a_caller_id_answers_200_with_the_new_state(sup: Tenant) -> None:
     number = caller_number()
     await sup.ok("POST", "/v1/caller-ids", json={"number": number, "purposes": ["marketing"]})

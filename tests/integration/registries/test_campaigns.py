@@ -35,12 +35,6 @@ async def test_adding_a_campaign_answers_201_with_it(sup: Tenant) -> None:
     assert [c["purpose"] for c in listed["items"] if c["campaign_id"] == cid] == ["marketing"]
 
 
-async def test_a_campaign_added_twice_is_409_exists(sup: Tenant) -> None:
-    cid = uid("c")
-    await sup.ok("POST", "/v1/campaigns", json=campaign_body(cid))
-    refused(await sup.call("POST", "/v1/campaigns", json=campaign_body(cid)), 409, "exists", cid)
-
-
 async def test_patching_a_campaign_answers_200_with_the_new_state(sup: Tenant) -> None:
     cid = uid("c")
     await sup.ok("POST", "/v1/campaigns", json=campaign_body(cid))

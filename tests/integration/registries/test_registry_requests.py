@@ -1,20 +1,23 @@
 """What every registry route checks alike: missing, mistyped, unknown and bad fields,
-bodies that are not JSON objects, and auditors who only read."""
+bodies that are not JSON objects, auditors who only read, and an entry added twice."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from tests.integration.tenant import CALLER_ID, OPEN_POLICY, Tenant, mobile
+from tests.integration.tenant import CALLER_ID, OPEN_POLICY, Tenant, e164, mobile
 from tests.support.registries import (
     NUL,
     agent_body,
+    caller_number,
     campaign_body,
     refused,
     script_body,
     send,
+    uid,
     without_field,
 )
 
@@ -266,3 +269,49 @@ async def test_auditors_read_but_never_change_registries(
     status, listed = await sup.call("GET", path, "auditor")
     assert status == 200 and isinstance(listed["items"], list), listed
     refused(await sup.call("POST", path, "auditor", json=body), 403, "forbidden")
+
+
+# An entry added twice: the registry's path, the entry, the same entry again (written
+# otherwise where a number can be), and the id the refusal names.
+Twice = tuple[str, dict[str, Any], dict[str, Any], str]
+
+
+def _caller_id_twice() -> Twice:
+    number = caller_number()
+    written_otherwise = f"+86 {number[:3]}-{number[3:6]}-{number[6:]}"
+    return (
+        "/v1/caller-ids",
+        {"number": number, "purposes": ["marketing"]},
+        {"number": written_otherwise, "purposes": ["service"]},
+        e164(number),
+    )
+
+
+def _agent_twice() -> Twice:
+    aid = uid("A")
+    return "/v1/agents", agent_body(aid), agent_body(aid), aid
+
+
+def _campaign_twice() -> Twice:
+    cid = uid("c")
+    return "/v1/campaigns", campaign_body(cid), campaign_body(cid), cid
+
+
+def _staff_number_twice() -> Twice:
+    n = mobile()
+    return "/v1/staff-numbers", {"number": n}, {"number": f"0086-{n}"}, e164(n)
+
+
+@pytest.mark.parametrize(
+    "twice",
+    [
+        pytest.param(_caller_id_twice, id="caller-id"),
+        pytest.param(_agent_twice, id="agent"),
+        pytest.param(_campaign_twice, id="campaign"),
+        pytest.param(_staff_number_twice, id="staff-number"),
+    ],
+)
+async def test_an_entry_added_twice_is_409_exists(sup: Tenant, twice: Callable[[], Twice]) -> None:
+    path, entry, again, named = twice()
+    await sup.ok("POST", path, json=entry)
+    refused(await sup.call("POST", path, json=again), 409, "exists", named)

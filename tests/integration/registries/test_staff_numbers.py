@@ -30,13 +30,6 @@ async def test_a_staff_number_is_added_and_removed(sup: Tenant) -> None:
     refused(await sup.call("DELETE", f"/v1/staff-numbers/{n}"), 404, "not_found")
 
 
-async def test_a_staff_number_added_twice_is_409_exists(sup: Tenant) -> None:
-    n = mobile()
-    await sup.ok("POST", "/v1/staff-numbers", json={"number": n})
-    answer = await sup.call("POST", "/v1/staff-numbers", json={"number": f"0086-{n}"})
-    refused(answer, 409, "exists", e164(n))
-
-
 async def test_a_staff_number_must_be_a_valid_number(sup: Tenant) -> None:
     answer = await sup.call("POST", "/v1/staff-numbers", json={"number": "1381234567"})
     refused(answer, 400, "invalid_request", "number")
