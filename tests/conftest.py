@@ -6,7 +6,7 @@ import json
 import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -21,16 +21,9 @@ from gateway.auth import create_token
 from gateway.serve import make_runner
 from gateway.settings import Settings, load_settings
 from gateway.store.postgres import connect, migrate
-
-ADMIN_URL = os.environ.get(
-    "GATEWAY_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-REDIS_URL = os.environ.get("GATEWAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def _db_url(name: str) -> str:
-    base, _, _ = ADMIN_URL.rpartition("/")
-    return f"{base}/{name}"
+from tests.support.clock import Clock
+from tests.support.databases import ADMIN_URL, REDIS_URL, db_url
+from tests.support.headers import bearer as bearer  # still importable from here
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +31,7 @@ async def database_url() -> AsyncIterator[str]:
     name = f"gwtest_{os.getpid()}_{secrets.token_hex(4)}"
     admin = await asyncpg.connect(ADMIN_URL)
     await admin.execute(f'CREATE DATABASE "{name}"')
-    url = _db_url(name)
+    url = db_url(name)
     await migrate(url)
     try:
         yield url
@@ -163,22 +156,6 @@ async def serve_gateway() -> AsyncIterator[Serve]:
         await runner.cleanup()
 
 
-class Clock:
-    """A settable clock for the gateway under test."""
-
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def __call__(self) -> datetime:
-        return self.at
-
-    def set(self, iso: str) -> None:
-        self.at = datetime.fromisoformat(iso)
-
-    def advance(self, **delta: float) -> None:
-        self.at += timedelta(**delta)
-
-
 # A Monday, a working day, mid-morning in Beijing.
 WORKDAY_MORNING = "2026-11-23T10:00:00+08:00"
 
@@ -192,7 +169,3 @@ def clock() -> Clock:
 async def client(make_client: Make, settings: Settings, clock: Clock) -> TestClient[Any, Any]:
     c: TestClient[Any, Any] = await make_client(settings, clock)
     return c
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}

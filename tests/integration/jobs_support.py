@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.ids import uuid7
-from tests.conftest import bearer
+from tests.support.headers import bearer
 
 AT = datetime.fromisoformat
 # What a denied call made without naming its reasons is denied for: the table holds no

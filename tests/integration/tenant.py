@@ -9,7 +9,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.conftest import bearer
+from tests.support.headers import bearer
 
 CALLER_ID = "4008001234"
 CALLER_E164 = "+864008001234"

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Clock, bearer
 from tests.integration.tenant import OPEN_POLICY, Tenant, codes, e164
+from tests.support.clock import Clock
+from tests.support.headers import bearer
 
 
 @pytest.fixture

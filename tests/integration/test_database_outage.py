@@ -10,8 +10,9 @@ from typing import Any
 import asyncpg
 import pytest
 
-from tests.conftest import ADMIN_URL, bearer
 from tests.integration.tenant import OPEN_POLICY, Tenant
+from tests.support.databases import ADMIN_URL
+from tests.support.headers import bearer
 
 
 class Outage:

@@ -6,7 +6,7 @@ from typing import Any
 
 from gateway.demo import load_demo
 from gateway.settings import Settings
-from tests.conftest import bearer
+from tests.support.headers import bearer
 
 # The two checks the README shows.
 README_ALLOWED = {

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Clock, bearer
 from tests.integration.tenant import OPEN_POLICY, Tenant, codes, e164, mobile
+from tests.support.clock import Clock
+from tests.support.headers import bearer
 
 
 @pytest.fixture

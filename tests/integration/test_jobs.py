@@ -10,7 +10,7 @@ from gateway.appkeys import JOBS
 from gateway.jobs.catalog import JOBS as CATALOG
 from gateway.jobs.runner import Counts, JobContext, JobSpec, run_job
 from tests.integration.tenant import e164, mobile
-from tests.integration.test_process import run_cli
+from tests.support.processes import run_cli
 
 
 async def test_two_processes_firing_at_once_run_the_job_once(

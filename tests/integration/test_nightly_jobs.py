@@ -13,8 +13,9 @@ from gateway.appkeys import JOBS, PG
 from gateway.jobs.catalog import JOBS as CATALOG
 from gateway.jobs.runner import JobContext, run_job
 from gateway.policy import RetentionPolicy, retention_until
-from tests.conftest import Clock, bearer
 from tests.integration.jobs_support import AT, copies, make_call, upload
+from tests.support.clock import Clock
+from tests.support.headers import bearer
 
 
 async def run(client: Any, name: str, at: str, *, dry_run: bool = False) -> Any:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,38 +13,7 @@ import aiohttp
 import pytest
 
 from gateway.settings import Settings
-
-GATEWAY = [sys.executable, "-m", "gateway.cli"]
-
-
-def _env(settings: Settings) -> dict[str, str]:
-    return {
-        **os.environ,
-        "GATEWAY_DATABASE_URL": settings.database_url,
-        "GATEWAY_REDIS_URL": settings.redis_url,
-        "GATEWAY_REDIS_PREFIX": settings.redis_prefix,
-        "GATEWAY_LOG_LEVEL": "INFO",
-    }
-
-
-async def run_cli(settings: Settings, *args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        *GATEWAY,
-        *args,
-        env=_env(settings),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await proc.communicate()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from tests.support.processes import GATEWAY, free_port, gateway_env, run_cli
 
 
 async def answering(http: aiohttp.ClientSession, url: str, log: Path) -> None:
@@ -68,7 +35,7 @@ async def server(settings: Settings, tmp_path: Path) -> AsyncIterator[tuple[Any,
     port = free_port()
     log = (tmp_path / "serve.log").open("wb")
     proc = await asyncio.create_subprocess_exec(
-        *GATEWAY, "serve", "--port", str(port), env=_env(settings), stdout=log, stderr=log
+        *GATEWAY, "serve", "--port", str(port), env=gateway_env(settings), stdout=log, stderr=log
     )
     base = f"http://127.0.0.1:{port}"
     async with aiohttp.ClientSession() as http:
@@ -144,7 +111,7 @@ async def test_config_file_is_read(settings: Settings, tmp_path: Path) -> None:
         "--config",
         str(config),
         "migrate",
-        env={k: v for k, v in _env(env_less).items() if k != "GATEWAY_DATABASE_URL"},
+        env={k: v for k, v in gateway_env(env_less).items() if k != "GATEWAY_DATABASE_URL"},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -222,7 +189,7 @@ async def test_processes_sharing_a_port_each_answer_metrics_on_their_own(
             "--reuse-port",
             "--metrics-port",
             str(m),
-            env=_env(settings),
+            env=gateway_env(settings),
             stdout=log,
             stderr=log,
         )
@@ -287,7 +254,7 @@ async def test_serve_cuts_off_slow_clients(settings: Settings, tmp_path: Path) -
     port, metrics_port = free_port(), free_port()
     log = (tmp_path / "serve.log").open("wb")
     env = {
-        **_env(settings),
+        **gateway_env(settings),
         "GATEWAY_HEADER_TIMEOUT_SECONDS": "0.5",
         "GATEWAY_KEEPALIVE_TIMEOUT_SECONDS": "1",
     }
@@ -343,7 +310,7 @@ async def test_sigterm_stops_within_the_grace_period_whatever_still_runs(
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         *("-c", SERVE_WITH_GRACE, str(port), str(grace)),
-        env=_env(settings),
+        env=gateway_env(settings),
         stdout=log,
         stderr=log,
     )

@@ -20,10 +20,10 @@ import pytest
 from redis.asyncio import Redis
 
 from gateway.settings import Settings
-from tests.conftest import bearer
 from tests.integration.tenant import OPEN_POLICY, Tenant
-from tests.integration.test_failover import OwnRedis
 from tests.support.gateway_process import GatewayProcess
+from tests.support.headers import bearer
+from tests.support.redis_server import OwnRedis
 from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.skipif(

@@ -12,8 +12,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import bearer
 from tests.integration.tenant import OPEN_POLICY, Tenant, until
+from tests.support.headers import bearer
 
 
 @pytest.fixture

@@ -20,8 +20,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from gateway.store import redis_pipe
 from gateway.store.redis import create_redis
 from gateway.store.redis_pipe import RedisPipe, _Incomplete, pack, parse
-from tests.conftest import REDIS_URL
-from tests.integration.test_process import free_port
+from tests.support.databases import REDIS_URL
+from tests.support.processes import free_port
 from tests.support.tcp_proxy import MAXCLIENTS_REPLY, Mode, TcpProxy
 
 CLOSE = object()  # a handler's answer: drop the connection instead of replying

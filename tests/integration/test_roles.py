@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import bearer
+from tests.support.headers import bearer
 
 ROLES = ("dialer", "supervisor", "auditor", "admin")
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from gateway import scrub as scrub_module
-from tests.conftest import bearer
 from tests.integration.tenant import OPEN_POLICY, Tenant, e164, mobile
+from tests.support.headers import bearer
 
 
 @pytest.fixture

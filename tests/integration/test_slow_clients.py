@@ -21,8 +21,9 @@ import msgspec
 import pytest
 
 from gateway.settings import Settings
-from tests.conftest import Clock, Serve
+from tests.conftest import Serve
 from tests.integration.tenant import OPEN_POLICY, Tenant
+from tests.support.clock import Clock
 
 HEADER = 1.0
 BODY = 1.0

@@ -29,7 +29,7 @@ from gateway.appkeys import DNC
 from gateway.settings import Settings, load_settings
 from gateway.store import dnc_cache
 from tests.integration.tenant import OPEN_POLICY, Tenant, codes, until
-from tests.integration.test_failover import OwnRedis
+from tests.support.redis_server import OwnRedis
 from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.skipif(

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from tests.conftest import REDIS_URL
+from tests.support.databases import REDIS_URL
 from tests.support.tcp_proxy import MAXCLIENTS_REPLY, TcpProxy
 
 Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,19 +15,14 @@ from typing import IO, Any
 
 import aiohttp
 
+from tests.support.processes import free_port
+
 _LAUNCHER = (
     "import sys, datetime as d, gateway.app as a; "
     "s = d.timedelta(seconds=float(sys.argv[1])); "
     "a._system_clock = lambda: d.datetime.now(d.UTC) + s; "
     "from gateway.cli import main; raise SystemExit(main(sys.argv[2:]))"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class GatewayProcess:

@@ -1,3 +1,6 @@
+"""Migrations run against a fresh database: once, concurrently, interrupted, and the
+locks they wait for."""
+
 from __future__ import annotations
 
 import asyncio
@@ -9,7 +12,7 @@ import asyncpg
 import msgspec
 import pytest
 
-from gateway.settings import Settings, load_settings
+from gateway.settings import Settings
 from gateway.store import postgres
 from gateway.store.postgres import (
     MIGRATION_LOCK_KEY,
@@ -19,103 +22,8 @@ from gateway.store.postgres import (
     available_migrations,
     migrate,
 )
-from tests.conftest import ADMIN_URL, _db_url, bearer
-from tests.integration.test_process import run_cli
-
-
-async def test_healthz_needs_no_token(client: Any) -> None:
-    resp = await client.get("/healthz")
-    assert resp.status == 200
-    assert (await resp.json()) == {"status": "ok"}
-
-
-async def test_readyz_checks_postgres_and_redis(client: Any) -> None:
-    resp = await client.get("/readyz")
-    body = await resp.json()
-    assert body["checks"]["postgres"] == "ok"
-    assert body["checks"]["redis"] == "ok"
-
-
-async def test_readyz_503_when_redis_unreachable(make_client: Any, settings: Settings) -> None:
-    broken = load_settings(env={}, **{**_as_dict(settings), "redis_url": "redis://127.0.0.1:1/0"})
-    client = await make_client(broken)
-    resp = await client.get("/readyz")
-    assert resp.status == 503
-    body = await resp.json()
-    assert body["checks"]["redis"] != "ok"
-    assert body["checks"]["postgres"] == "ok"
-
-
-def _as_dict(settings: Settings) -> dict[str, Any]:
-    import msgspec
-
-    return msgspec.structs.asdict(settings)
-
-
-async def test_unknown_route_is_404_envelope(client: Any) -> None:
-    resp = await client.get("/v1/nothing-here")
-    assert resp.status == 404
-    assert (await resp.json())["error"]["code"] == "not_found"
-
-
-async def test_wrong_method_is_405_envelope(client: Any) -> None:
-    resp = await client.post("/healthz")
-    assert resp.status == 405
-    assert (await resp.json())["error"]["code"] == "method_not_allowed"
-
-
-async def test_metrics_are_prometheus_text(client: Any) -> None:
-    await client.get("/healthz")
-    resp = await client.get("/metrics")
-    assert resp.status == 200
-    assert "gateway_http_requests_total" in await resp.text()
-
-
-async def test_openapi_describes_every_route(client: Any) -> None:
-    resp = await client.get("/openapi.json")
-    doc = await resp.json()
-    assert doc["openapi"].startswith("3.")
-    assert "/healthz" in doc["paths"]
-    assert "/readyz" in doc["paths"]
-
-
-async def test_openapi_lists_each_routes_error_codes_by_status(client: Any) -> None:
-    doc = await (await client.get("/openapi.json")).json()
-
-    def errors(path: str, method: str) -> dict[str, list[str]]:
-        responses = doc["paths"][path][method]["responses"]
-        return {s: r["x-error-codes"] for s, r in responses.items() if "x-error-codes" in r}
-
-    assert errors("/v1/precheck", "post") == {
-        "400": ["invalid_request"],
-        "401": ["unauthorized"],
-        "403": ["forbidden"],
-        "408": ["request_timeout"],
-        "409": ["request_id_conflict"],
-        "413": ["too_large"],
-        "503": ["unavailable"],
-    }
-    # A route reading a body, whole or streamed, may answer that it came too slowly.
-    assert errors("/v1/calls/{call_id}/recording", "put")["408"] == ["request_timeout"]
-    assert "408" not in errors("/v1/calls/{call_id}/recording", "get")
-    assert errors("/v1/policy", "put")["400"] == ["invalid_request", "policy_below_floor"]
-    assert errors("/v1/scripts/{script_id}/{version}", "patch")["409"] == ["invalid_state"]
-    assert errors("/healthz", "get") == {}
-    ready = doc["paths"]["/readyz"]["get"]["responses"]
-    assert ready["503"]["content"] == ready["200"]["content"]  # the report, not ready
-    described = doc["paths"]["/v1/precheck"]["post"]["responses"]["409"]
-    assert described["description"] == "error: request_id_conflict"
-    assert described["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/Error"
-    }
-
-
-async def test_request_id_is_echoed(client: Any) -> None:
-    resp = await client.get("/healthz", headers={"X-Request-Id": "abc-123"})
-    assert resp.headers["X-Request-Id"] == "abc-123"
-
-
-# --- migrations --------------------------------------------------------------------------
+from tests.support.databases import ADMIN_URL, db_url
+from tests.support.processes import run_cli
 
 
 @pytest.fixture
@@ -124,7 +32,7 @@ async def fresh_database() -> Any:
     admin = await asyncpg.connect(ADMIN_URL)
     await admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield _db_url(name)
+        yield db_url(name)
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
@@ -489,46 +397,3 @@ async def test_a_failed_migration_is_named_and_not_recorded(
         assert await migrate(fresh_database) == [_MIGRATION_015]
     finally:
         await conn.close()
-
-
-# --- auth --------------------------------------------------------------------------------
-
-
-async def test_missing_token_is_401(client: Any) -> None:
-    resp = await client.get("/v1/whoami")
-    assert resp.status == 401
-    assert (await resp.json())["error"]["code"] == "unauthorized"
-
-
-async def test_unknown_token_is_401(client: Any) -> None:
-    resp = await client.get("/v1/whoami", headers=bearer("gw_000000000000_nope"))
-    assert resp.status == 401
-
-
-async def test_tampered_secret_is_401(client: Any, tokens: dict[str, str]) -> None:
-    resp = await client.get("/v1/whoami", headers=bearer(tokens["admin"] + "x"))
-    assert resp.status == 401
-
-
-async def test_tampered_secret_is_401_after_the_real_one_was_accepted(
-    client: Any, tokens: dict[str, str]
-) -> None:
-    assert (await client.get("/v1/whoami", headers=bearer(tokens["admin"]))).status == 200
-    token_id = tokens["admin"].split("_")[1]
-    for forged in (tokens["admin"][:-1], tokens["admin"] + "x", f"gw_{token_id}_x"):
-        assert (await client.get("/v1/whoami", headers=bearer(forged))).status == 401
-    assert (await client.get("/v1/whoami", headers=bearer(tokens["admin"]))).status == 200
-
-
-async def test_whoami_names_the_token(client: Any, tokens: dict[str, str]) -> None:
-    resp = await client.get("/v1/whoami", headers=bearer(tokens["auditor"]))
-    assert resp.status == 200
-    assert await resp.json() == {"name": "test-auditor", "role": "auditor"}
-
-
-async def test_tokens_are_stored_as_hashes_only(db: Any, tokens: dict[str, str]) -> None:
-    rows = await db.fetch("SELECT secret_hash FROM api_tokens")
-    secrets_ = [t.split("_")[2].encode() for t in tokens.values()]
-    for row in rows:
-        assert all(s not in bytes(row["secret_hash"]) for s in secrets_)
-        assert len(bytes(row["secret_hash"])) == 32

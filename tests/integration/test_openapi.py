@@ -1,0 +1,44 @@
+"""The OpenAPI document the gateway serves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+async def test_openapi_describes_every_route(client: Any) -> None:
+    resp = await client.get("/openapi.json")
+    doc = await resp.json()
+    assert doc["openapi"].startswith("3.")
+    assert "/healthz" in doc["paths"]
+    assert "/readyz" in doc["paths"]
+
+
+async def test_openapi_lists_each_routes_error_codes_by_status(client: Any) -> None:
+    doc = await (await client.get("/openapi.json")).json()
+
+    def errors(path: str, method: str) -> dict[str, list[str]]:
+        responses = doc["paths"][path][method]["responses"]
+        return {s: r["x-error-codes"] for s, r in responses.items() if "x-error-codes" in r}
+
+    assert errors("/v1/precheck", "post") == {
+        "400": ["invalid_request"],
+        "401": ["unauthorized"],
+        "403": ["forbidden"],
+        "408": ["request_timeout"],
+        "409": ["request_id_conflict"],
+        "413": ["too_large"],
+        "503": ["unavailable"],
+    }
+    # A route reading a body, whole or streamed, may answer that it came too slowly.
+    assert errors("/v1/calls/{call_id}/recording", "put")["408"] == ["request_timeout"]
+    assert "408" not in errors("/v1/calls/{call_id}/recording", "get")
+    assert errors("/v1/policy", "put")["400"] == ["invalid_request", "policy_below_floor"]
+    assert errors("/v1/scripts/{script_id}/{version}", "patch")["409"] == ["invalid_state"]
+    assert errors("/healthz", "get") == {}
+    ready = doc["paths"]["/readyz"]["get"]["responses"]
+    assert ready["503"]["content"] == ready["200"]["content"]  # the report, not ready
+    described = doc["paths"]["/v1/precheck"]["post"]["responses"]["409"]
+    assert described["description"] == "error: request_id_conflict"
+    assert described["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Error"
+    }
