@@ -23,7 +23,6 @@ from gateway.settings import Settings, load_settings
 from gateway.store.postgres import connect, migrate
 from tests.support.clock import Clock
 from tests.support.databases import ADMIN_URL, REDIS_URL, db_url
-from tests.support.headers import bearer as bearer  # still importable from here
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from gateway.ids import uuid7_text
-from tests.conftest import Clock, bearer
 from tests.integration.tenant import OPEN_POLICY, Tenant, codes, e164, mobile, until
+from tests.support.clock import Clock
+from tests.support.headers import bearer
 
 pytestmark = pytest.mark.asyncio
 

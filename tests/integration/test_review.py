@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from gateway.review import CallFilter
-from tests.conftest import Clock, bearer
 from tests.integration.tenant import OPEN_POLICY, Tenant, e164
-from tests.integration.test_process import run_cli
+from tests.support.clock import Clock
+from tests.support.headers import bearer
+from tests.support.processes import run_cli
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ import pytest
 from gateway.answers import body_hash, encode
 from gateway.policy import CheckRequest
 from gateway.revision import RULES_REVISION
-from tests.conftest import bearer
 from tests.integration.tenant import OPEN_POLICY, Tenant, until
+from tests.support.headers import bearer
 
 OLDER = "0.0.9+0123456789ab"
 
