@@ -90,6 +90,33 @@ def _warn_if_not_undone(undone: asyncio.Future[Any]) -> None:
         log.warning("could not undo the attempt of an unrecorded check: %s", undone.exception())
 
 
+def script_query(q: FactQuery, others_pass: bool, required: int) -> str:
+    """ARGV[3] of precheck.lua: the query, whether every other rule passed, and the
+    do-not-call change number the cache must have applied."""
+    return (
+        f"{'am' if 'marketing' in q.dnc_blocking_scopes else 'a'}"
+        f" {1 if q.counts_attempts else 0} {1 if others_pass else 0} {q.now_ms}"
+        f" {q.day_start_ms} {q.week_start_ms}"
+        f" {-1 if q.per_day is None else q.per_day}"
+        f" {-1 if q.per_7_days is None else q.per_7_days} {q.min_gap_ms}"
+        f" {required}"
+    )
+
+
+def script_reply(raw: bytes) -> tuple[str, Facts, bool, bytes]:
+    """precheck.lua's reply: its status, the facts it found (meaningful when the status
+    is "ok"), whether it counted the attempt, and what it stored."""
+    status, scope, today, week, last, counted, stored = raw.split(b"|", 6)
+    last_ms = int(last)
+    facts = Facts(
+        dnc_scope=cast("DncScope | None", scope.decode() or None),
+        attempts_today=int(today),
+        attempts_7_days=int(week),
+        last_attempt_ms=None if last_ms < 0 else last_ms,
+    )
+    return status.decode(), facts, counted == b"1", stored
+
+
 class PreCallChecker:
     def __init__(
         self,
@@ -163,12 +190,7 @@ class PreCallChecker:
                 idem_key,
                 mode,
                 str(digits(q.e164)) if q.e164 else "",
-                f"{'am' if 'marketing' in q.dnc_blocking_scopes else 'a'}"
-                f" {1 if q.counts_attempts else 0} {1 if others_pass else 0} {q.now_ms}"
-                f" {q.day_start_ms} {q.week_start_ms}"
-                f" {-1 if q.per_day is None else q.per_day}"
-                f" {-1 if q.per_7_days is None else q.per_7_days} {q.min_gap_ms}"
-                f" {self._known.required()}",
+                script_query(q, others_pass, self._known.required()),
                 member,
                 digest,
                 f"{self._keys.prefix}dnc:",
@@ -178,8 +200,7 @@ class PreCallChecker:
         except (RedisError, OSError, TimeoutError) as e:
             log.warning("redis unavailable for a check: %s", str(e) or type(e).__name__)
             return "degraded", Facts(degraded="Redis is unreachable"), False, b""
-        status_raw, scope_raw, today, week, last, counted, stored = raw.split(b"|", 6)
-        status = status_raw.decode()
+        status, facts, counted, stored = script_reply(raw)
         if status == "degraded":
             return status, Facts(degraded="the do-not-call cache is incomplete"), False, b""
         if status == "behind":
@@ -190,14 +211,7 @@ class PreCallChecker:
                 else "not listening for do-not-call changes (reconnecting to PostgreSQL)"
             )
             return "degraded", Facts(degraded=why), False, b""
-        last_ms = int(last)
-        facts = Facts(
-            dnc_scope=cast("DncScope | None", scope_raw.decode() or None),
-            attempts_today=int(today),
-            attempts_7_days=int(week),
-            last_attempt_ms=None if last_ms < 0 else last_ms,
-        )
-        return status, facts, counted == b"1", stored
+        return status, facts, counted, stored
 
     async def check(self, request: CheckRequest, who: Principal) -> bytes:
         """The answer, within the check's time limit: its decision, a degraded deny, or

@@ -71,7 +71,7 @@ T = TypeVar("T")
 # without its line end; the value as dnc_changes.cache_value() writes it.
 CACHE_LINE_SQL = (
     "substr(number, 2) || ' ' || CASE scope WHEN 'all' THEN 'a' ELSE 'm' END "
-    "|| coalesce('|' || floor(extract(epoch FROM expires_at))::bigint, '')"
+    "|| coalesce('|' || ceil(extract(epoch FROM expires_at))::bigint, '')"
 )
 _REBUILD_LINES = f"""
 SELECT {CACHE_LINE_SQL} FROM dnc_entries

@@ -26,13 +26,15 @@ import asyncio
 import collections
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from gateway.types import Conn, Db
 
 DNC_CHANNEL = "gateway_dnc"
 UNAPPLIED = "unapplied"
 REQUIRED_AFTER_SECONDS = 2.0
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECOND = timedelta(seconds=1)
 UNKNOWN = 2**53 - 1  # no cache can have applied this many changes: a check is degraded
 
 # The next number, the change and its announcement: one statement, the transaction's last
@@ -58,8 +60,12 @@ FROM packed
 
 
 def cache_value(scope: str, expires_at: datetime | None) -> str:
+    """The cache's value of an entry. The cache keeps expiries to the second, rounded up:
+    an entry is never out of the cache's view before it expires (`CACHE_LINE_SQL` alike)."""
     code = "a" if scope == "all" else "m"
-    return code if expires_at is None else f"{code}|{int(expires_at.timestamp())}"
+    if expires_at is None:
+        return code
+    return f"{code}|{-((_EPOCH - expires_at) // _SECOND)}"
 
 
 def cache_line(e164: str, scope: str | None, expires_at: datetime | None = None) -> str:

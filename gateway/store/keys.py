@@ -4,7 +4,7 @@ DNC cache (one generation at a time; a missing `dnc:current` means incomplete):
   {p}dnc:current            "<generation> <buckets> <last change applied>"
   {p}dnc:building           the same, while a rebuild runs
   {p}dnc:<gen>:<bucket>     hash: field = number // buckets, value = scope "m" | "a",
-                            optionally "|<expires epoch seconds>"
+                            optionally "|<expires epoch seconds, rounded up>"
 Attempts:
   {p}att:<e164>             sorted set of attempt times (ms), member = call id
 Idempotency:
