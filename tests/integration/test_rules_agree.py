@@ -42,7 +42,7 @@ from gateway.precheck import script_query, script_reply
 from gateway.store.dnc_cache import digits, lua
 from gateway.store.dnc_changes import cache_line
 from gateway.store.keys import Keys
-from tests.conftest import REDIS_URL
+from tests.support.databases import REDIS_URL
 from tests.unit.policy import world
 
 CST = timezone(timedelta(hours=8))
