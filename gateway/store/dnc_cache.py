@@ -642,11 +642,14 @@ class DncCache:
                         "dnc cache reachable again after %.0f s", time.monotonic() - failing_since
                     )
                     failing_since = None
-            except (RedisError, OSError, asyncpg.PostgresError, CatchUpImpossible) as e:
+            except Exception as e:  # whatever failed (asyncpg's pool too), it lives on
                 now = time.monotonic()
                 failing_since = failing_since or now
                 if now - last_warned >= WARN_EVERY_SECONDS:
                     last_warned = now
-                    log.warning("dnc cache check failed (checks deny meanwhile): %s", e)
+                    log.warning(
+                        "dnc cache check failed (checks deny meanwhile): %s",
+                        str(e) or type(e).__name__,
+                    )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), interval)

@@ -403,6 +403,32 @@ async def test_the_watchdog_stops_when_a_cancellation_is_swallowed(
     cache.start_watchdog()
 
 
+async def test_the_watchdog_outlives_any_error_of_a_round(client: Any, monkeypatch: Any) -> None:
+    """A round failing with something other than a Redis or PostgreSQL error (asyncpg's
+    pool closing under it, say) must not end the watchdog: it alone rebuilds the cache
+    and catches it up, so without it checks would stay denied."""
+    import asyncpg
+
+    cache = client.server.app[DNC]
+    await cache.stop_watchdog()
+    rounds = 0
+    recovered = asyncio.Event()
+
+    async def failing_then_fine() -> None:
+        nonlocal rounds
+        rounds += 1
+        if rounds <= 2:
+            raise asyncpg.InterfaceError("pool is closing")
+        recovered.set()
+
+    monkeypatch.setattr(cache, "ensure", failing_then_fine)
+    cache.start_watchdog(interval=0.01)
+    await asyncio.wait_for(recovered.wait(), timeout=5)
+    await cache.stop_watchdog()
+    monkeypatch.undo()
+    cache.start_watchdog()
+
+
 async def test_the_command_line_import_reads_a_file_in_blocks_and_batches(
     client: Any, db: Any, settings: Any, tmp_path: Any, monkeypatch: Any
 ) -> None:
