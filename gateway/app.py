@@ -3,11 +3,13 @@ closed in cleanup contexts and kept under typed keys (gateway.appkeys)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+import asyncpg
 from aiohttp import web
 from redis.exceptions import RedisError
 
@@ -138,6 +140,7 @@ async def _registries(app: web.Application) -> AsyncIterator[None]:
 
 
 CALENDAR_WARN_DAYS = 60
+RESYNC_RETRY_SECONDS = 0.5
 
 
 def _warn_if_the_calendar_ends_soon(until: float, now: datetime) -> None:
@@ -168,8 +171,19 @@ async def _dnc(app: web.Application) -> AsyncIterator[None]:
     pool = app[PG]
 
     async def resync() -> None:
-        known.reset(await dnc_changes.latest(pool))
-        cache.wake()
+        # Until this succeeds every check is denied, so try until it does (or the
+        # connection is lost again, and the next reconnect tries anew).
+        while notes.up:
+            try:
+                latest = await dnc_changes.latest(pool)
+            except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as e:
+                log.warning("do-not-call changes not resynced (checks deny meanwhile): %s", e)
+                await asyncio.sleep(RESYNC_RETRY_SECONDS)
+                continue
+            if notes.up:
+                known.reset(latest)
+                cache.wake()
+            return
 
     # Announcements are handled at once, not in a task of their own: a check that starts
     # after one arrived must see it.

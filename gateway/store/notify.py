@@ -31,6 +31,11 @@ class Notifications:
         self._handlers: set[asyncio.Task[None]] = set()
         self.connected = asyncio.Event()
 
+    @property
+    def up(self) -> bool:
+        """Listening now: connected, and not found lost since."""
+        return self._conn is not None and not self._lost.is_set()
+
     def subscribe(self, channel: str, callback: Callback) -> None:
         self._channels.setdefault(channel, []).append(callback)
 

@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from tests.integration.tenant import OPEN_POLICY, Tenant
+from tests.integration.tenant import OPEN_POLICY, Tenant, until
 from tests.support.databases import ADMIN_URL
 from tests.support.headers import bearer
 
@@ -74,3 +74,42 @@ async def test_database_outage_answers_503_and_recovers(
     assert status == 200
     assert answer["decision"] == "allow", answer
     assert (await client.get("/readyz")).status == 200
+
+
+async def test_a_failed_resync_after_the_listener_reconnects_is_tried_again(
+    client: Any, tokens: dict[str, str], db: Any, monkeypatch: Any
+) -> None:
+    """After its listener reconnects a process must learn PostgreSQL's newest do-not-call
+    change before it may allow a check; when that read fails, it tries again rather than
+    deny every check until the next disconnection."""
+    from gateway.appkeys import DNC, NOTIFICATIONS
+    from gateway.store import dnc_changes
+
+    tenant = Tenant(client, tokens)
+    await tenant.ok("PUT", "/v1/policy", "admin", json=OPEN_POLICY)
+    await tenant.build()
+    app = client.server.app
+    real = dnc_changes.latest
+    failures = 2
+
+    async def flaky(db_: Any) -> int:
+        nonlocal failures
+        if failures:
+            failures -= 1
+            raise OSError("connection reset")
+        return await real(db_)
+
+    monkeypatch.setattr(dnc_changes, "latest", flaky)
+    listener = app[NOTIFICATIONS]._conn
+    assert listener is not None
+    await db.execute("SELECT pg_terminate_backend($1)", listener.get_server_pid())
+
+    async def allowed() -> bool:
+        status, answer = await tenant.call(
+            "POST", "/v1/precheck", "dialer", json=tenant.marketing(tenant.listed[2])
+        )
+        return status == 200 and answer["decision"] == "allow"
+
+    assert await until(allowed)
+    assert failures == 0
+    assert app[DNC].known.listening
