@@ -193,7 +193,7 @@ class PreCallChecker:
                 script_query(q, others_pass, self._known.required()),
                 member,
                 digest,
-                f"{self._keys.prefix}dnc:",
+                self._keys.dnc_prefix,
                 takeover,
             )
             raw: bytes = await script

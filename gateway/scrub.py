@@ -67,7 +67,7 @@ class Scrubber:
                 packed = "".join(f"{n[1:]}\n" for n in wanted[start : start + LOOKUP_CHUNK])
                 await self._lookup(
                     keys=[self._keys.dnc_current],
-                    args=[f"{self._keys.prefix}dnc:", now_ms, packed, self._known.required()],
+                    args=[self._keys.dnc_prefix, now_ms, packed, self._known.required()],
                     client=pipe,
                 )
             answers: list[bytes] = await pipe.execute() if wanted else []

@@ -349,7 +349,7 @@ class DncCache:
         """Apply change `seq` to the generation of marker `key` if it holds `after`
         (= seq - 1); a large change goes in parts, the last recording the number. Returns
         the marker's applied number afterwards, -1 when there is no marker."""
-        prefix = f"{self._keys.prefix}dnc:"
+        prefix = self._keys.dnc_prefix
         parts = _parts(lines)
         if len(parts) == 1:
             return int(await self._change(keys=[key], args=[prefix, after, seq, lines]))
@@ -431,7 +431,7 @@ class DncCache:
     async def _build(self, token: str, min_entries: int) -> Generation:
         async with self._pool.acquire() as conn:
             count = await conn.fetchval("SELECT count(*) FROM dnc_entries WHERE ended_at IS NULL")
-            number = int(await self._redis.incr(f"{self._keys.prefix}dnc:generation-seq"))
+            number = int(await self._redis.incr(self._keys.dnc_generation_seq))
             gen = Generation(number, bucket_count(max(int(count), min_entries)), 0)
             await self._redis.set(self._keys.dnc_building, gen.marker(), px=_LOCK_MS)
             gen = await self._while_held(token, self._fill(conn, gen))
@@ -497,7 +497,7 @@ class DncCache:
             _REBUILD_LINES,
             script=self._change,
             keys=[self._keys.dnc_building],
-            head=[f"{self._keys.prefix}dnc:", str(gen.applied), ""],
+            head=[self._keys.dnc_prefix, str(gen.applied), ""],
         )
 
     async def _restore_attempts(self, conn: Conn) -> None:
@@ -510,7 +510,7 @@ class DncCache:
                 self._clock() - timedelta(milliseconds=ATTEMPTS_TTL_MS),
                 script=self._attempts_restore,
                 keys=[],
-                head=[f"{self._keys.prefix}att:", str(ATTEMPTS_TTL_MS)],
+                head=[self._keys.attempts_prefix, str(ATTEMPTS_TTL_MS)],
             )
 
     async def _copy_lines(
