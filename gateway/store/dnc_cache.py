@@ -25,7 +25,6 @@ import time
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from importlib import resources
 from typing import Any, TypeVar
 
 import asyncpg
@@ -45,6 +44,7 @@ from gateway.answers import (
 from gateway.store import dnc_changes
 from gateway.store.dnc_changes import KnownChanges
 from gateway.store.keys import Keys
+from gateway.store.scripts import lua
 from gateway.tasks import abandon, raise_if_stopping, stop
 from gateway.types import Conn
 
@@ -129,10 +129,6 @@ return 0
 """
 
 
-def lua(name: str) -> str:
-    return resources.files("gateway.store").joinpath("lua", name).read_text("utf-8")
-
-
 def bucket_count(entries: int) -> int:
     n = MIN_BUCKETS
     while n * ENTRIES_PER_BUCKET < entries:
@@ -153,10 +149,6 @@ def _parts(lines: str) -> list[str]:
         parts.append(lines[start:cut])
         start = cut
     return parts
-
-
-def digits(e164: str) -> int:
-    return int(e164.lstrip("+"))
 
 
 @dataclass(frozen=True)

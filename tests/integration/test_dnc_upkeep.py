@@ -18,10 +18,11 @@ from gateway.dnc_cli import import_file
 from gateway.dnc_upkeep import check_cache, expire_entries
 from gateway.errors import InvalidRequest
 from gateway.store import dnc_cache, dnc_import
-from gateway.store.dnc_cache import RebuildLost, digits
+from gateway.store.dnc_cache import RebuildLost
 from gateway.store.dnc_changes import cache_value
 from gateway.store.dnc_import import _insert_batch, import_entries
 from gateway.store.postgres import connect
+from gateway.store.scripts import digits
 from tests.integration.tenant import e164, mobile
 
 
