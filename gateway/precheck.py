@@ -1,35 +1,27 @@
 """The pre-call check: gather the facts (registry snapshot in memory, one Redis script
-call), let the pure policy engine judge, make the decision durable, then answer.
-
-The Redis commands go through a `RedisPipe`: the commands of checks running at the same
-time share one write on one connection instead of taking a pool connection each; each
-check still waits for its own command's reply and sees its errors as redis-py raised them."""
+call through gateway.store.check_script), let the pure policy engine judge, make the
+decision durable, then answer."""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import logging
 import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import asyncpg
 import msgspec
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError, RedisError
 
 from gateway import metrics
 from gateway.answers import (
-    IDEMPOTENCY_SECONDS,
     PrecheckAnswer,
     body_hash,
     encode,
     ms_left,
     replay_from_decision,
-    replay_value,
 )
 from gateway.auth import Principal
 from gateway.errors import ApiError, Unavailable
@@ -37,9 +29,6 @@ from gateway.ids import uuid7_text
 from gateway.policy import (
     CallContext,
     CheckRequest,
-    DncScope,
-    FactQuery,
-    Facts,
     Verdict,
     build_context,
     fact_query,
@@ -48,73 +37,19 @@ from gateway.policy import (
 )
 from gateway.revision import RULES_REVISION
 from gateway.snapshot import RegistryCache
+from gateway.store.check_script import CheckScript
 from gateway.store.decisions import DecisionLog, DecisionLogUnavailable, DecisionRecord
-from gateway.store.dnc_cache import digits, lua
 from gateway.store.dnc_changes import KnownChanges
 from gateway.store.keys import Keys
-from gateway.store.redis_pipe import RedisPipe
-
-log = logging.getLogger("gateway.precheck")
 
 # An earlier request with the same request_id whose pending marker is older than its
 # time limit by this much has ended: answered (its decision is in PostgreSQL) or not.
 _PENDING_MARGIN_MS = 1000
-# KEYS[1] an idempotency key; ARGV[1] the pending marker it must still hold, ARGV[2] the
-# answer to put in its place, ARGV[3] for how many ms.
-_REPLACE_MARKER = """
-if redis.call("GET", KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call("SET", KEYS[1], ARGV[2], "PX", ARGV[3])
-return 1
-"""
-
-
-# KEYS[1] an idempotency key; ARGV[1] the pending marker to remove, if it is still that.
-_FORGET_MARKER = """
-if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end
-return 0
-"""
 
 
 class RequestIdConflict(ApiError):
     status = 409
     code = "request_id_conflict"
-
-
-def _warn_if_not_stored(stored: asyncio.Future[Any]) -> None:
-    if not stored.cancelled() and stored.exception() is not None:
-        log.warning("could not store the idempotent answer: %s", stored.exception())
-
-
-def _warn_if_not_undone(undone: asyncio.Future[Any]) -> None:
-    if not undone.cancelled() and undone.exception() is not None:
-        log.warning("could not undo the attempt of an unrecorded check: %s", undone.exception())
-
-
-def script_query(q: FactQuery, others_pass: bool, required: int) -> str:
-    """ARGV[3] of precheck.lua: the query, whether every other rule passed, and the
-    do-not-call change number the cache must have applied."""
-    return (
-        f"{'am' if 'marketing' in q.dnc_blocking_scopes else 'a'}"
-        f" {1 if q.counts_attempts else 0} {1 if others_pass else 0} {q.now_ms}"
-        f" {q.day_start_ms} {q.week_start_ms}"
-        f" {-1 if q.per_day is None else q.per_day}"
-        f" {-1 if q.per_7_days is None else q.per_7_days} {q.min_gap_ms}"
-        f" {required}"
-    )
-
-
-def script_reply(raw: bytes) -> tuple[str, Facts, bool, bytes]:
-    """precheck.lua's reply: its status, the facts it found (meaningful when the status
-    is "ok"), whether it counted the attempt, and what it stored."""
-    status, scope, today, week, last, counted, stored = raw.split(b"|", 6)
-    last_ms = int(last)
-    facts = Facts(
-        dnc_scope=cast("DncScope | None", scope.decode() or None),
-        attempts_today=int(today),
-        attempts_7_days=int(week),
-        last_attempt_ms=None if last_ms < 0 else last_ms,
-    )
-    return status.decode(), facts, counted == b"1", stored
 
 
 class PreCallChecker:
@@ -132,86 +67,16 @@ class PreCallChecker:
         timeout_ms: int = 2000,
     ) -> None:
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._known = known
-        self._behind = behind
         self._timeout = timeout_ms / 1000
         # Redis may take at most this share of a check's time; the rest is for storing the
         # decision (a check without its facts is still judged, degraded, and recorded).
         self._facts_timeout = self._timeout / 2
         self._pending_stale_ms = timeout_ms + _PENDING_MARGIN_MS
-        self._redis = redis
         self._keys = keys
         self._registries = registries
         self._decisions = decisions
         self._valid = timedelta(seconds=valid_seconds)
-        self._pipe = RedisPipe.for_client(redis)
-        self._replace_marker = redis.register_script(_REPLACE_MARKER)
-        self._script_source = lua("precheck.lua").encode()
-        self._script_sha = hashlib.sha1(self._script_source).hexdigest()
-
-    async def _run_script(self, *keys_and_args: Any) -> Any:
-        """The script's reply, or TimeoutError after the facts' share of the check's time
-        (a timer on the command's own future: a timeout scope costs a check several µs)."""
-        command = self._pipe.send("EVALSHA", self._script_sha, 3, *keys_and_args)
-        timer = asyncio.get_running_loop().call_later(self._facts_timeout, _expire, command)
-        try:
-            return await command
-        except NoScriptError:
-            pass
-        except asyncio.CancelledError:
-            # A client the pipe sends through (TLS) gives a task, which the timer cancels.
-            task = asyncio.current_task()
-            if command.cancelled() and task is not None and not task.cancelling():
-                raise TimeoutError from None
-            raise
-        finally:
-            timer.cancel()
-        async with asyncio.timeout(self._facts_timeout):
-            # Redis restarted or was flushed: load the script again, once.
-            sha = await self._pipe.send("SCRIPT", "LOAD", self._script_source)
-            self._script_sha = sha.decode() if isinstance(sha, bytes) else str(sha)
-            return await self._pipe.send("EVALSHA", self._script_sha, 3, *keys_and_args)
-
-    async def _facts(
-        self,
-        q: FactQuery,
-        *,
-        others_pass: bool,
-        member: str,
-        idem_key: str,
-        digest: str,
-        mode: str,
-        takeover: str = "",
-    ) -> tuple[str, Facts, bool, bytes]:
-        try:
-            script = self._run_script(
-                self._keys.dnc_current,
-                self._keys.attempts(q.e164) if q.e164 else "",
-                idem_key,
-                mode,
-                str(digits(q.e164)) if q.e164 else "",
-                script_query(q, others_pass, self._known.required()),
-                member,
-                digest,
-                f"{self._keys.prefix}dnc:",
-                takeover,
-            )
-            raw: bytes = await script
-        except (RedisError, OSError, TimeoutError) as e:
-            log.warning("redis unavailable for a check: %s", str(e) or type(e).__name__)
-            return "degraded", Facts(degraded="Redis is unreachable"), False, b""
-        status, facts, counted, stored = script_reply(raw)
-        if status == "degraded":
-            return status, Facts(degraded="the do-not-call cache is incomplete"), False, b""
-        if status == "behind":
-            self._behind()
-            why = (
-                "the do-not-call cache lacks a recent change"
-                if self._known.listening
-                else "not listening for do-not-call changes (reconnecting to PostgreSQL)"
-            )
-            return "degraded", Facts(degraded=why), False, b""
-        return status, facts, counted, stored
+        self._store = CheckScript(redis, keys, known, timeout=self._facts_timeout, behind=behind)
 
     async def check(self, request: CheckRequest, who: Principal) -> bytes:
         """The answer, within the check's time limit: its decision, a degraded deny, or
@@ -230,7 +95,7 @@ class PreCallChecker:
             static = static_reasons(ctx)
             q = fact_query(ctx)
             call_id = uuid7_text(q.now_ms)
-            status, facts, counted, stored = await self._facts(
+            status, facts, counted, stored = await self._store.facts(
                 q,
                 others_pass=not static,
                 member=call_id,
@@ -259,24 +124,16 @@ class PreCallChecker:
         try:
             await self._decisions.write(record, within=deadline - time.monotonic())
         except DecisionLogUnavailable as e:
-            self._undo(q, counted, call_id, idem_key, digest)
+            self._store.undo(q.e164, counted, call_id, idem_key, digest)
             raise Unavailable("the decision could not be recorded; do not dial") from e
         except TimeoutError as e:
             # It may still be stored: the attempt stays counted (the safe side of a cap);
             # the request_id is freed, since a 503 binds nothing.
-            self._undo(q, False, call_id, idem_key, digest)
+            self._store.undo(q.e164, False, call_id, idem_key, digest)
             raise Unavailable("the decision could not be recorded in time; do not dial") from e
         body = encode(answer)
         if idem_key and status == "ok":
-            # Not awaited, and sent with the next check's command: the pipe writes commands
-            # in order on one connection, so any later command of this process (a retry of
-            # this request_id included) reaches Redis after this one; a retry through
-            # another process that overtakes it sees the pending marker and waits for it.
-            # Should this process die first, the marker (kept a day) leads the retry to the
-            # decision in PostgreSQL.
-            self._pipe.send_later(
-                "SET", idem_key, replay_value(digest, body), "EX", IDEMPOTENCY_SECONDS
-            ).add_done_callback(_warn_if_not_stored)
+            self._store.keep_answer(idem_key, digest, body)  # not awaited
         metrics.CHECKS.labels(verdict.decision).inc()
         for reason in verdict.reasons:
             metrics.CHECK_REASONS.labels(reason.code).inc()
@@ -342,32 +199,24 @@ class PreCallChecker:
             raise Unavailable("an earlier request with this request_id is unreadable") from e
         left_ms = ms_left(row["created_at"], self._clock())
         if left_ms > 0:
-            try:
-                # Only over that request's own marker: never over a newer answer.
-                await asyncio.wait_for(
-                    self._replace_marker(
-                        keys=[idem_key], args=[f"P|{digest}|{call_id}", stored, left_ms]
-                    ),
-                    max(deadline - time.monotonic(), 0.001),
-                )
-            except (RedisError, OSError, TimeoutError) as e:
-                log.warning("could not store the idempotent answer: %s", e)
+            await self._store.replace_marker(
+                idem_key, digest, call_id, stored, left_ms, max(deadline - time.monotonic(), 0.001)
+            )
         return stored[len(digest) + 3 :]
 
     async def ping(self) -> None:
         """A round trip on the checks' own connection to Redis."""
-        await asyncio.wait_for(self._pipe.send("PING"), self._facts_timeout)
+        await self._store.ping()
 
     async def close(self) -> None:
         """Stores the answers still queued for Redis, then closes the connection."""
-        await self._pipe.drain()
-        self._pipe.close()
+        await self._store.close()
 
     async def simulate(self, request: CheckRequest, at: datetime) -> PrecheckAnswer:
         ctx = build_context(request, at, self._registries.current)
         static = static_reasons(ctx)
         q = fact_query(ctx)
-        _, facts, _, _ = await self._facts(
+        _, facts, _, _ = await self._store.facts(
             q, others_pass=False, member="", idem_key="", digest="", mode="peek"
         )
         verdict = judge(ctx, static, facts, q)
@@ -418,30 +267,9 @@ class PreCallChecker:
             valid_until=answer.valid_until,
         )
 
-    def _undo(self, q: FactQuery, counted: bool, member: str, idem_key: str, digest: str) -> None:
-        """Take back what an unrecorded check left in Redis: its attempt, and its pending
-        marker if still there (not another request's). Sent, not awaited: the answer does
-        not wait for it."""
-        if counted and q.e164:
-            zrem = self._pipe.send("ZREM", self._keys.attempts(q.e164), member)
-            zrem.add_done_callback(_warn_if_not_undone)
-        if idem_key:
-            marker = f"P|{digest}|{member}"
-            forget = self._pipe.send("EVAL", _FORGET_MARKER, 1, idem_key, marker)
-            forget.add_done_callback(_warn_if_not_undone)
-
 
 def _local_tz(ctx: CallContext) -> Any:
     return ctx.local_now.tzinfo
-
-
-def _expire(command: asyncio.Future[Any]) -> None:
-    if command.done():
-        return
-    if isinstance(command, asyncio.Task):
-        command.cancel()
-    else:
-        command.set_exception(TimeoutError())
 
 
 def _uuid7_ms(text: str) -> int | None:

@@ -23,9 +23,9 @@ from gateway.policy import Facts, Purpose, ScrubResult, scrub
 from gateway.policy.facts import epoch_ms
 from gateway.policy.fast_numbers import parse_for_scrub
 from gateway.snapshot import RegistryCache
-from gateway.store.dnc_cache import lua
 from gateway.store.dnc_changes import KnownChanges
 from gateway.store.keys import Keys
+from gateway.store.scripts import lua
 from gateway.tasks import abandon, raise_if_stopping, stop
 
 log = logging.getLogger("gateway.scrub")
@@ -67,7 +67,7 @@ class Scrubber:
                 packed = "".join(f"{n[1:]}\n" for n in wanted[start : start + LOOKUP_CHUNK])
                 await self._lookup(
                     keys=[self._keys.dnc_current],
-                    args=[f"{self._keys.prefix}dnc:", now_ms, packed, self._known.required()],
+                    args=[self._keys.dnc_prefix, now_ms, packed, self._known.required()],
                     client=pipe,
                 )
             answers: list[bytes] = await pipe.execute() if wanted else []

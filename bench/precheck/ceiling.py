@@ -27,10 +27,10 @@ import msgspec
 import uvloop
 from aiohttp import web
 
-from gateway.store.dnc_cache import lua
 from gateway.store.keys import Keys
 from gateway.store.redis import create_redis
 from gateway.store.redis_pipe import RedisPipe
+from gateway.store.scripts import lua
 
 _DAY_MS = 86_400_000
 

@@ -114,8 +114,12 @@ async def main(args: argparse.Namespace) -> None:
                 await unlink_prefix(redis, s.settings.redis_prefix)  # Redis restarts empty
                 parts: dict[str, float] = {}
                 cache._copy_generation = timed(parts, "dnc", cache._copy_generation)  # type: ignore[method-assign]
-                cache._restore_attempts = timed(parts, "attempts", cache._restore_attempts)  # type: ignore[method-assign]
-                cache._restore_answers = timed(parts, "answers", cache._restore_answers)  # type: ignore[method-assign]
+                cache.restore.restore_attempts = timed(  # type: ignore[method-assign]
+                    parts, "attempts", cache.restore.restore_attempts
+                )
+                cache.restore.restore_answers = timed(  # type: ignore[method-assign]
+                    parts, "answers", cache.restore.restore_answers
+                )
                 t = time.perf_counter()
                 assert await cache.rebuild() is not None
                 rebuild_s = time.perf_counter() - t

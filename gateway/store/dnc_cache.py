@@ -11,9 +11,7 @@ replaying the missing changes from PostgreSQL (`catch_up`), by any process.
 
 A rebuild makes a fresh generation from a snapshot of PostgreSQL and its change number,
 replays the changes made since, and becomes live only when complete. A rebuild also
-restores what else Redis held that PostgreSQL can tell again: the attempt counters, from
-the week's allowed decisions, and the answers a retry with the same request_id gets,
-from the last day's decisions."""
+restores what else Redis held that PostgreSQL can tell again (gateway.store.restore)."""
 
 from __future__ import annotations
 
@@ -24,27 +22,20 @@ import secrets
 import time
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from importlib import resources
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import asyncpg
-import msgspec
 from redis.asyncio import Redis
-from redis.commands.core import AsyncScript as Script
 from redis.exceptions import RedisError
 
 from gateway import metrics
-from gateway.answers import (
-    ANSWER_COLUMNS,
-    BINDING,
-    IDEMPOTENCY_SECONDS,
-    ms_left,
-    replay_from_decision,
-)
 from gateway.store import dnc_changes
+from gateway.store.bulk import CHUNK_BYTES, RebuildLost, copy_lines
 from gateway.store.dnc_changes import KnownChanges
 from gateway.store.keys import Keys
+from gateway.store.restore import RedisRestore
+from gateway.store.scripts import lua
 from gateway.tasks import abandon, raise_if_stopping, stop
 from gateway.types import Conn
 
@@ -55,11 +46,6 @@ MIN_BUCKETS = 1024
 _LOCK_MS = 8_000  # renewed every RENEW_SECONDS while a rebuild runs; a failed one frees it soon
 RENEW_SECONDS = 2.0  # the rebuild's lock and marker, while it runs
 WARN_EVERY_SECONDS = 30.0  # while Redis stays unreachable
-ATTEMPTS_TTL_MS = 8 * 86_400_000  # the same as the check script's
-CHUNK_BYTES = 32_768  # a bulk script call: about 2,000 entries, a millisecond or two of Redis
-CALLS_PER_ROUND_TRIP = 16
-REBUILD_QUEUE = 16
-REBUILD_TIMEOUT = 3600.0  # the stream of a whole list: far beyond the pool's per-query limit
 PUBLISH_SECONDS = 2.0  # a change waits this long at most to be in Redis before answering
 GAP_WAITS = 5  # rounds a change waits (2-32 ms) for an earlier one to land before reading it
 CATCH_UP_CHANGES = 200  # changes read from PostgreSQL at a time
@@ -77,29 +63,6 @@ _REBUILD_LINES = f"""
 SELECT {CACHE_LINE_SQL} FROM dnc_entries
 WHERE ended_at IS NULL AND (expires_at IS NULL OR expires_at > now())
 """
-
-# The allowed decisions whose attempts count, as attempts_restore.lua's lines; the time in
-# whole milliseconds, as the check counts it.
-_ATTEMPT_LINES = """
-SELECT callee_e164 || ' ' || floor(extract(epoch FROM created_at) * 1000)::bigint || ' '
-    || call_id FROM calls
-WHERE created_at > $1 AND decision = 'allow' AND purpose IN ('marketing', 'appointment')
-    AND callee_e164 IS NOT NULL
-"""
-# The answer Redis held for each (token, request_id), as the check left it for retries:
-# the latest, since a second check with the same request_id is made only when the first
-# one's answer was not in Redis, and its own then was. Not one denied because Redis was
-# unreachable (those bind nothing).
-_ANSWER_ROWS = f"""
-SELECT DISTINCT ON (token_id, request_id) token_id, request_id, {ANSWER_COLUMNS}
-FROM calls
-WHERE created_at > $1 AND request_id IS NOT NULL AND token_id IS NOT NULL AND {BINDING}
-ORDER BY token_id, request_id, created_at DESC, call_id DESC
-"""
-
-
-class RebuildLost(RedisError):
-    """The generation being built disappeared (Redis flushed or restarted)."""
 
 
 # KEYS[1] the rebuild lock, KEYS[2] the building marker; ARGV[1] the lock's token,
@@ -129,10 +92,6 @@ return 0
 """
 
 
-def lua(name: str) -> str:
-    return resources.files("gateway.store").joinpath("lua", name).read_text("utf-8")
-
-
 def bucket_count(entries: int) -> int:
     n = MIN_BUCKETS
     while n * ENTRIES_PER_BUCKET < entries:
@@ -153,10 +112,6 @@ def _parts(lines: str) -> list[str]:
         parts.append(lines[start:cut])
         start = cut
     return parts
-
-
-def digits(e164: str) -> int:
-    return int(e164.lstrip("+"))
 
 
 @dataclass(frozen=True)
@@ -183,64 +138,6 @@ class Generation:
         return Generation(self.number, self.buckets, applied)
 
 
-class _Feed:
-    """A writer task sending a rebuild's bulk script calls, several a round trip, while
-    the next ones are being made. `send` a call's arguments; leaving the `async with`
-    waits for the last call."""
-
-    def __init__(self, redis: Redis, script: Script, keys: list[str]) -> None:
-        self._redis = redis
-        self._script = script
-        self._keys = keys
-        self._calls: asyncio.Queue[list[str | bytes] | None] = asyncio.Queue(REBUILD_QUEUE)
-        self._writer: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> _Feed:
-        self._writer = asyncio.create_task(self._write(), name="dnc-rebuild-writer")
-        return self
-
-    async def __aexit__(self, kind: object, error: object, tb: object) -> None:
-        assert self._writer is not None
-        if error is None:
-            try:
-                await self.send(None)  # the end of the stream
-                await self._writer
-                return
-            except BaseException:
-                await abandon(self._writer)
-                raise
-        await abandon(self._writer)
-
-    async def send(self, args: list[str | bytes] | None) -> None:
-        assert self._writer is not None
-        put = asyncio.ensure_future(self._calls.put(args))
-        try:
-            await asyncio.wait({put, self._writer}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopped = not put.done()  # the writer stopped (its error is raised below)
-            if stopped:  # or this task is being cancelled
-                put.cancel()
-        if stopped:
-            self._writer.result()
-            raise RebuildLost("the rebuild writer stopped")
-
-    async def _write(self) -> None:
-        done = False
-        while not done:
-            pipe = self._redis.pipeline(transaction=False)
-            args = await self._calls.get()
-            queued = 0
-            while args is not None:
-                await self._script(keys=self._keys, args=args, client=pipe)
-                queued += 1
-                if queued >= CALLS_PER_ROUND_TRIP or self._calls.empty():
-                    break
-                args = self._calls.get_nowait()
-            done = args is None
-            if queued:
-                await pipe.execute()
-
-
 class CatchUpImpossible(Exception):
     """The changes the cache lacks are no longer kept: only a rebuild can bring it back."""
 
@@ -254,16 +151,12 @@ class DncCache:
         clock: Callable[[], datetime] | None = None,
         known: KnownChanges | None = None,
     ) -> None:
-        # The clock the checks stamp their decisions with: the attempts restored after a
-        # rebuild are the week before it, not before the database server's time.
-        self._clock = clock or (lambda: datetime.now(UTC))
         self._redis = redis
         self._pool = pool
         self._keys = keys
         self.known = known or KnownChanges()
         self._change = redis.register_script(lua("dnc_change.lua"))
-        self._attempts_restore = redis.register_script(lua("attempts_restore.lua"))
-        self._answers_restore = redis.register_script(lua("answers_restore.lua"))
+        self.restore = RedisRestore(redis, keys, clock or (lambda: datetime.now(UTC)))
         self._go_live = redis.register_script(_GO_LIVE)
         self._renew = redis.register_script(_RENEW)
         self._watchdog: asyncio.Task[None] | None = None
@@ -349,7 +242,7 @@ class DncCache:
         """Apply change `seq` to the generation of marker `key` if it holds `after`
         (= seq - 1); a large change goes in parts, the last recording the number. Returns
         the marker's applied number afterwards, -1 when there is no marker."""
-        prefix = f"{self._keys.prefix}dnc:"
+        prefix = self._keys.dnc_prefix
         parts = _parts(lines)
         if len(parts) == 1:
             return int(await self._change(keys=[key], args=[prefix, after, seq, lines]))
@@ -431,7 +324,7 @@ class DncCache:
     async def _build(self, token: str, min_entries: int) -> Generation:
         async with self._pool.acquire() as conn:
             count = await conn.fetchval("SELECT count(*) FROM dnc_entries WHERE ended_at IS NULL")
-            number = int(await self._redis.incr(f"{self._keys.prefix}dnc:generation-seq"))
+            number = int(await self._redis.incr(self._keys.dnc_generation_seq))
             gen = Generation(number, bucket_count(max(int(count), min_entries)), 0)
             await self._redis.set(self._keys.dnc_building, gen.marker(), px=_LOCK_MS)
             gen = await self._while_held(token, self._fill(conn, gen))
@@ -463,8 +356,8 @@ class DncCache:
             gen = gen.at(await dnc_changes.latest(conn))
             await self._redis.set(self._keys.dnc_building, gen.marker(), keepttl=True)
             await self._copy_generation(conn, gen)
-        await self._restore_attempts(conn)
-        await self._restore_answers(conn)
+        await self.restore.restore_attempts(conn)
+        await self.restore.restore_answers(conn)
         return gen
 
     async def _while_held(self, token: str, work: Coroutine[Any, Any, T]) -> T:
@@ -492,103 +385,14 @@ class DncCache:
         """Stream the active entries out of PostgreSQL, already written as the change
         script's lines, into the generation being built: parts of one change that the
         generation's snapshot number already counts (written, the number left as it is)."""
-        await self._copy_lines(
+        await copy_lines(
+            self._redis,
             conn,
             _REBUILD_LINES,
             script=self._change,
             keys=[self._keys.dnc_building],
-            head=[f"{self._keys.prefix}dnc:", str(gen.applied), ""],
+            head=[self._keys.dnc_prefix, str(gen.applied), ""],
         )
-
-    async def _restore_attempts(self, conn: Conn) -> None:
-        """Counters live only in Redis; after Redis lost them, count again from the
-        allowed decisions of the last week (member = call id, so re-adding is harmless)."""
-        async with conn.transaction(isolation="repeatable_read", readonly=True):
-            await self._copy_lines(
-                conn,
-                _ATTEMPT_LINES,
-                self._clock() - timedelta(milliseconds=ATTEMPTS_TTL_MS),
-                script=self._attempts_restore,
-                keys=[],
-                head=[f"{self._keys.prefix}att:", str(ATTEMPTS_TTL_MS)],
-            )
-
-    async def _copy_lines(
-        self,
-        conn: Conn,
-        query: str,
-        *params: object,
-        script: Script,
-        keys: list[str],
-        head: list[str],
-    ) -> None:
-        """Stream the lines a query makes into a bulk script, CHUNK_BYTES a call (after
-        the `head` arguments). PostgreSQL formats, Python only cuts the stream at line
-        ends, and a writer task keeps Redis busy meanwhile."""
-        async with _Feed(self._redis, script, keys) as feed:
-            held: list[bytes] = []
-            held_bytes = 0
-
-            async def collect(data: bytes) -> None:
-                nonlocal held_bytes
-                held.append(data)
-                held_bytes += len(data)
-                if held_bytes >= CHUNK_BYTES:
-                    joined = b"".join(held)
-                    cut = joined.rfind(b"\n") + 1  # PostgreSQL ends every line with one
-                    held[:] = [joined[cut:]]
-                    held_bytes = len(held[0])
-                    await feed.send([*head, joined[:cut]])
-
-            await conn.copy_from_query(query, *params, output=collect, timeout=REBUILD_TIMEOUT)
-            if held_bytes:
-                await feed.send([*head, b"".join(held)])
-
-    async def _restore_answers(self, conn: Conn) -> None:
-        """A retry's answer lives only in Redis; after Redis lost it, put back the answer
-        of each (token, request_id) of the last day, for what is left of its day.
-        Checks denied because Redis was unreachable left none (a retry is checked
-        again), so they are not put back; an answer still in Redis stays as it is."""
-        now = self._clock()
-        unreadable = 0
-        async with (
-            conn.transaction(isolation="repeatable_read", readonly=True),
-            _Feed(self._redis, self._answers_restore, []) as feed,
-        ):
-            triples: list[str | bytes] = []
-            size = 0
-            async for row in conn.cursor(
-                _ANSWER_ROWS,
-                now - timedelta(seconds=IDEMPOTENCY_SECONDS),
-                prefetch=2000,
-                timeout=REBUILD_TIMEOUT,  # the first fetch waits for the day's sort
-            ):
-                left_ms = ms_left(row["created_at"], now)
-                if left_ms <= 0:
-                    continue
-                try:
-                    value = replay_from_decision(row)
-                except (msgspec.ValidationError, msgspec.DecodeError) as e:
-                    # Not written by a check (a hand-made row): a retry is judged afresh
-                    # rather than the whole rebuild, and every check with it, held up.
-                    unreadable += 1
-                    if unreadable == 1:
-                        log.warning(
-                            "a decision's answer cannot be put back for retries: %s",
-                            e,
-                            extra={"fields": {"call_id": row["call_id"]}},
-                        )
-                    continue
-                key = self._keys.idempotency(row["token_id"], row["request_id"])
-                triples += (key, str(left_ms), value)
-                size += len(key) + len(value)
-                if size >= CHUNK_BYTES:
-                    await feed.send(triples)
-                    triples, size = [], 0
-            if triples:
-                await feed.send(triples)
-        if unreadable:
-            log.warning("%d decisions' answers not put back: unreadable", unreadable)
 
     async def _drop_generation(self, number: int) -> None:
         pattern = self._keys.dnc_bucket_prefix(number) + "*"

@@ -18,10 +18,11 @@ from gateway.dnc_cli import import_file
 from gateway.dnc_upkeep import check_cache, expire_entries
 from gateway.errors import InvalidRequest
 from gateway.store import dnc_cache, dnc_import
-from gateway.store.dnc_cache import RebuildLost, digits
+from gateway.store.bulk import RebuildLost
 from gateway.store.dnc_changes import cache_value
 from gateway.store.dnc_import import _insert_batch, import_entries
 from gateway.store.postgres import connect
+from gateway.store.scripts import digits
 from tests.integration.tenant import e164, mobile
 
 
@@ -244,11 +245,15 @@ async def store_checks(db: Any, at: datetime, count: int) -> None:
 
 
 @pytest.mark.parametrize(
-    ("script", "failing_call"),
-    [("_change", 3), ("_attempts_restore", 2), ("_answers_restore", 2)],
+    ("owner", "script", "failing_call"),
+    [
+        ("cache", "_change", 3),
+        ("restore", "_attempts_script", 2),
+        ("restore", "_answers_script", 2),
+    ],
 )
 async def test_a_rebuild_stops_when_redis_fails_mid_stream(
-    client: Any, db: Any, clock: Any, monkeypatch: Any, script: str, failing_call: int
+    client: Any, db: Any, clock: Any, monkeypatch: Any, owner: str, script: str, failing_call: int
 ) -> None:
     app = client.server.app
     cache, redis = app[DNC], app[REDIS]
@@ -259,7 +264,8 @@ async def test_a_rebuild_stops_when_redis_fails_mid_stream(
         await list_many(db, "145", 20_000)
     await store_checks(db, clock() - timedelta(minutes=1), 2_000)
     before = await cache.live()
-    write = getattr(cache, script)
+    holder = cache if owner == "cache" else cache.restore
+    write = getattr(holder, script)
     calls = 0
 
     async def failing(**kwargs: Any) -> Any:
@@ -269,7 +275,7 @@ async def test_a_rebuild_stops_when_redis_fails_mid_stream(
             raise RedisConnectionError("connection lost")
         return await write(**kwargs)
 
-    monkeypatch.setattr(cache, script, failing)
+    monkeypatch.setattr(holder, script, failing)
     with pytest.raises(RedisConnectionError):
         await cache.rebuild()
     monkeypatch.undo()
@@ -286,13 +292,13 @@ async def test_a_rebuild_longer_than_its_lock_renews_it(client: Any, monkeypatch
     cache = app[DNC]
     monkeypatch.setattr(dnc_cache, "_LOCK_MS", 300)
     monkeypatch.setattr(dnc_cache, "RENEW_SECONDS", 0.05)
-    answers = cache._restore_answers
+    answers = cache.restore.restore_answers
 
     async def slow(conn: Any) -> None:
         await asyncio.sleep(1.0)  # PostgreSQL sorting a large day, say
         await answers(conn)
 
-    monkeypatch.setattr(cache, "_restore_answers", slow)
+    monkeypatch.setattr(cache.restore, "restore_answers", slow)
     rebuilt = await cache.rebuild()
     assert rebuilt is not None and await cache.live() == rebuilt
 
@@ -304,14 +310,14 @@ async def test_a_rebuild_whose_lock_went_to_another_process_stops(
     cache, redis = app[DNC], app[REDIS]
     before = await cache.live()
     monkeypatch.setattr(dnc_cache, "RENEW_SECONDS", 0.05)
-    answers = cache._restore_answers
+    answers = cache.restore.restore_answers
 
     async def overtaken(conn: Any) -> None:
         await redis.set(cache._keys.dnc_rebuild_lock, "another process's token")
         await asyncio.sleep(1.0)
         await answers(conn)
 
-    monkeypatch.setattr(cache, "_restore_answers", overtaken)
+    monkeypatch.setattr(cache.restore, "restore_answers", overtaken)
     with pytest.raises(RebuildLost, match="another process"):
         await cache.rebuild()
     assert await cache.live() == before

@@ -467,7 +467,7 @@ async def test_a_check_run_twice_by_a_resent_command_is_judged_once(
     call_id = uuid7_text(q.now_ms)
 
     async def run(member: str) -> Any:
-        return await checker._facts(
+        return await checker._store.facts(
             q, others_pass=True, member=member, idem_key=key, digest="d" * 32, mode="check"
         )
 

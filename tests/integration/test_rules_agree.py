@@ -38,10 +38,10 @@ from gateway.policy.facts import epoch_ms
 from gateway.policy.numbers import CHINA_TZ
 from gateway.policy.rules.dnc import dnc_reasons
 from gateway.policy.rules.frequency import frequency_reasons
-from gateway.precheck import script_query, script_reply
-from gateway.store.dnc_cache import digits, lua
+from gateway.store.check_script import script_query, script_reply
 from gateway.store.dnc_changes import cache_line
 from gateway.store.keys import Keys
+from gateway.store.scripts import digits, lua
 from tests.support.databases import REDIS_URL
 from tests.unit.policy import world
 
