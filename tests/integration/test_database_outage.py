@@ -104,6 +104,11 @@ async def test_a_failed_resync_after_the_listener_reconnects_is_tried_again(
     assert listener is not None
     await db.execute("SELECT pg_terminate_backend($1)", listener.get_server_pid())
 
+    async def lost() -> bool:
+        return not app[DNC].known.listening
+
+    assert await until(lost)  # and checks are denied meanwhile
+
     async def allowed() -> bool:
         status, answer = await tenant.call(
             "POST", "/v1/precheck", "dialer", json=tenant.marketing(tenant.listed[2])
