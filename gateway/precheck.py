@@ -32,7 +32,7 @@ from gateway.answers import (
     replay_value,
 )
 from gateway.auth import Principal
-from gateway.errors import ApiError, Unavailable
+from gateway.errors import RequestIdConflict, Unavailable
 from gateway.ids import uuid7_text
 from gateway.policy import (
     CallContext,
@@ -73,11 +73,6 @@ _FORGET_MARKER = """
 if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end
 return 0
 """
-
-
-class RequestIdConflict(ApiError):
-    status = 409
-    code = "request_id_conflict"
 
 
 def _warn_if_not_stored(stored: asyncio.Future[Any]) -> None:

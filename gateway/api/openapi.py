@@ -7,9 +7,9 @@ from typing import Any
 
 import msgspec
 
+from gateway.api.errors import lookup
 from gateway.api.routing import RouteSpec
 from gateway.errors import (
-    ApiError,
     Forbidden,
     InvalidRequest,
     RequestTimeout,
@@ -93,7 +93,7 @@ def build_openapi(specs: list[RouteSpec], version: str) -> dict[str, Any]:
 def _errors_of(spec: RouteSpec) -> dict[int, list[str]]:
     """The error codes a route answers with, by status: those of every route of its kind,
     then its own."""
-    kinds: list[type[ApiError]] = []
+    kinds: list[type[Exception]] = []
     if spec.body is not None or spec.query:
         kinds.append(InvalidRequest)  # a bad body or query parameter
     if spec.body is not None:
@@ -104,7 +104,11 @@ def _errors_of(spec: RouteSpec) -> dict[int, list[str]]:
     kinds += spec.errors
     found: dict[int, list[str]] = {}
     for kind in kinds:
-        codes = found.setdefault(kind.status, [])
-        if kind.code not in codes:
-            codes.append(kind.code)
+        answer = lookup(kind)
+        if answer is None or answer[0] == 500:
+            raise ValueError(f"{spec.method} {spec.path}: {kind.__name__} has no status")
+        status, code = answer
+        codes = found.setdefault(status, [])
+        if code not in codes:
+            codes.append(code)
     return found

@@ -14,7 +14,7 @@ from msgspec import Meta
 
 from gateway.api.changes import audited, check_text, registry_change
 from gateway.api.csvlines import body_lines
-from gateway.api.registries import EDITORS, READERS, InvalidState, Items, PhoneText, path_id
+from gateway.api.registries import EDITORS, READERS, Items, PhoneText, path_id
 from gateway.api.routing import (
     Routes,
     convert_query,
@@ -26,10 +26,11 @@ from gateway.api.routing import (
 )
 from gateway.appkeys import CLOCK, PG, REGISTRIES, SETTINGS
 from gateway.errors import (
-    ApiError,
     Conflict,
     InvalidRequest,
+    InvalidState,
     NotFound,
+    PolicyBelowFloor,
     TooLarge,
     UnsupportedMediaType,
 )
@@ -594,11 +595,6 @@ async def delete_holiday(request: web.Request) -> web.StreamResponse:
 
 
 # --- policy -------------------------------------------------------------------------------
-
-
-class PolicyBelowFloor(ApiError):
-    status = 400
-    code = "policy_below_floor"
 
 
 @routes.route(

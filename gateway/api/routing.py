@@ -12,7 +12,7 @@ import msgspec
 from aiohttp import web
 
 from gateway.auth import Principal
-from gateway.errors import ApiError, InvalidRequest, RequestTimeout, TooLarge
+from gateway.errors import InvalidRequest, RequestTimeout, TooLarge
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 T = TypeVar("T")
@@ -41,7 +41,7 @@ class RouteSpec:
     # The errors the route's own work can answer with, beyond those every route of its
     # kind has (a bad token or role, a bad or too large body): the OpenAPI document lists
     # them, so that a client knows which codes to handle.
-    errors: tuple[type[ApiError], ...] = ()
+    errors: tuple[type[Exception], ...] = ()
     # Other statuses answered with the success body, and what each means (/readyz's 503
     # carries its report).
     also: tuple[tuple[int, str], ...] = ()
@@ -65,7 +65,7 @@ class Routes:
         body_content_types: tuple[str, ...] = ("application/json",),
         response_content_type: str = "application/json",
         public: bool = False,
-        errors: tuple[type[ApiError], ...] = (),
+        errors: tuple[type[Exception], ...] = (),
         also: tuple[tuple[int, str], ...] = (),
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
