@@ -21,7 +21,6 @@ from gateway.errors import (
     NotFound,
     PreconditionFailed,
     RangeNotSatisfiable,
-    RequestTimeout,
     TooLarge,
     UnsupportedMediaType,
 )
@@ -114,9 +113,6 @@ class RecordingStored(msgspec.Struct):
     errors=(
         NotFound,
         Conflict,
-        UnsupportedMediaType,
-        TooLarge,
-        RequestTimeout,
     ),
 )
 async def put_recording(request: web.Request) -> web.StreamResponse:

@@ -16,6 +16,7 @@ from gateway.errors import (
     TooLarge,
     Unauthorized,
     Unavailable,
+    UnsupportedMediaType,
 )
 
 ERROR_SCHEMA = {
@@ -96,8 +97,10 @@ def _errors_of(spec: RouteSpec) -> dict[int, list[str]]:
     kinds: list[type[Exception]] = []
     if spec.body is not None or spec.query:
         kinds.append(InvalidRequest)  # a bad body or query parameter
-    if spec.body is not None:
+    if spec.reads_body:
         kinds += [TooLarge, RequestTimeout]  # too large, or too slow to arrive
+    if spec.takes_other_media:
+        kinds.append(UnsupportedMediaType)
     if not spec.public:
         # Unavailable: a store unreachable while answering, the token check included.
         kinds += [Unauthorized, Forbidden, Unavailable]

@@ -31,7 +31,6 @@ from gateway.errors import (
     InvalidState,
     NotFound,
     PolicyBelowFloor,
-    TooLarge,
     UnsupportedMediaType,
 )
 from gateway.policy import PolicyDocument, normalize_number, validate_policy
@@ -129,10 +128,6 @@ async def list_lists(request: web.Request) -> web.StreamResponse:
     body_content_types=("application/json", "text/csv"),
     summary="Replace an approved call list (JSON, or text/csv with ?provenance=); "
     "201 new, 200 replaced; invalid numbers are reported and left out",
-    errors=(
-        UnsupportedMediaType,
-        TooLarge,
-    ),
 )
 async def put_list(request: web.Request) -> web.StreamResponse:
     list_id = path_id(request, "list_id")
