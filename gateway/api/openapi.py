@@ -57,10 +57,11 @@ def build_openapi(specs: list[RouteSpec], version: str) -> dict[str, Any]:
         ]
         if params:
             op["parameters"] = params
-        if spec.body is not None:
+        if spec.reads_body:  # a streamed body has its media types, not a schema
+            schema = {} if spec.body is None else {"schema": by_type[spec.body]}
             op["requestBody"] = {
                 "required": True,
-                "content": {ct: {"schema": by_type[spec.body]} for ct in spec.body_content_types},
+                "content": {ct: schema for ct in spec.body_content_types},
             }
         ok: dict[str, Any] = {"description": "success"}
         if spec.response is not None:
