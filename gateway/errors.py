@@ -1,82 +1,83 @@
-"""Exceptions that carry an HTTP status and an error code; one handler renders them."""
+"""The errors services raise: what went wrong, in the service's words. None of them knows
+HTTP: `gateway.api.errors.ERRORS`, the one table at the edge, gives each its status and
+code, for the error middleware and the OpenAPI document alike."""
 
 from __future__ import annotations
 
 
-class ApiError(Exception):
-    status = 400
-    code = "invalid_request"
-
-    def __init__(self, message: str, *, status: int | None = None, code: str | None = None):
+class DomainError(Exception):
+    def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
         self.headers: dict[str, str] = {}  # sent with the error answer
-        if status is not None:
-            self.status = status
-        if code is not None:
-            self.code = code
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(status={self.status}, code={self.code!r}, {self.message!r})"
+        return f"{type(self).__name__}({self.message!r})"
 
 
-class InvalidRequest(ApiError):
-    status = 400
-    code = "invalid_request"
+# The name the errors had when each carried its own status; kept for existing imports.
+ApiError = DomainError
 
 
-class Unauthorized(ApiError):
-    status = 401
-    code = "unauthorized"
+class InvalidRequest(DomainError):
+    """A body, query or path parameter the route does not accept."""
 
 
-class Forbidden(ApiError):
-    status = 403
-    code = "forbidden"
+class Unauthorized(DomainError):
+    """No token, or one that is unknown or revoked."""
 
 
-class NotFound(ApiError):
-    status = 404
-    code = "not_found"
+class Forbidden(DomainError):
+    """A token whose role may not call the route."""
 
 
-class Conflict(ApiError):
-    status = 409
-    code = "exists"
+class NotFound(DomainError):
+    pass
 
 
-class RequestTimeout(ApiError):
+class Conflict(DomainError):
+    """What the request would create exists already."""
+
+
+class InvalidState(DomainError):
+    """The thing is not in a state that allows the change."""
+
+
+class CallDenied(DomainError):
+    """A call event that the call's record refuses."""
+
+
+class RequestIdConflict(DomainError):
+    """A request id seen before, with another request."""
+
+
+class PolicyBelowFloor(DomainError):
+    """A policy looser than the regulatory floor."""
+
+
+class RequestTimeout(DomainError):
     """The client was too slow sending its request's body: answered, then the connection
     is closed."""
 
-    status = 408
-    code = "request_timeout"
+
+class TooLarge(DomainError):
+    pass
 
 
-class TooLarge(ApiError):
-    status = 413
-    code = "too_large"
+class UnsupportedMediaType(DomainError):
+    pass
 
 
-class UnsupportedMediaType(ApiError):
-    status = 415
-    code = "unsupported_media_type"
-
-
-class RangeNotSatisfiable(ApiError):
-    status = 416
-    code = "range_not_satisfiable"
-
+class RangeNotSatisfiable(DomainError):
     def __init__(self, message: str, *, size: int) -> None:
         super().__init__(message)
+        self.size = size
         self.headers = {"Content-Range": f"bytes */{size}"}
 
 
-class PreconditionFailed(ApiError):
-    status = 412
-    code = "precondition_failed"
+class PreconditionFailed(DomainError):
+    pass
 
 
-class Unavailable(ApiError):
-    status = 503
-    code = "unavailable"
+class Unavailable(DomainError):
+    pass

@@ -24,7 +24,7 @@ from gateway.answers import (
     replay_from_decision,
 )
 from gateway.auth import Principal
-from gateway.errors import ApiError, Unavailable
+from gateway.errors import RequestIdConflict, Unavailable
 from gateway.ids import uuid7_text
 from gateway.policy import (
     CallContext,
@@ -47,9 +47,6 @@ from gateway.store.keys import Keys
 _PENDING_MARGIN_MS = 1000
 
 
-class RequestIdConflict(ApiError):
-    status = 409
-    code = "request_id_conflict"
 
 
 class PreCallChecker:

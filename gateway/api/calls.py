@@ -15,13 +15,12 @@ from gateway.api.routing import Routes, json_response, principal, read_json, upl
 from gateway.appkeys import CALL_EVENTS, CLOCK, PG, RECORDINGS, REGISTRIES
 from gateway.calls import CallEvent, UnknownCall
 from gateway.errors import (
-    ApiError,
+    CallDenied,
     Conflict,
     InvalidRequest,
     NotFound,
     PreconditionFailed,
     RangeNotSatisfiable,
-    RequestTimeout,
     TooLarge,
     UnsupportedMediaType,
 )
@@ -31,11 +30,6 @@ from gateway.recordings.storage import CHUNK, EXTENSIONS, TooLargeRecording
 from gateway.store import audit
 
 routes = Routes()
-
-
-class CallDenied(ApiError):
-    status = 409
-    code = "call_denied"
 
 
 class EventAnswer(msgspec.Struct, kw_only=True):
@@ -119,9 +113,6 @@ class RecordingStored(msgspec.Struct):
     errors=(
         NotFound,
         Conflict,
-        UnsupportedMediaType,
-        TooLarge,
-        RequestTimeout,
     ),
 )
 async def put_recording(request: web.Request) -> web.StreamResponse:

@@ -14,7 +14,7 @@ from aiohttp import web
 from gateway.api.csvlines import body_lines
 from gateway.api.routing import Routes, convert_query, json_response, principal
 from gateway.appkeys import CLOCK, PG, SETTINGS
-from gateway.errors import InvalidRequest, NotFound, RequestTimeout, TooLarge, UnsupportedMediaType
+from gateway.errors import InvalidRequest, NotFound, UnsupportedMediaType
 from gateway.jobs.report import BEIJING, figures_for
 from gateway.policy import normalize_caller_id, normalize_number
 
@@ -86,7 +86,7 @@ def _record(fields: dict[str, Any]) -> tuple[Any, ...]:
     summary="Call detail records from the switch, as JSON lines or CSV "
     "(caller,callee,start,end,call_id); the reconciliation job matches them to decisions",
     # InvalidRequest: a body that is not UTF-8 text, or holds a NUL byte.
-    errors=(InvalidRequest, UnsupportedMediaType, TooLarge, RequestTimeout),
+    errors=(InvalidRequest,),
 )
 async def post_cdrs(request: web.Request) -> web.StreamResponse:
     ctype = request.content_type

@@ -14,7 +14,7 @@ from gateway.api.csvlines import body_blocks
 from gateway.api.routing import Routes, convert_query, json_response, principal, read_json
 from gateway.appkeys import DNC_LIST, PG, SETTINGS
 from gateway.dnc_list import RefusalTooShort
-from gateway.errors import InvalidRequest, NotFound, RequestTimeout, TooLarge, UnsupportedMediaType
+from gateway.errors import InvalidRequest, NotFound, UnsupportedMediaType
 from gateway.policy import normalize_number
 from gateway.store import audit
 
@@ -140,11 +140,6 @@ async def export_dnc(request: web.Request) -> web.StreamResponse:
     body_content_types=("text/csv",),
     summary="Stream a CSV of number[,reason[,expires_at]] onto the list; every bad line is "
     "reported with its line number, every good one kept",
-    errors=(
-        UnsupportedMediaType,
-        TooLarge,
-        RequestTimeout,
-    ),
 )
 async def import_dnc(request: web.Request) -> web.StreamResponse:
     if request.content_type not in ("text/csv", "text/plain", "application/octet-stream"):

@@ -10,23 +10,13 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway import metrics
+from gateway.api.errors import STORE_UNREACHABLE, answer_for
 from gateway.api.routing import PRINCIPAL, RouteSpec
 from gateway.auth import Principal, TokenVerifier
-from gateway.errors import ApiError, Forbidden, Unauthorized
+from gateway.errors import DomainError, Forbidden, Unauthorized
 from gateway.logs import request_id_var
-from gateway.store.postgres import UNREACHABLE
-
-# PostgreSQL or Redis gone mid-request (redis-py's own connection and timeout errors are
-# not OSErrors).
-_STORE_UNREACHABLE: tuple[type[BaseException], ...] = (
-    *UNREACHABLE,
-    RedisConnectionError,
-    RedisTimeoutError,
-)
 
 log = logging.getLogger("gateway.http")
 
@@ -57,19 +47,6 @@ class InFlight:
 IN_FLIGHT = web.AppKey("in_flight", InFlight)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-_HTTP_CODES = {
-    400: "invalid_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    408: "request_timeout",
-    409: "exists",
-    413: "too_large",
-    415: "unsupported_media_type",
-    503: "unavailable",
-}
 
 
 def error_response(status: int, code: str, message: str) -> web.Response:
@@ -141,30 +118,34 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         if spec is not None and not spec.public:
             request[PRINCIPAL] = await _authenticate(request, spec)
         return await handler(request)
-    except ApiError as e:
-        resp = error_response(e.status, e.code, e.message)
-        resp.headers.update(e.headers)
-        return resp
-    except web.HTTPException as e:
-        if e.status < 400:
-            raise
-        code = _HTTP_CODES.get(e.status, "error")
-        message = e.text if e.text and not e.text.startswith(str(e.status)) else e.reason
-        if e.status == 404:
-            message = f"no route for {request.method} {request.path}"
-        elif e.status == 405:
-            message = f"method {request.method} is not allowed on {request.path}"
-        resp = error_response(e.status, code, message)
-        if "Allow" in e.headers:
+    except Exception as e:
+        if isinstance(e, web.HTTPException) and e.status < 400:
+            raise  # a redirect, not an error
+        status, code = answer_for(e)
+        resp = error_response(status, code, _message(request, e, status))
+        if isinstance(e, DomainError):
+            resp.headers.update(e.headers)
+        elif isinstance(e, web.HTTPException) and "Allow" in e.headers:
             resp.headers["Allow"] = e.headers["Allow"]
         return resp
-    except _STORE_UNREACHABLE as e:
+
+
+def _message(request: web.Request, e: Exception, status: int) -> str:
+    """What the error answer says; logged too when the fault is not the client's."""
+    if isinstance(e, DomainError):
+        return e.message
+    if isinstance(e, web.HTTPException):
+        if status == 404:
+            return f"no route for {request.method} {request.path}"
+        if status == 405:
+            return f"method {request.method} is not allowed on {request.path}"
+        return e.text if e.text and not e.text.startswith(str(e.status)) else e.reason
+    if isinstance(e, STORE_UNREACHABLE):
         # A store went away mid-request: nothing was answered, so the client may retry.
         log.error("store unreachable", extra={"fields": {"path": request.path, "error": str(e)}})
-        return error_response(503, "unavailable", "a data store is unreachable; try again")
-    except Exception:
-        log.exception("unhandled error", extra={"fields": {"path": request.path}})
-        return error_response(500, "internal", "internal error; the request id is in the logs")
+        return "a data store is unreachable; try again"
+    log.exception("unhandled error", extra={"fields": {"path": request.path}})
+    return "internal error; the request id is in the logs"
 
 
 async def _authenticate(request: web.Request, spec: RouteSpec) -> Principal:

@@ -7,15 +7,16 @@ from typing import Any
 
 import msgspec
 
+from gateway.api.errors import lookup
 from gateway.api.routing import RouteSpec
 from gateway.errors import (
-    ApiError,
     Forbidden,
     InvalidRequest,
     RequestTimeout,
     TooLarge,
     Unauthorized,
     Unavailable,
+    UnsupportedMediaType,
 )
 
 ERROR_SCHEMA = {
@@ -56,10 +57,11 @@ def build_openapi(specs: list[RouteSpec], version: str) -> dict[str, Any]:
         ]
         if params:
             op["parameters"] = params
-        if spec.body is not None:
+        if spec.reads_body:  # a streamed body has its media types, not a schema
+            schema = {} if spec.body is None else {"schema": by_type[spec.body]}
             op["requestBody"] = {
                 "required": True,
-                "content": {ct: {"schema": by_type[spec.body]} for ct in spec.body_content_types},
+                "content": {ct: schema for ct in spec.body_content_types},
             }
         ok: dict[str, Any] = {"description": "success"}
         if spec.response is not None:
@@ -93,18 +95,24 @@ def build_openapi(specs: list[RouteSpec], version: str) -> dict[str, Any]:
 def _errors_of(spec: RouteSpec) -> dict[int, list[str]]:
     """The error codes a route answers with, by status: those of every route of its kind,
     then its own."""
-    kinds: list[type[ApiError]] = []
+    kinds: list[type[Exception]] = []
     if spec.body is not None or spec.query:
         kinds.append(InvalidRequest)  # a bad body or query parameter
-    if spec.body is not None:
+    if spec.reads_body:
         kinds += [TooLarge, RequestTimeout]  # too large, or too slow to arrive
+    if spec.takes_other_media:
+        kinds.append(UnsupportedMediaType)
     if not spec.public:
         # Unavailable: a store unreachable while answering, the token check included.
         kinds += [Unauthorized, Forbidden, Unavailable]
     kinds += spec.errors
     found: dict[int, list[str]] = {}
     for kind in kinds:
-        codes = found.setdefault(kind.status, [])
-        if kind.code not in codes:
-            codes.append(kind.code)
+        answer = lookup(kind)
+        if answer is None or answer[0] == 500:
+            raise ValueError(f"{spec.method} {spec.path}: {kind.__name__} has no status")
+        status, code = answer
+        codes = found.setdefault(status, [])
+        if code not in codes:
+            codes.append(code)
     return found

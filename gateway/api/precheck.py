@@ -9,9 +9,8 @@ from aiohttp import web
 from gateway.answers import PrecheckAnswer
 from gateway.api.routing import Routes, json_response, principal, read_json
 from gateway.appkeys import CHECKER, PG
-from gateway.errors import InvalidRequest
+from gateway.errors import InvalidRequest, RequestIdConflict
 from gateway.policy import CheckRequest, missing_fields
-from gateway.precheck import RequestIdConflict
 from gateway.store import audit
 
 routes = Routes()

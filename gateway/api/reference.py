@@ -14,7 +14,7 @@ from msgspec import Meta
 
 from gateway.api.changes import audited, check_text, registry_change
 from gateway.api.csvlines import body_lines
-from gateway.api.registries import EDITORS, READERS, InvalidState, Items, PhoneText, path_id
+from gateway.api.registries import EDITORS, READERS, Items, PhoneText, path_id
 from gateway.api.routing import (
     Routes,
     convert_query,
@@ -26,11 +26,11 @@ from gateway.api.routing import (
 )
 from gateway.appkeys import CLOCK, PG, REGISTRIES, SETTINGS
 from gateway.errors import (
-    ApiError,
     Conflict,
     InvalidRequest,
+    InvalidState,
     NotFound,
-    TooLarge,
+    PolicyBelowFloor,
     UnsupportedMediaType,
 )
 from gateway.policy import PolicyDocument, normalize_number, validate_policy
@@ -128,10 +128,6 @@ async def list_lists(request: web.Request) -> web.StreamResponse:
     body_content_types=("application/json", "text/csv"),
     summary="Replace an approved call list (JSON, or text/csv with ?provenance=); "
     "201 new, 200 replaced; invalid numbers are reported and left out",
-    errors=(
-        UnsupportedMediaType,
-        TooLarge,
-    ),
 )
 async def put_list(request: web.Request) -> web.StreamResponse:
     list_id = path_id(request, "list_id")
@@ -594,11 +590,6 @@ async def delete_holiday(request: web.Request) -> web.StreamResponse:
 
 
 # --- policy -------------------------------------------------------------------------------
-
-
-class PolicyBelowFloor(ApiError):
-    status = 400
-    code = "policy_below_floor"
 
 
 @routes.route(

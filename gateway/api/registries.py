@@ -14,7 +14,7 @@ from msgspec import UNSET, Meta, UnsetType
 from gateway.api.changes import audited, check_text, check_when, registry_change, set_fields
 from gateway.api.routing import Routes, json_response, read_json
 from gateway.appkeys import PG
-from gateway.errors import ApiError, Conflict, InvalidRequest, NotFound
+from gateway.errors import Conflict, InvalidRequest, InvalidState, NotFound
 from gateway.policy import PROVINCES, Purpose, normalize_caller_id, normalize_number
 from gateway.store import rows
 from gateway.types import Conn
@@ -31,11 +31,6 @@ MAX_VERSION = 2**31 - 1  # scripts.version is a PostgreSQL integer
 Text = Annotated[str, Meta(min_length=1, max_length=200)]
 Purposes = Annotated[list[Purpose], Meta(min_length=1)]
 PhoneText = Annotated[str, Meta(min_length=1, max_length=40)]
-
-
-class InvalidState(ApiError):
-    status = 409
-    code = "invalid_state"
 
 
 class Items(msgspec.Struct):

@@ -12,7 +12,7 @@ import msgspec
 from aiohttp import web
 
 from gateway.auth import Principal
-from gateway.errors import ApiError, InvalidRequest, RequestTimeout, TooLarge
+from gateway.errors import InvalidRequest, RequestTimeout, TooLarge
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 T = TypeVar("T")
@@ -22,6 +22,7 @@ MAX_JSON_BYTES = web.AppKey("max_json_bytes", int)
 # Seconds to receive a body read whole (JSON), and the longest pause in a streamed upload.
 BODY_TIMEOUT = web.AppKey("body_timeout", float)
 UPLOAD_IDLE = web.AppKey("upload_idle", float)
+JSON_ONLY = ("application/json",)
 
 
 @dataclass(frozen=True)
@@ -39,12 +40,23 @@ class RouteSpec:
     response_content_type: str = "application/json"
     public: bool = False
     # The errors the route's own work can answer with, beyond those every route of its
-    # kind has (a bad token or role, a bad or too large body): the OpenAPI document lists
-    # them, so that a client knows which codes to handle.
-    errors: tuple[type[ApiError], ...] = ()
+    # kind has (a bad token or role, a store unreachable, a bad, too large or too slow
+    # body, a media type it does not take): the OpenAPI document lists them, so that a
+    # client knows which codes to handle.
+    errors: tuple[type[Exception], ...] = ()
     # Other statuses answered with the success body, and what each means (/readyz's 503
     # carries its report).
     also: tuple[tuple[int, str], ...] = ()
+
+    @property
+    def reads_body(self) -> bool:
+        """A JSON body decoded whole, or a body of other media read whole or streamed."""
+        return self.body is not None or self.takes_other_media
+
+    @property
+    def takes_other_media(self) -> bool:
+        """It accepts bodies other than JSON, and refuses a type it does not name (415)."""
+        return self.body_content_types != JSON_ONLY
 
 
 @dataclass
@@ -65,7 +77,7 @@ class Routes:
         body_content_types: tuple[str, ...] = ("application/json",),
         response_content_type: str = "application/json",
         public: bool = False,
-        errors: tuple[type[ApiError], ...] = (),
+        errors: tuple[type[Exception], ...] = (),
         also: tuple[tuple[int, str], ...] = (),
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:

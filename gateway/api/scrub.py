@@ -15,7 +15,7 @@ from msgspec import Meta
 from gateway.api.csvlines import body_lines
 from gateway.api.routing import Routes, convert_query, json_response, principal, read_json
 from gateway.appkeys import SCRUB_JOBS, SCRUBBER, SETTINGS
-from gateway.errors import InvalidRequest, NotFound, RequestTimeout, TooLarge, UnsupportedMediaType
+from gateway.errors import InvalidRequest, NotFound, UnsupportedMediaType
 from gateway.policy import Purpose, ScrubResult
 
 routes = Routes()
@@ -93,11 +93,6 @@ def _job_id(request: web.Request) -> uuid.UUID:
     query=("campaign_id", "purpose"),
     body_content_types=("text/csv",),
     summary="Scrub a large CSV list (one number per line, optional header) in the background",
-    errors=(
-        UnsupportedMediaType,
-        TooLarge,
-        RequestTimeout,
-    ),
 )
 async def create_scrub_job(request: web.Request) -> web.StreamResponse:
     if request.content_type not in ("text/csv", "text/plain", "application/octet-stream"):

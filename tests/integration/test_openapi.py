@@ -42,3 +42,29 @@ async def test_openapi_lists_each_routes_error_codes_by_status(client: Any) -> N
     assert described["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Error"
     }
+
+
+async def test_every_route_lists_the_errors_of_its_kind(client: Any) -> None:
+    """What any route of a kind can answer is listed for each, not left to each route's
+    own declaration: a bad token or role and a store unreachable wherever a token is
+    needed, a too large or too slow body wherever one is read, and 415 wherever media
+    other than JSON are taken."""
+    doc = await (await client.get("/openapi.json")).json()
+    ops = [(p, m, op) for p, item in doc["paths"].items() for m, op in item.items()]
+    assert len(ops) > 30
+    for path, method, op in ops:
+        codes = {s: r["x-error-codes"] for s, r in op["responses"].items() if "x-error-codes" in r}
+        where = f"{method.upper()} {path}"
+        if "security" in op:
+            assert codes["401"] == ["unauthorized"], where
+            assert codes["403"] == ["forbidden"], where
+            assert codes["503"] == ["unavailable"], where
+        else:
+            assert not {"401", "403"} & set(codes), where
+        body = op.get("requestBody", {}).get("content", {})
+        if body:
+            assert codes["413"] == ["too_large"], where
+            assert codes["408"] == ["request_timeout"], where
+        if set(body) - {"application/json"}:
+            assert codes["415"] == ["unsupported_media_type"], where
+        assert "500" not in op["responses"], where

@@ -1,0 +1,96 @@
+"""The one table from exception class to HTTP status and error code. The error middleware
+answers with it and the OpenAPI document is generated from it, so the two cannot drift: a
+service raises a domain error, and only this module knows how HTTP says it."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from gateway.errors import (
+    CallDenied,
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    InvalidState,
+    NotFound,
+    PolicyBelowFloor,
+    PreconditionFailed,
+    RangeNotSatisfiable,
+    RequestIdConflict,
+    RequestTimeout,
+    TooLarge,
+    Unauthorized,
+    Unavailable,
+    UnsupportedMediaType,
+)
+from gateway.store.postgres import UNREACHABLE
+
+# PostgreSQL or Redis gone mid-request (redis-py's own connection and timeout errors are
+# not OSErrors): nothing was answered, so the client may retry.
+STORE_UNREACHABLE: tuple[type[Exception], ...] = (
+    *(kind for kind in UNREACHABLE if issubclass(kind, Exception)),
+    RedisConnectionError,
+    RedisTimeoutError,
+)
+
+# Exception class → (status, code); an exception takes the entry of the first class of its
+# MRO found here, so a subclass answers as its base unless it has its own.
+ERRORS: dict[type[Exception], tuple[int, str]] = {
+    InvalidRequest: (400, "invalid_request"),
+    PolicyBelowFloor: (400, "policy_below_floor"),
+    Unauthorized: (401, "unauthorized"),
+    Forbidden: (403, "forbidden"),
+    NotFound: (404, "not_found"),
+    web.HTTPMethodNotAllowed: (405, "method_not_allowed"),
+    RequestTimeout: (408, "request_timeout"),
+    Conflict: (409, "exists"),
+    InvalidState: (409, "invalid_state"),
+    CallDenied: (409, "call_denied"),
+    RequestIdConflict: (409, "request_id_conflict"),
+    PreconditionFailed: (412, "precondition_failed"),
+    TooLarge: (413, "too_large"),
+    UnsupportedMediaType: (415, "unsupported_media_type"),
+    RangeNotSatisfiable: (416, "range_not_satisfiable"),
+    Unavailable: (503, "unavailable"),
+    # Anything else is a fault of the gateway's: never declared, always logged.
+    Exception: (500, "internal"),
+}
+
+# aiohttp's own errors (no route, a body past client_max_size, ...) answer as the domain
+# error of the same meaning.
+_AIOHTTP: dict[type[web.HTTPException], type[Exception]] = {
+    web.HTTPBadRequest: InvalidRequest,
+    web.HTTPUnauthorized: Unauthorized,
+    web.HTTPForbidden: Forbidden,
+    web.HTTPNotFound: NotFound,
+    web.HTTPRequestTimeout: RequestTimeout,
+    web.HTTPConflict: Conflict,
+    web.HTTPRequestEntityTooLarge: TooLarge,
+    web.HTTPUnsupportedMediaType: UnsupportedMediaType,
+    web.HTTPServiceUnavailable: Unavailable,
+}
+ERRORS.update({http: ERRORS[domain] for http, domain in _AIOHTTP.items()})
+ERRORS.update({kind: ERRORS[Unavailable] for kind in STORE_UNREACHABLE})
+
+# An HTTP error of aiohttp's that the table does not name keeps its status.
+OTHER_HTTP_ERROR = "error"
+
+
+def lookup(kind: type[BaseException]) -> tuple[int, str] | None:
+    """The status and code of an exception class, or None for one the table does not know
+    (only BaseExceptions that are not Exceptions)."""
+    for cls in kind.__mro__:
+        found = ERRORS.get(cls)
+        if found is not None:
+            return found
+    return None
+
+
+def answer_for(exc: Exception) -> tuple[int, str]:
+    """The status and code an exception is answered with."""
+    status, code = lookup(type(exc)) or ERRORS[Exception]
+    if status == 500 and isinstance(exc, web.HTTPException):
+        return exc.status, OTHER_HTTP_ERROR
+    return status, code
