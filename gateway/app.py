@@ -38,6 +38,7 @@ from gateway.appkeys import (
     RECORDINGS,
     REDIS,
     REGISTRIES,
+    REGISTRY_SERVICE,
     SCRUB_JOBS,
     SCRUBBER,
     SETTINGS,
@@ -54,6 +55,7 @@ from gateway.precheck import PreCallChecker
 from gateway.recordings.service import Recordings
 from gateway.recordings.storage import FilesystemStore
 from gateway.scrub import Scrubber, ScrubJobs
+from gateway.services.registries import Registries
 from gateway.settings import Settings
 from gateway.snapshot import RegistryCache
 from gateway.store import dnc_changes
@@ -126,6 +128,7 @@ async def _registries(app: web.Application) -> AsyncIterator[None]:
     await cache.start()
     app[REGISTRIES] = cache
     clock = app[CLOCK]
+    app[REGISTRY_SERVICE] = Registries(app[PG], cache, clock)
 
     def calendar_covered_until() -> float:
         return covered_until_timestamp(clock(), cache.current.complete_years, CHINA_TZ)

@@ -15,6 +15,7 @@ from gateway.jobs.scheduler import JobScheduler
 from gateway.precheck import PreCallChecker
 from gateway.recordings.service import Recordings
 from gateway.scrub import Scrubber, ScrubJobs
+from gateway.services.registries import Registries
 from gateway.settings import Settings
 from gateway.snapshot import RegistryCache
 from gateway.store.dnc_cache import DncCache
@@ -27,6 +28,7 @@ REDIS = web.AppKey("redis", Redis)
 KEYS = web.AppKey("keys", Keys)
 NOTIFICATIONS = web.AppKey("notifications", Notifications)
 REGISTRIES = web.AppKey("registries", RegistryCache)
+REGISTRY_SERVICE = web.AppKey("registry_service", Registries)
 DNC = web.AppKey("dnc", DncCache)
 DNC_LIST = web.AppKey("dnc_list", DncList)
 CALL_EVENTS = web.AppKey("call_events", CallEvents)
