@@ -27,6 +27,7 @@ from gateway.api import (
 from gateway.api.routing import BODY_TIMEOUT, MAX_JSON_BYTES, UPLOAD_IDLE, Routes, RouteSpec
 from gateway.appkeys import (
     CALL_EVENTS,
+    CALLS,
     CHECKER,
     CLOCK,
     DNC,
@@ -55,6 +56,7 @@ from gateway.precheck import PreCallChecker
 from gateway.recordings.service import Recordings
 from gateway.recordings.storage import FilesystemStore
 from gateway.scrub import Scrubber, ScrubJobs
+from gateway.services.calls import Calls
 from gateway.services.registries import Registries
 from gateway.settings import Settings
 from gateway.snapshot import RegistryCache
@@ -183,6 +185,7 @@ async def _dnc(app: web.Application) -> AsyncIterator[None]:
     app[DNC] = cache
     app[DNC_LIST] = DncList(app[PG], cache)
     app[CALL_EVENTS] = CallEvents(app[PG], app[DNC_LIST])
+    app[CALLS] = Calls(app[PG], app[REGISTRIES])
     s = app[SETTINGS]
     store = FilesystemStore(s.recordings_dir, s.backup_dir)
     app[RECORDINGS] = Recordings(app[PG], store, s.max_recording_bytes)

@@ -15,6 +15,7 @@ from gateway.jobs.scheduler import JobScheduler
 from gateway.precheck import PreCallChecker
 from gateway.recordings.service import Recordings
 from gateway.scrub import Scrubber, ScrubJobs
+from gateway.services.calls import Calls
 from gateway.services.registries import Registries
 from gateway.settings import Settings
 from gateway.snapshot import RegistryCache
@@ -32,6 +33,7 @@ REGISTRY_SERVICE = web.AppKey("registry_service", Registries)
 DNC = web.AppKey("dnc", DncCache)
 DNC_LIST = web.AppKey("dnc_list", DncList)
 CALL_EVENTS = web.AppKey("call_events", CallEvents)
+CALLS = web.AppKey("calls", Calls)
 RECORDINGS = web.AppKey("recordings", Recordings)
 JOBS = web.AppKey("jobs", JobScheduler)
 SCRUBBER = web.AppKey("scrubber", Scrubber)
