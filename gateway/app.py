@@ -40,6 +40,7 @@ from gateway.appkeys import (
     REDIS,
     REGISTRIES,
     REGISTRY_SERVICE,
+    REVIEW,
     SCRUB_JOBS,
     SCRUBBER,
     SETTINGS,
@@ -55,6 +56,7 @@ from gateway.policy.numbers import CHINA_TZ
 from gateway.precheck import PreCallChecker
 from gateway.recordings.service import Recordings
 from gateway.recordings.storage import FilesystemStore
+from gateway.review import Review
 from gateway.scrub import Scrubber, ScrubJobs
 from gateway.services.calls import Calls
 from gateway.services.registries import Registries
@@ -186,6 +188,7 @@ async def _dnc(app: web.Application) -> AsyncIterator[None]:
     app[DNC_LIST] = DncList(app[PG], cache)
     app[CALL_EVENTS] = CallEvents(app[PG], app[DNC_LIST])
     app[CALLS] = Calls(app[PG], app[REGISTRIES])
+    app[REVIEW] = Review(app[PG], app[REGISTRIES])
     s = app[SETTINGS]
     store = FilesystemStore(s.recordings_dir, s.backup_dir)
     app[RECORDINGS] = Recordings(app[PG], store, s.max_recording_bytes)

@@ -14,6 +14,7 @@ from gateway.dnc_list import DncList
 from gateway.jobs.scheduler import JobScheduler
 from gateway.precheck import PreCallChecker
 from gateway.recordings.service import Recordings
+from gateway.review import Review
 from gateway.scrub import Scrubber, ScrubJobs
 from gateway.services.calls import Calls
 from gateway.services.registries import Registries
@@ -35,6 +36,7 @@ DNC_LIST = web.AppKey("dnc_list", DncList)
 CALL_EVENTS = web.AppKey("call_events", CallEvents)
 CALLS = web.AppKey("calls", Calls)
 RECORDINGS = web.AppKey("recordings", Recordings)
+REVIEW = web.AppKey("review", Review)
 JOBS = web.AppKey("jobs", JobScheduler)
 SCRUBBER = web.AppKey("scrubber", Scrubber)
 SCRUB_JOBS = web.AppKey("scrub_jobs", ScrubJobs)
