@@ -28,6 +28,7 @@ from gateway.api.routing import BODY_TIMEOUT, MAX_JSON_BYTES, UPLOAD_IDLE, Route
 from gateway.appkeys import (
     CALL_EVENTS,
     CALLS,
+    CDRS,
     CHECKER,
     CLOCK,
     DNC,
@@ -59,6 +60,7 @@ from gateway.recordings.storage import FilesystemStore
 from gateway.review import Review
 from gateway.scrub import Scrubber, ScrubJobs
 from gateway.services.calls import Calls
+from gateway.services.cdrs import Cdrs
 from gateway.services.registries import Registries
 from gateway.settings import Settings
 from gateway.snapshot import RegistryCache
@@ -189,6 +191,7 @@ async def _dnc(app: web.Application) -> AsyncIterator[None]:
     app[CALL_EVENTS] = CallEvents(app[PG], app[DNC_LIST])
     app[CALLS] = Calls(app[PG], app[REGISTRIES])
     app[REVIEW] = Review(app[PG], app[REGISTRIES])
+    app[CDRS] = Cdrs(app[PG], app[CLOCK])
     s = app[SETTINGS]
     store = FilesystemStore(s.recordings_dir, s.backup_dir)
     app[RECORDINGS] = Recordings(app[PG], store, s.max_recording_bytes)

@@ -17,6 +17,7 @@ from gateway.recordings.service import Recordings
 from gateway.review import Review
 from gateway.scrub import Scrubber, ScrubJobs
 from gateway.services.calls import Calls
+from gateway.services.cdrs import Cdrs
 from gateway.services.registries import Registries
 from gateway.settings import Settings
 from gateway.snapshot import RegistryCache
@@ -35,6 +36,7 @@ DNC = web.AppKey("dnc", DncCache)
 DNC_LIST = web.AppKey("dnc_list", DncList)
 CALL_EVENTS = web.AppKey("call_events", CallEvents)
 CALLS = web.AppKey("calls", Calls)
+CDRS = web.AppKey("cdrs", Cdrs)
 RECORDINGS = web.AppKey("recordings", Recordings)
 REVIEW = web.AppKey("review", Review)
 JOBS = web.AppKey("jobs", JobScheduler)
