@@ -45,6 +45,7 @@ from gateway.appkeys import (
     SCRUB_JOBS,
     SCRUBBER,
     SETTINGS,
+    SIMULATIONS,
 )
 from gateway.auth import TokenVerifier
 from gateway.calls import CallEvents
@@ -62,6 +63,7 @@ from gateway.scrub import Scrubber, ScrubJobs
 from gateway.services.calls import Calls
 from gateway.services.cdrs import Cdrs
 from gateway.services.registries import Registries
+from gateway.services.simulation import Simulations
 from gateway.settings import Settings
 from gateway.snapshot import RegistryCache
 from gateway.store import dnc_changes
@@ -228,6 +230,7 @@ async def _checker(app: web.Application) -> AsyncIterator[None]:
         behind=app[DNC].wake,
         timeout_ms=s.check_timeout_ms,
     )
+    app[SIMULATIONS] = Simulations(app[PG], app[CHECKER])
     scrubber = Scrubber(app[REDIS], app[KEYS], app[REGISTRIES], app[CLOCK], app[DNC].known)
     app[SCRUBBER] = scrubber
     app[SCRUB_JOBS] = ScrubJobs(app[PG], scrubber)

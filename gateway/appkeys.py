@@ -19,6 +19,7 @@ from gateway.scrub import Scrubber, ScrubJobs
 from gateway.services.calls import Calls
 from gateway.services.cdrs import Cdrs
 from gateway.services.registries import Registries
+from gateway.services.simulation import Simulations
 from gateway.settings import Settings
 from gateway.snapshot import RegistryCache
 from gateway.store.dnc_cache import DncCache
@@ -43,6 +44,7 @@ JOBS = web.AppKey("jobs", JobScheduler)
 SCRUBBER = web.AppKey("scrubber", Scrubber)
 SCRUB_JOBS = web.AppKey("scrub_jobs", ScrubJobs)
 CHECKER = web.AppKey("checker", PreCallChecker)
+SIMULATIONS = web.AppKey("simulations", Simulations)
 
 
 class Clock(Protocol):
