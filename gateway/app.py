@@ -29,6 +29,8 @@ from gateway.api import (
 from gateway.api.routing import BODY_TIMEOUT, MAX_JSON_BYTES, UPLOAD_IDLE, Routes, RouteSpec
 from gateway.appkeys import (
     CALL_EVENTS,
+    CALLS,
+    CDRS,
     CHECKER,
     CLOCK,
     DNC,
@@ -40,9 +42,12 @@ from gateway.appkeys import (
     RECORDINGS,
     REDIS,
     REGISTRIES,
+    REGISTRY_SERVICE,
+    REVIEW,
     SCRUB_JOBS,
     SCRUBBER,
     SETTINGS,
+    SIMULATIONS,
 )
 from gateway.auth import TokenVerifier
 from gateway.calls import CallEvents
@@ -55,7 +60,12 @@ from gateway.policy.numbers import CHINA_TZ
 from gateway.precheck import PreCallChecker
 from gateway.recordings.service import Recordings
 from gateway.recordings.storage import FilesystemStore
+from gateway.review import Review
 from gateway.scrub import Scrubber, ScrubJobs
+from gateway.services.calls import Calls
+from gateway.services.cdrs import Cdrs
+from gateway.services.registries import Registries
+from gateway.services.simulation import Simulations
 from gateway.settings import Settings
 from gateway.snapshot import RegistryCache
 from gateway.store import dnc_changes
@@ -128,6 +138,7 @@ async def _registries(app: web.Application) -> AsyncIterator[None]:
     await cache.start()
     app[REGISTRIES] = cache
     clock = app[CLOCK]
+    app[REGISTRY_SERVICE] = Registries(app[PG], cache, clock)
 
     def calendar_covered_until() -> float:
         return covered_until_timestamp(clock(), cache.current.complete_years, CHINA_TZ)
@@ -194,6 +205,9 @@ async def _dnc(app: web.Application) -> AsyncIterator[None]:
     app[DNC] = cache
     app[DNC_LIST] = DncList(app[PG], cache)
     app[CALL_EVENTS] = CallEvents(app[PG], app[DNC_LIST])
+    app[CALLS] = Calls(app[PG], app[REGISTRIES])
+    app[REVIEW] = Review(app[PG], app[REGISTRIES])
+    app[CDRS] = Cdrs(app[PG], app[CLOCK])
     s = app[SETTINGS]
     store = FilesystemStore(s.recordings_dir, s.backup_dir)
     app[RECORDINGS] = Recordings(app[PG], store, s.max_recording_bytes)
@@ -230,6 +244,7 @@ async def _checker(app: web.Application) -> AsyncIterator[None]:
         behind=app[DNC].wake,
         timeout_ms=s.check_timeout_ms,
     )
+    app[SIMULATIONS] = Simulations(app[PG], app[CHECKER])
     scrubber = Scrubber(app[REDIS], app[KEYS], app[REGISTRIES], app[CLOCK], app[DNC].known)
     app[SCRUBBER] = scrubber
     app[SCRUB_JOBS] = ScrubJobs(app[PG], scrubber)

@@ -14,7 +14,12 @@ from gateway.dnc_list import DncList
 from gateway.jobs.scheduler import JobScheduler
 from gateway.precheck import PreCallChecker
 from gateway.recordings.service import Recordings
+from gateway.review import Review
 from gateway.scrub import Scrubber, ScrubJobs
+from gateway.services.calls import Calls
+from gateway.services.cdrs import Cdrs
+from gateway.services.registries import Registries
+from gateway.services.simulation import Simulations
 from gateway.settings import Settings
 from gateway.snapshot import RegistryCache
 from gateway.store.dnc_cache import DncCache
@@ -27,14 +32,19 @@ REDIS = web.AppKey("redis", Redis)
 KEYS = web.AppKey("keys", Keys)
 NOTIFICATIONS = web.AppKey("notifications", Notifications)
 REGISTRIES = web.AppKey("registries", RegistryCache)
+REGISTRY_SERVICE = web.AppKey("registry_service", Registries)
 DNC = web.AppKey("dnc", DncCache)
 DNC_LIST = web.AppKey("dnc_list", DncList)
 CALL_EVENTS = web.AppKey("call_events", CallEvents)
+CALLS = web.AppKey("calls", Calls)
+CDRS = web.AppKey("cdrs", Cdrs)
 RECORDINGS = web.AppKey("recordings", Recordings)
+REVIEW = web.AppKey("review", Review)
 JOBS = web.AppKey("jobs", JobScheduler)
 SCRUBBER = web.AppKey("scrubber", Scrubber)
 SCRUB_JOBS = web.AppKey("scrub_jobs", ScrubJobs)
 CHECKER = web.AppKey("checker", PreCallChecker)
+SIMULATIONS = web.AppKey("simulations", Simulations)
 
 
 class Clock(Protocol):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -142,6 +142,27 @@ class DncList:
             seq = await dnc_changes.record(c, "unlist", line, 1)
         await self.publish(seq, line)
         return dict(ended)
+
+    async def export(
+        self,
+        actor: str,
+        start: Callable[[], Awaitable[None]],
+        write: Callable[[bytes], Coroutine[Any, Any, None]],
+    ) -> None:
+        """Audit an export, then `start` the answer and `write` the active entries to it as
+        CSV with a header (number,scope,source,reason,created_at,expires_at), by number."""
+        async with self._pool.acquire() as conn:
+            async with conn.transaction():
+                await audit.record(conn, actor=actor, action="export", entity="dnc")
+            await start()
+            await conn.copy_from_query(
+                "SELECT number, scope, source, reason, created_at, expires_at FROM dnc_entries "
+                "WHERE ended_at IS NULL AND (expires_at IS NULL OR expires_at > now()) "
+                "ORDER BY number",
+                output=write,
+                format="csv",
+                header=True,
+            )
 
     async def history(self, e164: str) -> list[dict[str, Any]]:
         async with self._pool.acquire() as c:

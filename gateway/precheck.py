@@ -47,8 +47,6 @@ from gateway.store.keys import Keys
 _PENDING_MARGIN_MS = 1000
 
 
-
-
 class PreCallChecker:
     def __init__(
         self,

@@ -13,7 +13,9 @@ from typing import Any
 import asyncpg
 
 from gateway.policy import RetentionPolicy, mask_number, retention_until
-from gateway.store.rows import Where
+from gateway.snapshot import RegistryCache
+from gateway.store import audit
+from gateway.store.rows import Where, newest_page
 
 FULL_NUMBER_ROLES = frozenset({"supervisor", "admin"})
 CALL_COLUMNS = (
@@ -211,3 +213,110 @@ EXPORT_HEADER = (
     "token_name",
     "rules_revision",
 )
+
+
+def exception_item(row: Any) -> dict[str, Any]:
+    out = dict(row)
+    if out.get("call_id") is not None:
+        out["call_id"] = str(out["call_id"])
+    return out
+
+
+class ExceptionNotFound(LookupError):
+    pass
+
+
+class Review:
+    """What supervisors and auditors read: calls, one call whole, the CSV export (audited),
+    the audit log, and the compliance exceptions, which a supervisor acknowledges or
+    resolves (audited)."""
+
+    def __init__(self, pool: asyncpg.Pool[Any], registries: RegistryCache) -> None:
+        self._pool = pool
+        self._registries = registries
+
+    async def calls(
+        self, filters: CallFilter, cursor: str | None, limit: int, role: str
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """A page of calls, newest first; BadCursor for a cursor this did not hand out."""
+        return await list_calls(self._pool, filters, cursor, limit, role)
+
+    async def call(self, call_id: uuid.UUID, role: str) -> dict[str, Any] | None:
+        return await call_detail(
+            self._pool, call_id, role, self._registries.current.policy.retention
+        )
+
+    async def export(
+        self, actor: str, role: str, since: datetime | None, until: datetime | None
+    ) -> AsyncIterator[Sequence[Any]]:
+        """Audit an export of calls, then their rows, oldest first."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await audit.record(
+                conn,
+                actor=actor,
+                action="export",
+                entity="calls",
+                after={"from": since, "to": until},
+            )
+        return export_rows(self._pool, since, until, role)
+
+    async def audit_log(
+        self,
+        entity: str | None,
+        entity_id: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        cursor: int | None,
+        limit: int,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """A page of the audit log, newest first."""
+        where = Where()
+        where.add("entity = {}", entity)
+        where.add("entity_id = {}", entity_id)
+        where.add("at >= {}", since)
+        where.add("at < {}", until)
+        page, next_cursor = await newest_page(self._pool, "audit_log", "seq", where, cursor, limit)
+        return [dict(r) for r in page], next_cursor
+
+    async def exceptions(
+        self, state: str | None, kind: str | None, cursor: int | None, limit: int
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """A page of compliance exceptions, newest first."""
+        where = Where()
+        where.add("state = {}", state)
+        where.add("kind = {}", kind)
+        page, next_cursor = await newest_page(
+            self._pool, "compliance_exceptions", "id", where, cursor, limit
+        )
+        return [exception_item(r) for r in page], next_cursor
+
+    async def update_exception(
+        self, actor: str, exception_id: int, state: str, note: str
+    ) -> dict[str, Any]:
+        """Acknowledge or resolve an exception, with a note; ExceptionNotFound when there
+        is none."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            before = await conn.fetchrow(
+                "SELECT * FROM compliance_exceptions WHERE id = $1 FOR UPDATE", exception_id
+            )
+            if before is None:
+                raise ExceptionNotFound(exception_id)
+            row = await conn.fetchrow(
+                "UPDATE compliance_exceptions SET state = $2, note = $3, updated_by = $4, "
+                "updated_at = now() WHERE id = $1 RETURNING *",
+                exception_id,
+                state,
+                note,
+                actor,
+            )
+            await audit.record(
+                conn,
+                actor=actor,
+                action="update",
+                entity="exception",
+                entity_id=str(exception_id),
+                before=exception_item(before),
+                after=exception_item(row),
+                reason=note,
+            )
+        return exception_item(row)

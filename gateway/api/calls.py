@@ -12,7 +12,7 @@ from aiohttp import web
 
 from gateway.api.changes import check_when
 from gateway.api.routing import Routes, json_response, principal, read_json, upload_chunks
-from gateway.appkeys import CALL_EVENTS, CLOCK, PG, RECORDINGS, REGISTRIES
+from gateway.appkeys import CALL_EVENTS, CALLS, CLOCK, RECORDINGS
 from gateway.calls import CallEvent, UnknownCall
 from gateway.errors import (
     CallDenied,
@@ -24,10 +24,8 @@ from gateway.errors import (
     TooLarge,
     UnsupportedMediaType,
 )
-from gateway.policy import retention_until
 from gateway.recordings.service import Playback, RecordingExists
 from gateway.recordings.storage import CHUNK, EXTENSIONS, TooLargeRecording
-from gateway.store import audit
 
 routes = Routes()
 
@@ -162,15 +160,9 @@ async def get_recording(request: web.Request) -> web.StreamResponse:
     if not current and (not range_header or range_header.replace(" ", "").startswith("bytes=0-")):
         # A playback starts at the beginning; the player's seeks are part of it. A 304
         # (the player's copy is current) plays nothing.
-        async with request.app[PG].acquire() as conn, conn.transaction():
-            await audit.record(
-                conn,
-                actor=principal(request).name,
-                action="play",
-                entity="recording",
-                entity_id=str(call_id),
-                after={"copy": playback.copy, "range": range_header or None},
-            )
+        await request.app[RECORDINGS].played(
+            principal(request).name, call_id, playback, range_header or None
+        )
     return web.FileResponse(
         playback.path, headers={"Content-Type": playback.content_type, "Accept-Ranges": "bytes"}
     )
@@ -261,53 +253,17 @@ async def link_sale(request: web.Request) -> web.StreamResponse:
     check_when("terminated_at", body.terminated_at)
     if body.terminated_at is not None and body.terminated_at.year > 2200:
         raise InvalidRequest("terminated_at: out of range")
-    who = principal(request).name
-    async with request.app[PG].acquire() as conn, conn.transaction():
-        call = await conn.fetchrow(
-            "SELECT created_at, purpose FROM calls WHERE call_id = $1", call_id
-        )
-        if call is None:
-            raise NotFound(f"no call {call_id}")
-        before = await conn.fetchrow(
-            "SELECT * FROM call_sales WHERE call_id = $1 FOR UPDATE", call_id
-        )
-        if before is not None and before["policy_no"] != body.policy_no:
-            raise Conflict(f"call {call_id} is linked to policy {before['policy_no']}")
-        row = await conn.fetchrow(
-            "INSERT INTO call_sales (call_id, policy_no, term_months, terminated_at, linked_by) "
-            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (call_id) DO UPDATE SET "
-            "term_months = EXCLUDED.term_months, terminated_at = EXCLUDED.terminated_at, "
-            "updated_at = now() RETURNING *",
-            call_id,
-            body.policy_no,
-            body.term_months,
-            body.terminated_at,
-            who,
-        )
-        await audit.record(
-            conn,
-            actor=who,
-            action="link_sale" if before is None else "update_sale",
-            entity="call",
-            entity_id=str(call_id),
-            before=dict(before) if before else None,
-            after=dict(row) if row else None,
-        )
-    until = retention_until(
-        call["created_at"],
-        request.app[REGISTRIES].current.policy.retention,
-        body.term_months,
-        body.terminated_at.astimezone(UTC) if body.terminated_at else None,
-        return_visit=call["purpose"] == "callback",
+    sale = await request.app[CALLS].link_sale(
+        principal(request).name, call_id, body.policy_no, body.term_months, body.terminated_at
     )
     answer = SaleOut(
         call_id=str(call_id),
         policy_no=body.policy_no,
         term_months=body.term_months,
         terminated_at=body.terminated_at,
-        retention_until=until,
+        retention_until=sale.retention_until,
     )
-    return json_response(answer, status=201 if before is None else 200)
+    return json_response(answer, status=201 if sale.created else 200)
 
 
 @routes.route(
@@ -322,31 +278,7 @@ async def set_hold(request: web.Request) -> web.StreamResponse:
     call_id = call_id_of(request)
     body = await read_json(request, HoldIn)
     who = principal(request).name
-    async with request.app[PG].acquire() as conn, conn.transaction():
-        if await conn.fetchval("SELECT 1 FROM calls WHERE call_id = $1", call_id) is None:
-            raise NotFound(f"no call {call_id}")
-        before = await conn.fetchrow(
-            "SELECT * FROM call_holds WHERE call_id = $1 FOR UPDATE", call_id
-        )
-        row = await conn.fetchrow(
-            "INSERT INTO call_holds (call_id, hold, reason, set_by) VALUES ($1, $2, $3, $4) "
-            "ON CONFLICT (call_id) DO UPDATE SET hold = EXCLUDED.hold, reason = EXCLUDED.reason,"
-            " set_by = EXCLUDED.set_by, set_at = now() RETURNING *",
-            call_id,
-            body.hold,
-            body.reason,
-            who,
-        )
-        await audit.record(
-            conn,
-            actor=who,
-            action="hold" if body.hold else "release",
-            entity="call",
-            entity_id=str(call_id),
-            before=dict(before) if before else None,
-            after=dict(row) if row else None,
-            reason=body.reason,
-        )
+    await request.app[CALLS].set_hold(who, call_id, body.hold, body.reason)
     return json_response(
         {"call_id": str(call_id), "hold": body.hold, "reason": body.reason, "set_by": who}
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from collections.abc import AsyncIterator
 from datetime import date, datetime
 from typing import Any
 
@@ -13,24 +14,13 @@ from aiohttp import web
 
 from gateway.api.csvlines import body_lines
 from gateway.api.routing import Routes, convert_query, json_response, principal
-from gateway.appkeys import CLOCK, PG, SETTINGS
+from gateway.appkeys import CDRS, SETTINGS
 from gateway.errors import InvalidRequest, NotFound, UnsupportedMediaType
-from gateway.jobs.report import BEIJING, figures_for
 from gateway.policy import normalize_caller_id, normalize_number
 
 routes = Routes()
 MAX_REPORTED_INVALID = 1000
 CSV_FIELDS = ("caller", "callee", "start", "end", "call_id")
-CDR_COLUMNS = [
-    "caller",
-    "callee_e164",
-    "callee_raw",
-    "start_at",
-    "end_at",
-    "call_id",
-    "received_by",
-]
-BATCH = 10_000  # records written per COPY while the body is still arriving
 
 
 class CdrAnswer(msgspec.Struct):
@@ -93,45 +83,39 @@ async def post_cdrs(request: web.Request) -> web.StreamResponse:
     if ctype not in ("application/x-ndjson", "application/jsonl", "application/json", "text/csv"):
         raise UnsupportedMediaType(f"content type {ctype}: send application/x-ndjson or text/csv")
     as_csv = ctype == "text/csv"
-    batch: list[tuple[Any, ...]] = []
-    accepted = 0
     invalid: list[dict[str, Any]] = []
     invalid_count = 0
-    header: list[str] | None = None
-    who = principal(request).name
 
-    async def flush() -> None:
-        nonlocal accepted
-        if batch:
-            async with request.app[PG].acquire() as conn:
-                await conn.copy_records_to_table("cdrs", records=batch, columns=CDR_COLUMNS)
-            accepted += len(batch)
-            batch.clear()
+    async def records() -> AsyncIterator[tuple[Any, ...]]:
+        nonlocal invalid_count
+        header: list[str] | None = None
+        async for number, line in body_lines(request, request.app[SETTINGS].max_csv_bytes):
+            if not line.strip():
+                continue
+            try:
+                if as_csv:
+                    values = next(csv.reader(io.StringIO(line)))
+                    if number == 1 and values and values[0].strip().lower() == "caller":
+                        header = [v.strip().lower() for v in values]
+                        continue
+                    names = header or list(CSV_FIELDS)
+                    fields: dict[str, Any] = dict(
+                        zip(names, (v.strip() for v in values), strict=False)
+                    )
+                else:
+                    decoded = msgspec.json.decode(line)
+                    if not isinstance(decoded, dict):
+                        raise ValueError("each line must be a JSON object")
+                    fields = decoded
+                record = _record(fields)
+            except (ValueError, msgspec.DecodeError) as e:
+                invalid_count += 1
+                if len(invalid) < MAX_REPORTED_INVALID:
+                    invalid.append({"line": number, "error": str(e)})
+                continue
+            yield record
 
-    async for number, line in body_lines(request, request.app[SETTINGS].max_csv_bytes):
-        if not line.strip():
-            continue
-        try:
-            if as_csv:
-                values = next(csv.reader(io.StringIO(line)))
-                if number == 1 and values and values[0].strip().lower() == "caller":
-                    header = [v.strip().lower() for v in values]
-                    continue
-                names = header or list(CSV_FIELDS)
-                fields: dict[str, Any] = dict(zip(names, (v.strip() for v in values), strict=False))
-            else:
-                decoded = msgspec.json.decode(line)
-                if not isinstance(decoded, dict):
-                    raise ValueError("each line must be a JSON object")
-                fields = decoded
-            batch.append((*_record(fields), who))
-        except (ValueError, msgspec.DecodeError) as e:
-            invalid_count += 1
-            if len(invalid) < MAX_REPORTED_INVALID:
-                invalid.append({"line": number, "error": str(e)})
-        if len(batch) >= BATCH:
-            await flush()
-    await flush()
+    accepted = await request.app[CDRS].ingest(principal(request).name, records())
     return json_response(CdrAnswer(accepted, invalid, invalid_count), status=202)
 
 
@@ -152,23 +136,7 @@ async def daily_report(request: web.Request) -> web.StreamResponse:
     if "date" not in request.query:
         raise InvalidRequest("date: required (YYYY-MM-DD)")
     day = convert_query(request, ReportQuery).date
-    stored = await request.app[PG].fetch(
-        "SELECT campaign_id, agent_id, figures FROM daily_reports WHERE day = $1 "
-        "ORDER BY campaign_id, agent_id",
-        day,
-    )
-    if stored:
-        rows = [
-            {"campaign_id": r["campaign_id"], "agent_id": r["agent_id"], **r["figures"]}
-            for r in stored
-        ]
-        provisional = False
-    else:
-        today = request.app[CLOCK]().astimezone(BEIJING).date()
-        if day > today:
-            raise NotFound(f"no report for {day.isoformat()}: that day has not come")
-        rows = await figures_for(request.app[PG], day)
-        provisional = True
+    rows, provisional = await request.app[CDRS].daily_report(day)
     if "text/csv" in request.headers.get("Accept", ""):
         return _csv(rows, day)
     return json_response({"date": day, "provisional": provisional, "rows": rows})

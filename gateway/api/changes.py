@@ -1,65 +1,15 @@
-"""How every registry change is made: in one transaction with its audit entry and a
-version bump, then reloaded here before the answer (other processes reload on notify)."""
+"""Checks the registry handlers make of a request's values before a change is made
+(the change itself is gateway.services.registries)."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
-import asyncpg
 import msgspec
-from aiohttp import web
 
-from gateway.api.routing import principal
-from gateway.appkeys import PG, REGISTRIES
 from gateway.errors import InvalidRequest
-from gateway.store import audit
-from gateway.store.registries import bump
-from gateway.types import Conn
-
-log = logging.getLogger("gateway.registries")
-
-T = TypeVar("T")
-
-Change = Callable[[Conn], Awaitable[T]]
-
-
-async def registry_change(request: web.Request, part: str, change: Change[T]) -> T:
-    try:
-        async with request.app[PG].acquire() as conn, conn.transaction():
-            result = await change(conn)
-            await bump(conn, part)
-    except asyncpg.DataError as e:
-        # The handlers check every value first; this is the net for one they missed
-        # (a value PostgreSQL cannot store is bad input, never a 500).
-        log.warning("registry change refused by the database: %s", e)
-        raise InvalidRequest(f"a value cannot be stored: {e}") from e
-    await request.app[REGISTRIES].reload(part)
-    return result
-
-
-async def audited(
-    conn: Conn,
-    request: web.Request,
-    action: str,
-    entity: str,
-    entity_id: str,
-    before: Any,
-    after: Any,
-    reason: str | None = None,
-) -> None:
-    await audit.record(
-        conn,
-        actor=principal(request).name,
-        action=action,
-        entity=entity,
-        entity_id=entity_id,
-        before=before,
-        after=after,
-        reason=reason,
-    )
 
 
 def set_fields(patch: msgspec.Struct) -> dict[str, Any]:

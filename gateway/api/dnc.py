@@ -12,11 +12,10 @@ from msgspec import Meta
 from gateway.api.changes import check_when
 from gateway.api.csvlines import body_blocks
 from gateway.api.routing import Routes, convert_query, json_response, principal, read_json
-from gateway.appkeys import DNC_LIST, PG, SETTINGS
+from gateway.appkeys import DNC_LIST, SETTINGS
 from gateway.dnc_list import RefusalTooShort
 from gateway.errors import InvalidRequest, NotFound, UnsupportedMediaType
 from gateway.policy import normalize_number
-from gateway.store import audit
 
 routes = Routes()
 LINE_BYTES = 12  # the shortest line, "13812345678\n": an upper bound on the line count
@@ -104,29 +103,17 @@ def is_active(entry: dict[str, Any], now: datetime) -> bool:
     summary="CSV of the active entries: number,scope,source,reason,created_at,expires_at",
 )
 async def export_dnc(request: web.Request) -> web.StreamResponse:
-    who = principal(request).name
-    async with request.app[PG].acquire() as conn:
-        async with conn.transaction():
-            await audit.record(conn, actor=who, action="export", entity="dnc")
-        response = web.StreamResponse(
-            headers={
-                "Content-Type": "text/csv; charset=utf-8",
-                "Content-Disposition": 'attachment; filename="dnc.csv"',
-            }
-        )
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": 'attachment; filename="dnc.csv"',
+        }
+    )
+
+    async def start() -> None:
         await response.prepare(request)
 
-        async def write(chunk: bytes) -> None:
-            await response.write(chunk)
-
-        await conn.copy_from_query(
-            "SELECT number, scope, source, reason, created_at, expires_at FROM dnc_entries "
-            "WHERE ended_at IS NULL AND (expires_at IS NULL OR expires_at > now()) "
-            "ORDER BY number",
-            output=write,
-            format="csv",
-            header=True,
-        )
+    await request.app[DNC_LIST].export(principal(request).name, start, response.write)
     await response.write_eof()
     return response
 

@@ -8,10 +8,9 @@ from aiohttp import web
 
 from gateway.answers import PrecheckAnswer
 from gateway.api.routing import Routes, json_response, principal, read_json
-from gateway.appkeys import CHECKER, PG
+from gateway.appkeys import CHECKER, SIMULATIONS
 from gateway.errors import InvalidRequest, RequestIdConflict
 from gateway.policy import CheckRequest, missing_fields
-from gateway.store import audit
 
 routes = Routes()
 
@@ -55,17 +54,5 @@ async def simulate(request: web.Request) -> web.StreamResponse:
     _require_fields(req)
     if req.at.tzinfo is None:
         raise InvalidRequest("at: must carry a UTC offset (RFC 3339)")
-    answer = await request.app[CHECKER].simulate(req, req.at)
-    async with request.app[PG].acquire() as conn:
-        await audit.record(
-            conn,
-            actor=principal(request).name,
-            action="simulate",
-            entity="precheck",
-            after={
-                "request": req,
-                "decision": answer.decision,
-                "reasons": [r.code for r in answer.reasons],
-            },
-        )
+    answer = await request.app[SIMULATIONS].simulate(principal(request).name, req, req.at)
     return json_response(answer)

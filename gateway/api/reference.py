@@ -4,15 +4,14 @@ admin's policy document and declarations of a year's calendar as complete."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from datetime import date
+from typing import Annotated, Literal
 
 import msgspec
 from aiohttp import web
 from msgspec import Meta
 
-from gateway.api.changes import audited, check_text, registry_change
+from gateway.api.changes import check_text
 from gateway.api.csvlines import body_lines
 from gateway.api.registries import EDITORS, READERS, Items, PhoneText, path_id
 from gateway.api.routing import (
@@ -24,7 +23,7 @@ from gateway.api.routing import (
     read_body,
     read_json,
 )
-from gateway.appkeys import CLOCK, PG, REGISTRIES, SETTINGS
+from gateway.appkeys import REGISTRY_SERVICE, SETTINGS
 from gateway.errors import (
     Conflict,
     InvalidRequest,
@@ -34,19 +33,8 @@ from gateway.errors import (
     UnsupportedMediaType,
 )
 from gateway.policy import PolicyDocument, normalize_number, validate_policy
-from gateway.policy.context import zone
-from gateway.policy.days import (
-    FIRST_YEAR,
-    LAST_YEAR,
-    CoveredBy,
-    built_in_covers,
-    built_in_years,
-    covered_by,
-    covered_until,
-)
-from gateway.policy.numbers import CHINA_TZ
-from gateway.store import rows
-from gateway.types import Conn
+from gateway.policy.days import FIRST_YEAR, LAST_YEAR
+from gateway.services.registries import YearOut, YearsOut
 
 routes = Routes()
 MAX_REPORTED_INVALID = 1000
@@ -114,8 +102,9 @@ class _Collected:
     summary="Approved call lists: provenance, who approved them, size",
 )
 async def list_lists(request: web.Request) -> web.StreamResponse:
-    found = await rows.fetch_all(request.app[PG], "call_lists", ["list_id"])
-    return json_response(Items([rows.as_dict(r) for r in found]))
+    return json_response(
+        Items(await request.app[REGISTRY_SERVICE].all_rows("call_lists", ["list_id"]))
+    )
 
 
 @routes.route(
@@ -146,54 +135,13 @@ async def put_list(request: web.Request) -> web.StreamResponse:
     else:
         raise UnsupportedMediaType(f"content type {request.content_type}: send JSON or text/csv")
     approved_by = principal(request).name
-
-    async def change(conn: Conn) -> tuple[int, ListOut]:
-        # Insert first, so two uploads of a new list cannot both take it for new.
-        created = await conn.fetchval(
-            "INSERT INTO call_lists (list_id, provenance, approved_by, size) "
-            "VALUES ($1, $2, $3, 0) ON CONFLICT (list_id) DO NOTHING RETURNING true",
-            list_id,
-            provenance,
-            approved_by,
-        )
-        before = None
-        if not created:
-            before = await rows.fetch_one(conn, "call_lists", {"list_id": list_id}, lock=True)
-        await conn.execute("CREATE TEMP TABLE incoming_numbers (number text) ON COMMIT DROP")
-        await conn.copy_records_to_table("incoming_numbers", records=collected.numbers)
-        await conn.execute("DELETE FROM call_list_numbers WHERE list_id = $1", list_id)
-        size = await conn.fetchval(
-            "WITH ins AS (INSERT INTO call_list_numbers (list_id, number) "
-            "SELECT DISTINCT $1::text, number FROM incoming_numbers RETURNING 1) "
-            "SELECT count(*) FROM ins",
-            list_id,
-        )
-        row = await conn.fetchrow(
-            "UPDATE call_lists SET provenance = $2, approved_by = $3, size = $4, "
-            "updated_at = now() WHERE list_id = $1 RETURNING *",
-            list_id,
-            provenance,
-            approved_by,
-            size,
-        )
-        assert row is not None
-        after = rows.as_dict(row)
-        await audited(
-            conn,
-            request,
-            "create" if created else "replace",
-            "call_list",
-            list_id,
-            rows.as_dict(before) if before is not None else None,
-            after,
-        )
-        out = ListOut(
-            list_id, provenance, approved_by, size, collected.invalid, collected.invalid_count
-        )
-        return (201 if created else 200), out
-
-    status, out = await registry_change(request, f"list:{list_id}", change)
-    return json_response(out, status=status)
+    created, size = await request.app[REGISTRY_SERVICE].replace_list(
+        approved_by, list_id, provenance, collected.numbers
+    )
+    out = ListOut(
+        list_id, provenance, approved_by, size, collected.invalid, collected.invalid_count
+    )
+    return json_response(out, status=201 if created else 200)
 
 
 # --- staff numbers ------------------------------------------------------------------------
@@ -212,8 +160,8 @@ class StaffIn(msgspec.Struct, forbid_unknown_fields=True):
     summary="Employee, agent and branch numbers (never callable as customers)",
 )
 async def list_staff(request: web.Request) -> web.StreamResponse:
-    found = await rows.fetch_all(request.app[PG], "staff_numbers", ["number"])
-    return json_response(Items([rows.as_dict(r) for r in found]))
+    found = await request.app[REGISTRY_SERVICE].all_rows("staff_numbers", ["number"])
+    return json_response(Items(found))
 
 
 def _staff_number(raw: str) -> str:
@@ -236,24 +184,10 @@ async def add_staff(request: web.Request) -> web.StreamResponse:
     body = await read_json(request, StaffIn)
     number = _staff_number(body.number)
     check_text({"note": body.note})
-
-    async def change(conn: Conn) -> dict[str, Any]:
-        row = await rows.insert(
-            conn,
-            "staff_numbers",
-            {
-                "number": number,
-                "note": body.note,
-                "created_by": principal(request).name,
-            },
-        )
-        if row is None:
-            raise Conflict(f"staff number {number} exists")
-        after = rows.as_dict(row)
-        await audited(conn, request, "create", "staff_number", number, None, after)
-        return after
-
-    return json_response(await registry_change(request, "staff", change), status=201)
+    added = await request.app[REGISTRY_SERVICE].add_staff(
+        principal(request).name, number, body.note
+    )
+    return json_response(added, status=201)
 
 
 @routes.route(
@@ -268,36 +202,8 @@ async def add_staff(request: web.Request) -> web.StreamResponse:
 )
 async def delete_staff(request: web.Request) -> web.StreamResponse:
     number = _staff_number(request.match_info["number"])
-    return await _remove(
-        request,
-        "staff_numbers",
-        {"number": number},
-        "staff_number",
-        "staff",
-        f"staff number {number} is not registered",
-    )
-
-
-async def _remove(
-    request: web.Request,
-    table: str,
-    keys: dict[str, Any],
-    entity: str,
-    part: str,
-    missing: str,
-) -> web.StreamResponse:
-    """Delete one registry row, audited; 404 with `missing` when there is none."""
-    entity_id = "/".join(str(v) for v in keys.values())
-
-    async def change(conn: Conn) -> dict[str, Any]:
-        row = await rows.delete_one(conn, table, keys)
-        if row is None:
-            raise NotFound(missing)
-        before = rows.as_dict(row)
-        await audited(conn, request, "delete", entity, entity_id, before, None)
-        return before
-
-    return json_response(await registry_change(request, part, change))
+    removed = await request.app[REGISTRY_SERVICE].remove_staff(principal(request).name, number)
+    return json_response(removed)
 
 
 # --- holidays -----------------------------------------------------------------------------
@@ -317,35 +223,6 @@ class YearIn(msgspec.Struct, forbid_unknown_fields=True):
     note: Annotated[str, Meta(max_length=200)] | None = None
 
 
-class YearOut(msgspec.Struct, kw_only=True):
-    """A year's calendar: whether checks on its days can be judged, and why."""
-
-    year: int
-    covered: bool
-    covered_by: CoveredBy | None  # the built-in calendar wins over a declaration
-    complete: bool | None  # the admin's declaration; None when never declared
-    entries: int  # calendar entries (PUT /v1/holidays/{day}) in the year
-    holidays: int  # of those, days of kind holiday
-    declared_by: str | None
-    declared_at: datetime | None
-    note: str | None
-
-
-class YearsOut(msgspec.Struct, kw_only=True):
-    covered_until: date | None  # the last day of the covered run from today's year on
-    items: list[YearOut]
-
-
-# Calendar changes of one year wait for each other, so a declaration and the removal of
-# the year's last holiday cannot both pass their checks.
-_YEAR_LOCK = "SELECT pg_advisory_xact_lock(hashtext('gateway.holiday_year'), $1)"
-_COUNTS = (
-    "SELECT extract(year FROM day)::int AS year, count(*) AS entries, "
-    "count(*) FILTER (WHERE kind = 'holiday') AS holidays FROM holidays"
-)
-_IN_YEAR = " WHERE day >= make_date($1, 1, 1) AND day < make_date($1 + 1, 1, 1)"
-
-
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
@@ -355,41 +232,6 @@ def _year(raw: str) -> int:
     ):
         raise InvalidRequest(f"year: {raw!r} is not a year from {FIRST_YEAR} to {LAST_YEAR}")
     return int(raw)
-
-
-def _year_out(
-    year: int, declared: Mapping[str, Any] | None, counts: Mapping[str, Any] | None
-) -> YearOut:
-    complete = None if declared is None else bool(declared["complete"])
-    by = covered_by(year, {year} if complete else ())
-    return YearOut(
-        year=year,
-        covered=by is not None,
-        covered_by=by,
-        complete=complete,
-        entries=0 if counts is None else counts["entries"],
-        holidays=0 if counts is None else counts["holidays"],
-        declared_by=None if declared is None else declared["declared_by"],
-        declared_at=None if declared is None else declared["declared_at"],
-        note=None if declared is None else declared["note"],
-    )
-
-
-async def _keeps_a_holiday(conn: Conn, year: int) -> None:
-    """Refuse a change that leaves a declared year outside the built-in calendar with no
-    holiday entry: the year would stay covered with every day judged by the weekday."""
-    if built_in_covers(year):
-        return
-    if not await conn.fetchval("SELECT complete FROM holiday_years WHERE year = $1", year):
-        return
-    holidays = await conn.fetchval(
-        "SELECT count(*) FROM holidays" + _IN_YEAR + " AND kind = 'holiday'", year
-    )
-    if holidays == 0:
-        raise InvalidState(
-            f"{year} is declared complete and this is its last holiday entry: declare "
-            f"the year incomplete first (PUT /v1/holidays/years/{year})"
-        )
 
 
 def _day(raw: str) -> date:
@@ -411,21 +253,7 @@ def _day(raw: str) -> date:
     "declaration, and its entries",
 )
 async def list_years(request: web.Request) -> web.StreamResponse:
-    async with (
-        request.app[PG].acquire() as conn,
-        conn.transaction(isolation="repeatable_read", readonly=True),
-    ):
-        declared = {r["year"]: r for r in await conn.fetch("SELECT * FROM holiday_years")}
-        counts = {r["year"]: r for r in await conn.fetch(_COUNTS + " GROUP BY 1")}
-    years = sorted({*built_in_years(), *declared, *counts})
-    complete = {y for y, r in declared.items() if r["complete"]}
-    today = request.app[CLOCK]().astimezone(zone(CHINA_TZ)).date()
-    return json_response(
-        YearsOut(
-            covered_until=covered_until(today, complete),
-            items=[_year_out(y, declared.get(y), counts.get(y)) for y in years],
-        )
-    )
+    return json_response(await request.app[REGISTRY_SERVICE].years())
 
 
 @routes.route(
@@ -443,40 +271,10 @@ async def put_year(request: web.Request) -> web.StreamResponse:
     year = _year(request.match_info["year"])
     body = await read_json(request, YearIn)
     check_text({"note": body.note})
-
-    async def change(conn: Conn) -> tuple[int, YearOut]:
-        await conn.execute(_YEAR_LOCK, year)
-        before = await rows.fetch_one(conn, "holiday_years", {"year": year}, lock=True)
-        counts = await conn.fetchrow(_COUNTS + _IN_YEAR + " GROUP BY 1", year)
-        if body.complete and not built_in_covers(year) and not (counts and counts["holidays"]):
-            raise InvalidState(
-                f"year: no holiday of {year} is entered; enter the State Council's "
-                f"schedule for {year} (PUT /v1/holidays/{{day}}) before declaring it complete"
-            )
-        row = await conn.fetchrow(
-            "INSERT INTO holiday_years (year, complete, note, declared_by) "
-            "VALUES ($1, $2, $3, $4) ON CONFLICT (year) DO UPDATE SET "
-            "complete = EXCLUDED.complete, note = EXCLUDED.note, "
-            "declared_by = EXCLUDED.declared_by, declared_at = now() RETURNING *",
-            year,
-            body.complete,
-            body.note,
-            principal(request).name,
-        )
-        assert row is not None
-        await audited(
-            conn,
-            request,
-            "update" if before is not None else "create",
-            "holiday_year",
-            str(year),
-            rows.as_dict(before) if before is not None else None,
-            rows.as_dict(row),
-        )
-        return (200 if before is not None else 201), _year_out(year, row, counts)
-
-    status, out = await registry_change(request, "holidays", change)
-    return json_response(out, status=status)
+    first, out = await request.app[REGISTRY_SERVICE].declare_year(
+        principal(request).name, year, body.complete, body.note
+    )
+    return json_response(out, status=201 if first else 200)
 
 
 @routes.route(
@@ -489,15 +287,7 @@ async def put_year(request: web.Request) -> web.StreamResponse:
 )
 async def list_holidays(request: web.Request) -> web.StreamResponse:
     year = convert_query(request, YearQuery).year
-    if year is None:
-        found = await request.app[PG].fetch("SELECT * FROM holidays ORDER BY day")
-    else:
-        found = await request.app[PG].fetch(
-            "SELECT * FROM holidays WHERE day >= make_date($1, 1, 1) "
-            "AND day < make_date($1 + 1, 1, 1) ORDER BY day",
-            year,
-        )
-    return json_response(Items([rows.as_dict(r) for r in found]))
+    return json_response(Items(await request.app[REGISTRY_SERVICE].holidays(year)))
 
 
 @routes.route(
@@ -513,52 +303,10 @@ async def put_holiday(request: web.Request) -> web.StreamResponse:
     day = _day(request.match_info["day"])
     body = await read_json(request, HolidayIn)
     check_text({"name": body.name})
-
-    async def change(conn: Conn) -> tuple[int, dict[str, Any]]:
-        await conn.execute(_YEAR_LOCK, day.year)
-        # Insert first, so two settings of a new day cannot both take it for new; an
-        # existing entry is locked and updated (and inserted again if it was just removed).
-        before = row = None
-        for _ in range(3):
-            row = await conn.fetchrow(
-                "INSERT INTO holidays (day, kind, name, updated_by) VALUES ($1, $2, $3, $4) "
-                "ON CONFLICT (day) DO NOTHING RETURNING *",
-                day,
-                body.kind,
-                body.name,
-                principal(request).name,
-            )
-            if row is not None:
-                break
-            before = await rows.fetch_one(conn, "holidays", {"day": day}, lock=True)
-            if before is not None:
-                row = await conn.fetchrow(
-                    "UPDATE holidays SET kind = $2, name = $3, updated_by = $4, "
-                    "updated_at = now() WHERE day = $1 RETURNING *",
-                    day,
-                    body.kind,
-                    body.name,
-                    principal(request).name,
-                )
-                break
-        if row is None:
-            raise Conflict(f"calendar entry for {day.isoformat()} is changing; try again")
-        if body.kind != "holiday":
-            await _keeps_a_holiday(conn, day.year)
-        after = rows.as_dict(row)
-        await audited(
-            conn,
-            request,
-            "update" if before is not None else "create",
-            "holiday",
-            day.isoformat(),
-            rows.as_dict(before) if before is not None else None,
-            after,
-        )
-        return (200 if before is not None else 201), after
-
-    status, after = await registry_change(request, "holidays", change)
-    return json_response(after, status=status)
+    created, after = await request.app[REGISTRY_SERVICE].set_day(
+        principal(request).name, day, body.kind, body.name
+    )
+    return json_response(after, status=201 if created else 200)
 
 
 @routes.route(
@@ -575,18 +323,8 @@ async def put_holiday(request: web.Request) -> web.StreamResponse:
 )
 async def delete_holiday(request: web.Request) -> web.StreamResponse:
     day = _day(request.match_info["day"])
-
-    async def change(conn: Conn) -> dict[str, Any]:
-        await conn.execute(_YEAR_LOCK, day.year)
-        row = await rows.delete_one(conn, "holidays", {"day": day})
-        if row is None:
-            raise NotFound(f"no calendar entry for {day.isoformat()}")
-        await _keeps_a_holiday(conn, day.year)
-        before = rows.as_dict(row)
-        await audited(conn, request, "delete", "holiday", day.isoformat(), before, None)
-        return before
-
-    return json_response(await registry_change(request, "holidays", change))
+    removed = await request.app[REGISTRY_SERVICE].remove_day(principal(request).name, day)
+    return json_response(removed)
 
 
 # --- policy -------------------------------------------------------------------------------
@@ -600,7 +338,7 @@ async def delete_holiday(request: web.Request) -> web.StreamResponse:
     summary="The policy document in force: hours, frequency caps, retention",
 )
 async def get_policy(request: web.Request) -> web.StreamResponse:
-    return json_response(request.app[REGISTRIES].current.policy)
+    return json_response(request.app[REGISTRY_SERVICE].policy())
 
 
 @routes.route(
@@ -623,25 +361,5 @@ async def put_policy(request: web.Request) -> web.StreamResponse:
     if problems:
         raise PolicyBelowFloor("; ".join(f"{p.field}: {p.message}" for p in problems))
 
-    async def change(conn: Conn) -> None:
-        before = await conn.fetchval("SELECT document FROM policy_document")
-        document = msgspec.to_builtins(doc)
-        await conn.execute(
-            "INSERT INTO policy_document (id, document, updated_by) VALUES (true, $1, $2) "
-            "ON CONFLICT (id) DO UPDATE SET document = EXCLUDED.document, "
-            "updated_by = EXCLUDED.updated_by, updated_at = now()",
-            document,
-            principal(request).name,
-        )
-        await audited(
-            conn,
-            request,
-            "replace",
-            "policy",
-            "policy",
-            before or msgspec.to_builtins(request.app[REGISTRIES].current.policy),
-            document,
-        )
-
-    await registry_change(request, "policy", change)
-    return json_response(request.app[REGISTRIES].current.policy)
+    in_force = await request.app[REGISTRY_SERVICE].replace_policy(principal(request).name, doc)
+    return json_response(in_force)

@@ -11,13 +11,12 @@ import msgspec
 from aiohttp import web
 from msgspec import UNSET, Meta, UnsetType
 
-from gateway.api.changes import audited, check_text, check_when, registry_change, set_fields
-from gateway.api.routing import Routes, json_response, read_json
-from gateway.appkeys import PG
+from gateway.api.changes import check_text, check_when, set_fields
+from gateway.api.routing import Routes, json_response, principal, read_json
+from gateway.appkeys import REGISTRY_SERVICE
 from gateway.errors import Conflict, InvalidRequest, InvalidState, NotFound
 from gateway.policy import PROVINCES, Purpose, normalize_caller_id, normalize_number
-from gateway.store import rows
-from gateway.types import Conn
+from gateway.services.registries import PatchCheck
 
 routes = Routes()
 READERS = ("supervisor", "auditor")
@@ -66,8 +65,7 @@ def _caller_id(raw: str, field: str) -> str:
 
 
 async def _list(request: web.Request, table: str, order: list[str]) -> web.StreamResponse:
-    found = await rows.fetch_all(request.app[PG], table, order)
-    return json_response(Items([rows.as_dict(r) for r in found]))
+    return json_response(Items(await request.app[REGISTRY_SERVICE].all_rows(table, order)))
 
 
 async def _create(
@@ -79,16 +77,10 @@ async def _create(
     values: dict[str, Any],
 ) -> web.StreamResponse:
     check_text(values)
-
-    async def change(conn: Conn) -> dict[str, Any]:
-        row = await rows.insert(conn, table, values)
-        if row is None:
-            raise Conflict(f"{entity} {entity_id} exists")
-        after = rows.as_dict(row)
-        await audited(conn, request, "create", entity, entity_id, None, after)
-        return after
-
-    return json_response(await registry_change(request, part, change), status=201)
+    created = await request.app[REGISTRY_SERVICE].create(
+        principal(request).name, table, part, entity, entity_id, values
+    )
+    return json_response(created, status=201)
 
 
 async def _patch(
@@ -98,26 +90,13 @@ async def _patch(
     entity: str,
     keys: dict[str, Any],
     changes: dict[str, Any],
-    check: Any = None,
+    check: PatchCheck | None = None,
 ) -> web.StreamResponse:
-    entity_id = "/".join(str(v) for v in keys.values())
     check_text(changes)
-
-    async def change(conn: Conn) -> dict[str, Any]:
-        before = await rows.fetch_one(conn, table, keys, lock=True)
-        if before is None:
-            raise NotFound(f"{entity} {entity_id} does not exist")
-        if check is not None:
-            check(rows.as_dict(before), changes)
-        if not changes:
-            return rows.as_dict(before)
-        row = await rows.update(conn, table, keys, changes)
-        assert row is not None
-        after = rows.as_dict(row)
-        await audited(conn, request, "update", entity, entity_id, rows.as_dict(before), after)
-        return after
-
-    return json_response(await registry_change(request, part, change))
+    changed = await request.app[REGISTRY_SERVICE].patch(
+        principal(request).name, table, part, entity, keys, changes, check
+    )
+    return json_response(changed)
 
 
 # --- caller ids ---------------------------------------------------------------------------
@@ -396,30 +375,10 @@ async def put_customers(request: web.Request) -> web.StreamResponse:
     numbers = normalize_all(body.numbers, "numbers")
     agent_id = path_id(request, "agent_id")
 
-    async def change(conn: Conn) -> CustomersOut:
-        if await rows.fetch_one(conn, "agents", {"agent_id": agent_id}, lock=True) is None:
-            raise NotFound(f"agent {agent_id} does not exist")
-        before = await conn.fetchval(
-            "SELECT count(*) FROM agent_customers WHERE agent_id = $1", agent_id
-        )
-        await conn.execute("DELETE FROM agent_customers WHERE agent_id = $1", agent_id)
-        await conn.copy_records_to_table(
-            "agent_customers",
-            records=[(agent_id, n) for n in numbers],
-            columns=["agent_id", "number"],
-        )
-        await audited(
-            conn,
-            request,
-            "replace",
-            "agent_customers",
-            agent_id,
-            {"count": before},
-            {"count": len(numbers)},
-        )
-        return CustomersOut(agent_id, len(numbers))
-
-    return json_response(await registry_change(request, f"agent:{agent_id}", change))
+    count = await request.app[REGISTRY_SERVICE].replace_customers(
+        principal(request).name, agent_id, numbers
+    )
+    return json_response(CustomersOut(agent_id, count))
 
 
 # --- campaigns ----------------------------------------------------------------------------

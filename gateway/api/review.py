@@ -15,19 +15,15 @@ from msgspec import Meta
 from gateway.api.calls import call_id_of
 from gateway.api.changes import check_when
 from gateway.api.routing import Routes, convert_query, json_response, principal, read_json
-from gateway.appkeys import PG, REGISTRIES
+from gateway.appkeys import REVIEW
 from gateway.errors import InvalidRequest, NotFound
 from gateway.policy import REASON_CODES, normalize_number
 from gateway.review import (
     EXPORT_HEADER,
     BadCursor,
     CallFilter,
-    call_detail,
-    export_rows,
-    list_calls,
+    ExceptionNotFound,
 )
-from gateway.store import audit
-from gateway.store.rows import Where, newest_page
 
 routes = Routes()
 READERS = ("supervisor", "auditor")
@@ -94,8 +90,8 @@ async def calls_view(request: web.Request) -> web.StreamResponse:
         until=q.to,
     )
     try:
-        items, next_cursor = await list_calls(
-            request.app[PG], filters, q.cursor, q.limit, principal(request).role
+        items, next_cursor = await request.app[REVIEW].calls(
+            filters, q.cursor, q.limit, principal(request).role
         )
     except BadCursor as e:
         raise InvalidRequest(str(e)) from e
@@ -112,12 +108,7 @@ async def calls_view(request: web.Request) -> web.StreamResponse:
 )
 async def call_view(request: web.Request) -> web.StreamResponse:
     call_id = call_id_of(request)
-    detail = await call_detail(
-        request.app[PG],
-        call_id,
-        principal(request).role,
-        request.app[REGISTRIES].current.policy.retention,
-    )
+    detail = await request.app[REVIEW].call(call_id, principal(request).role)
     if detail is None:
         raise NotFound(f"no call {call_id}")
     return json_response(detail)
@@ -140,14 +131,7 @@ async def export_calls(request: web.Request) -> web.StreamResponse:
     q = convert_query(request, ExportQuery)
     _times(q.from_, q.to)
     who = principal(request)
-    async with request.app[PG].acquire() as conn, conn.transaction():
-        await audit.record(
-            conn,
-            actor=who.name,
-            action="export",
-            entity="calls",
-            after={"from": q.from_, "to": q.to},
-        )
+    found = await request.app[REVIEW].export(who.name, who.role, q.from_, q.to)
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/csv; charset=utf-8",
@@ -159,7 +143,7 @@ async def export_calls(request: web.Request) -> web.StreamResponse:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(EXPORT_HEADER)
     rows = 0
-    async for row in export_rows(request.app[PG], q.from_, q.to, who.role):
+    async for row in found:
         writer.writerow(row)
         rows += 1
         if rows % 2000 == 0:
@@ -194,15 +178,10 @@ class AuditQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 async def audit_view(request: web.Request) -> web.StreamResponse:
     q = convert_query(request, AuditQuery)
     _times(q.from_, q.to)
-    where = Where()
-    where.add("entity = {}", q.entity)
-    where.add("entity_id = {}", q.entity_id)
-    where.add("at >= {}", q.from_)
-    where.add("at < {}", q.to)
-    page, next_cursor = await newest_page(
-        request.app[PG], "audit_log", "seq", where, q.cursor, q.limit
+    items, next_cursor = await request.app[REVIEW].audit_log(
+        q.entity, q.entity_id, q.from_, q.to, q.cursor, q.limit
     )
-    return json_response(Page([dict(r) for r in page], next_cursor))
+    return json_response(Page(items, next_cursor))
 
 
 # --- compliance exceptions ------------------------------------------------------------------
@@ -230,20 +209,8 @@ class ExceptionPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 )
 async def exceptions_view(request: web.Request) -> web.StreamResponse:
     q = convert_query(request, ExceptionQuery)
-    where = Where()
-    where.add("state = {}", q.state)
-    where.add("kind = {}", q.kind)
-    page, next_cursor = await newest_page(
-        request.app[PG], "compliance_exceptions", "id", where, q.cursor, q.limit
-    )
-    return json_response(Page([_exception(r) for r in page], next_cursor))
-
-
-def _exception(row: Any) -> dict[str, Any]:
-    out = dict(row)
-    if out.get("call_id") is not None:
-        out["call_id"] = str(out["call_id"])
-    return out
+    items, next_cursor = await request.app[REVIEW].exceptions(q.state, q.kind, q.cursor, q.limit)
+    return json_response(Page(items, next_cursor))
 
 
 @routes.route(
@@ -260,29 +227,10 @@ async def patch_exception(request: web.Request) -> web.StreamResponse:
     except ValueError as e:
         raise NotFound(f"no exception {request.match_info['id']}") from e
     body = await read_json(request, ExceptionPatch)
-    who = principal(request).name
-    async with request.app[PG].acquire() as conn, conn.transaction():
-        before = await conn.fetchrow(
-            "SELECT * FROM compliance_exceptions WHERE id = $1 FOR UPDATE", exception_id
+    try:
+        updated = await request.app[REVIEW].update_exception(
+            principal(request).name, exception_id, body.state, body.note
         )
-        if before is None:
-            raise NotFound(f"no exception {exception_id}")
-        row = await conn.fetchrow(
-            "UPDATE compliance_exceptions SET state = $2, note = $3, updated_by = $4, "
-            "updated_at = now() WHERE id = $1 RETURNING *",
-            exception_id,
-            body.state,
-            body.note,
-            who,
-        )
-        await audit.record(
-            conn,
-            actor=who,
-            action="update",
-            entity="exception",
-            entity_id=str(exception_id),
-            before=_exception(before),
-            after=_exception(row),
-            reason=body.note,
-        )
-    return json_response(_exception(row))
+    except ExceptionNotFound as e:
+        raise NotFound(f"no exception {exception_id}") from e
+    return json_response(updated)

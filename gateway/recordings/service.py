@@ -14,6 +14,7 @@ import asyncpg
 
 from gateway.calls import UnknownCall, record_exception
 from gateway.recordings.storage import FilesystemStore, StoredRecording
+from gateway.store import audit
 
 # An upload not finished in this long is taken to have died with its process.
 STALE_UPLOAD = "15 minutes"
@@ -104,6 +105,21 @@ class Recordings:
             if stat.S_ISREG(st.st_mode) and st.st_size == row["size"]:
                 return Playback(path, row["content_type"], row["size"], copy, st.st_mtime_ns)
         return None
+
+    async def played(
+        self, actor: str, call_id: uuid.UUID, playback: Playback, range_header: str | None
+    ) -> None:
+        """Audit a playback of a call's recording (from the start: a player's seeks are
+        part of it)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await audit.record(
+                conn,
+                actor=actor,
+                action="play",
+                entity="recording",
+                entity_id=str(call_id),
+                after={"copy": playback.copy, "range": range_header},
+            )
 
     async def metadata(self, call_id: uuid.UUID) -> dict[str, object] | None:
         row = await self._pool.fetchrow(
