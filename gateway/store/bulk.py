@@ -96,9 +96,10 @@ async def copy_lines(
     async with Feed(redis, script, keys) as feed:
         held: list[bytes] = []
         held_bytes = 0
+        failure: Exception | None = None
 
         async def collect(data: bytes) -> None:
-            nonlocal held_bytes
+            nonlocal held_bytes, failure
             held.append(data)
             held_bytes += len(data)
             if held_bytes >= CHUNK_BYTES:
@@ -106,8 +107,19 @@ async def copy_lines(
                 cut = joined.rfind(b"\n") + 1  # PostgreSQL ends every line with one
                 held[:] = [joined[cut:]]
                 held_bytes = len(held[0])
-                await feed.send([*head, joined[:cut]])
+                try:
+                    await feed.send([*head, joined[:cut]])
+                except Exception as e:
+                    failure = e
+                    raise
 
-        await conn.copy_from_query(query, *params, output=collect, timeout=REBUILD_TIMEOUT)
+        try:
+            await conn.copy_from_query(query, *params, output=collect, timeout=REBUILD_TIMEOUT)
+        except Exception:
+            # asyncpg stops the COPY when the output fails, and on Python 3.11 its own
+            # timeout may report that as a TimeoutError: the writer's error is the cause.
+            if failure is not None:
+                raise failure from None
+            raise
         if held_bytes:
             await feed.send([*head, b"".join(held)])
