@@ -13,7 +13,7 @@ import asyncpg
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from gateway import __version__, metrics
+from gateway import __version__
 from gateway.api import (
     calls,
     cdrs,
@@ -51,6 +51,8 @@ from gateway.appkeys import (
 )
 from gateway.auth import TokenVerifier
 from gateway.calls import CallEvents
+from gateway.core import metrics
+from gateway.core.settings import Settings
 from gateway.dnc_list import DncList
 from gateway.jobs.catalog import check_schedules
 from gateway.jobs.scheduler import JobScheduler
@@ -66,7 +68,6 @@ from gateway.services.calls import Calls
 from gateway.services.cdrs import Cdrs
 from gateway.services.registries import Registries
 from gateway.services.simulation import Simulations
-from gateway.settings import Settings
 from gateway.snapshot import RegistryCache
 from gateway.store import dnc_changes
 from gateway.store.decisions import DecisionLog

@@ -10,6 +10,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from gateway.calls import CallEvents
+from gateway.core.settings import Settings
 from gateway.dnc_list import DncList
 from gateway.jobs.scheduler import JobScheduler
 from gateway.precheck import PreCallChecker
@@ -20,7 +21,6 @@ from gateway.services.calls import Calls
 from gateway.services.cdrs import Cdrs
 from gateway.services.registries import Registries
 from gateway.services.simulation import Simulations
-from gateway.settings import Settings
 from gateway.snapshot import RegistryCache
 from gateway.store.dnc_cache import DncCache
 from gateway.store.keys import Keys

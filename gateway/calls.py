@@ -13,8 +13,8 @@ from typing import Annotated, Any, Literal
 import asyncpg
 import msgspec
 
+from gateway.core.aliases import Db
 from gateway.dnc_list import DncList
-from gateway.types import Db
 
 EventType = Literal["dialed", "answered", "ended", "opt_out", "complaint"]
 

@@ -7,12 +7,12 @@ import sys
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
-from gateway.settings import Settings, SettingsError, load_settings
+from gateway.core.settings import Settings, SettingsError, load_settings
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    from gateway import logs
     from gateway.app import create_app
+    from gateway.core import logs
     from gateway.serve import serve
 
     logs.configure(settings.log_level)
@@ -30,7 +30,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from gateway import logs
+    from gateway.core import logs
     from gateway.store.postgres import MigrationFailed, migrate
 
     # Its warnings (a lock waited for, rows a check does not cover) go out as the

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from gateway.auth import ROLES, create_token
-from gateway.settings import Settings
+from gateway.core.settings import Settings
 from gateway.store import audit, dnc_changes, rows
 from gateway.store.dnc import list_number
 from gateway.store.dnc_cache import DncCache

@@ -15,7 +15,6 @@ import asyncpg
 import msgspec
 from redis.asyncio import Redis
 
-from gateway import metrics
 from gateway.answers import (
     PrecheckAnswer,
     body_hash,
@@ -24,8 +23,9 @@ from gateway.answers import (
     replay_from_decision,
 )
 from gateway.auth import Principal
-from gateway.errors import RequestIdConflict, Unavailable
-from gateway.ids import uuid7_text
+from gateway.core import metrics
+from gateway.core.errors import RequestIdConflict, Unavailable
+from gateway.core.ids import uuid7_text
 from gateway.policy import (
     CallContext,
     CheckRequest,

@@ -14,7 +14,7 @@ from gateway.api.changes import check_when
 from gateway.api.routing import Routes, json_response, principal, read_json, upload_chunks
 from gateway.appkeys import CALL_EVENTS, CALLS, CLOCK, RECORDINGS
 from gateway.calls import CallEvent, UnknownCall
-from gateway.errors import (
+from gateway.core.errors import (
     CallDenied,
     Conflict,
     InvalidRequest,

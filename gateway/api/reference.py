@@ -24,7 +24,7 @@ from gateway.api.routing import (
     read_json,
 )
 from gateway.appkeys import REGISTRY_SERVICE, SETTINGS
-from gateway.errors import (
+from gateway.core.errors import (
     Conflict,
     InvalidRequest,
     InvalidState,

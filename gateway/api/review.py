@@ -16,7 +16,7 @@ from gateway.api.calls import call_id_of
 from gateway.api.changes import check_when
 from gateway.api.routing import Routes, convert_query, json_response, principal, read_json
 from gateway.appkeys import REVIEW
-from gateway.errors import InvalidRequest, NotFound
+from gateway.core.errors import InvalidRequest, NotFound
 from gateway.policy import REASON_CODES, normalize_number
 from gateway.review import (
     EXPORT_HEADER,

@@ -12,7 +12,7 @@ import msgspec
 from aiohttp import web
 
 from gateway.auth import Principal
-from gateway.errors import InvalidRequest, RequestTimeout, TooLarge
+from gateway.core.errors import InvalidRequest, RequestTimeout, TooLarge
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 T = TypeVar("T")

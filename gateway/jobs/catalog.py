@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gateway.core.settings import SettingsError
 from gateway.jobs.calls import MISSED_RECORDINGS, RECONCILIATION
 from gateway.jobs.dnc import DNC_CACHE_CHECK, DNC_EXPIRY
 from gateway.jobs.housekeeping import SCRUB_CLEANUP
@@ -10,7 +11,6 @@ from gateway.jobs.report import DAILY_REPORT
 from gateway.jobs.retention import RETENTION
 from gateway.jobs.runner import JobSpec
 from gateway.jobs.schedule import trigger
-from gateway.settings import SettingsError
 
 JOBS: dict[str, JobSpec] = {
     spec.name: spec

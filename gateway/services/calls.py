@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncpg
 
-from gateway.errors import Conflict, NotFound
+from gateway.core.errors import Conflict, NotFound
 from gateway.policy import retention_until
 from gateway.snapshot import RegistryCache
 from gateway.store import audit

@@ -20,9 +20,9 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from gateway import metrics
 from gateway.answers import ANSWER_COLUMNS, BINDING
-from gateway.tasks import raise_if_stopping, stop
+from gateway.core import metrics
+from gateway.core.tasks import raise_if_stopping, stop
 
 log = logging.getLogger("gateway.decisions")
 

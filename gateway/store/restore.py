@@ -18,10 +18,10 @@ from gateway.answers import (
     ms_left,
     replay_from_decision,
 )
+from gateway.core.aliases import Conn
 from gateway.store.bulk import CHUNK_BYTES, REBUILD_TIMEOUT, Feed, copy_lines
 from gateway.store.keys import Keys
 from gateway.store.scripts import lua
-from gateway.types import Conn
 
 log = logging.getLogger("gateway.dnc")
 

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway.ids import uuid7_text
+from gateway.core.ids import uuid7_text
 from tests.integration.tenant import OPEN_POLICY, Tenant, codes, e164, mobile, until
 from tests.support.clock import Clock
 from tests.support.headers import bearer
@@ -421,7 +421,7 @@ async def test_a_retry_after_a_first_request_that_stored_nothing_is_judged_afres
 
     from gateway.answers import body_hash, encode
     from gateway.appkeys import KEYS, REDIS
-    from gateway.ids import uuid7_text
+    from gateway.core.ids import uuid7_text
     from gateway.policy import CheckRequest
 
     app = tenant.client.server.app
@@ -551,7 +551,7 @@ async def test_redis_unreachable_denies_as_degraded(
 ) -> None:
     import msgspec
 
-    from gateway.settings import load_settings
+    from gateway.core.settings import load_settings
 
     tenant = await Tenant(client, tokens).build()
     broken = load_settings(

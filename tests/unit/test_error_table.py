@@ -14,13 +14,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 import gateway
-from gateway import errors as domain
 from gateway.api import middleware, openapi
 from gateway.api.errors import ERRORS, STORE_UNREACHABLE, lookup
 from gateway.api.middleware import ACCESS_LOG, IN_FLIGHT, ROUTE_SPECS, InFlight, observe
 from gateway.api.openapi import build_openapi
 from gateway.api.routing import RouteSpec
 from gateway.app import all_routes
+from gateway.core import errors as domain
 
 GATEWAY = Path(gateway.__file__).resolve().parent
 
