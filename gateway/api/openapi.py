@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from gateway.api.errors import lookup
+from gateway.api.error_table import lookup
 from gateway.api.routing import RouteSpec
 from gateway.core.errors import (
     Forbidden,

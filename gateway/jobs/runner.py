@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 
 from gateway.core import metrics
 from gateway.core.settings import Settings
-from gateway.dnc_list import DncList
+from gateway.services.dnc_list import DncList
 
 log = logging.getLogger("gateway.jobs")
 

@@ -13,8 +13,8 @@ import asyncpg
 
 from gateway.core.errors import Conflict, NotFound
 from gateway.policy import retention_until
-from gateway.snapshot import RegistryCache
 from gateway.store import audit
+from gateway.store.registry_cache import RegistryCache
 
 
 @dataclass(frozen=True)

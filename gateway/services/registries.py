@@ -27,9 +27,9 @@ from gateway.policy.days import (
     covered_until,
 )
 from gateway.policy.numbers import CHINA_TZ
-from gateway.snapshot import RegistryCache
 from gateway.store import audit, rows
-from gateway.store import registries as store
+from gateway.store import registry_rows as store
+from gateway.store.registry_cache import RegistryCache
 
 log = logging.getLogger("gateway.registries")
 

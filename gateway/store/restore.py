@@ -11,14 +11,14 @@ from datetime import datetime, timedelta
 import msgspec
 from redis.asyncio import Redis
 
-from gateway.answers import (
+from gateway.core.aliases import Conn
+from gateway.store.answers import (
     ANSWER_COLUMNS,
     BINDING,
     IDEMPOTENCY_SECONDS,
     ms_left,
     replay_from_decision,
 )
-from gateway.core.aliases import Conn
 from gateway.store.bulk import CHUNK_BYTES, REBUILD_TIMEOUT, Feed, copy_lines
 from gateway.store.keys import Keys
 from gateway.store.scripts import lua

@@ -19,7 +19,7 @@ def _handler_modules() -> list[Path]:
 
 def test_the_handler_modules_are_found() -> None:
     names = {p.name for p in _handler_modules()}
-    assert {"calls.py", "reference.py", "registries.py", "review.py"} <= names
+    assert {"calls_routes.py", "reference.py", "registries_routes.py", "review_routes.py"} <= names
 
 
 @pytest.mark.parametrize("path", _handler_modules(), ids=lambda p: p.name)

@@ -14,7 +14,7 @@ import asyncpg
 import msgspec
 
 from gateway.core.aliases import Db
-from gateway.dnc_list import DncList
+from gateway.services.dnc_list import DncList
 
 EventType = Literal["dialed", "answered", "ended", "opt_out", "complaint"]
 

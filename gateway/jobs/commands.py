@@ -6,10 +6,10 @@ import json
 from datetime import UTC, datetime
 
 from gateway.core.settings import Settings
-from gateway.dnc_list import DncList
 from gateway.jobs.catalog import JOBS, schedule_of
 from gateway.jobs.runner import JobContext, RunResult, run_job
 from gateway.jobs.schedule import next_time
+from gateway.services.dnc_list import DncList
 from gateway.store.dnc_cache import DncCache
 from gateway.store.keys import Keys
 from gateway.store.postgres import create_pool

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from gateway.core.aliases import Conn
-from gateway.dnc_list import DncList
+from gateway.services.dnc_list import DncList
 from gateway.store import audit, dnc_changes
 from gateway.store.dnc_changes import cache_line, cache_value
 

@@ -13,7 +13,7 @@ import asyncpg
 from gateway.core import metrics
 from gateway.core.tasks import raise_if_stopping, stop
 from gateway.policy import Snapshot
-from gateway.store import registries as reg
+from gateway.store import registry_rows as reg
 
 log = logging.getLogger("gateway.snapshot")
 
