@@ -22,8 +22,8 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from gateway.app import create_app
-from gateway.auth import create_token
-from gateway.settings import Settings, load_settings
+from gateway.core.settings import Settings, load_settings
+from gateway.services.auth import create_token
 from gateway.store.postgres import connect, migrate
 
 ADMIN_URL = os.environ.get(

@@ -13,18 +13,18 @@ import asyncpg
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from gateway import __version__, metrics
+from gateway import __version__
 from gateway.api import (
-    calls,
-    cdrs,
-    dnc,
+    calls_routes,
+    cdrs_routes,
+    dnc_routes,
     middleware,
     ops,
-    precheck,
+    precheck_routes,
     reference,
-    registries,
-    review,
-    scrub,
+    registries_routes,
+    review_routes,
+    scrub_routes,
 )
 from gateway.api.routing import BODY_TIMEOUT, MAX_JSON_BYTES, UPLOAD_IDLE, Routes, RouteSpec
 from gateway.appkeys import (
@@ -49,25 +49,24 @@ from gateway.appkeys import (
     SETTINGS,
     SIMULATIONS,
 )
-from gateway.auth import TokenVerifier
-from gateway.calls import CallEvents
-from gateway.dnc_list import DncList
+from gateway.core import metrics
+from gateway.core.settings import Settings
 from gateway.jobs.catalog import check_schedules
 from gateway.jobs.scheduler import JobScheduler
 from gateway.policy import parse_callee
 from gateway.policy.days import covered_until_timestamp
 from gateway.policy.numbers import CHINA_TZ
-from gateway.precheck import PreCallChecker
-from gateway.recordings.service import Recordings
-from gateway.recordings.storage import FilesystemStore
-from gateway.review import Review
-from gateway.scrub import Scrubber, ScrubJobs
+from gateway.services.auth import TokenVerifier
+from gateway.services.call_events import CallEvents
 from gateway.services.calls import Calls
 from gateway.services.cdrs import Cdrs
+from gateway.services.dnc_list import DncList
+from gateway.services.precheck import PreCallChecker
+from gateway.services.recordings import Recordings
 from gateway.services.registries import Registries
+from gateway.services.review import Review
+from gateway.services.scrubbing import Scrubber, ScrubJobs
 from gateway.services.simulation import Simulations
-from gateway.settings import Settings
-from gateway.snapshot import RegistryCache
 from gateway.store import dnc_changes
 from gateway.store.decisions import DecisionLog
 from gateway.store.dnc_cache import DncCache
@@ -75,8 +74,10 @@ from gateway.store.dnc_changes import DNC_CHANNEL, KnownChanges
 from gateway.store.keys import Keys
 from gateway.store.notify import Notifications
 from gateway.store.postgres import create_pool
+from gateway.store.recording_storage import FilesystemStore
 from gateway.store.redis import create_redis
-from gateway.store.registries import REGISTRY_CHANNEL
+from gateway.store.registry_cache import RegistryCache
+from gateway.store.registry_rows import REGISTRY_CHANNEL
 
 log = logging.getLogger("gateway.app")
 
@@ -84,14 +85,14 @@ log = logging.getLogger("gateway.app")
 def all_routes() -> list[Routes]:
     return [
         ops.routes,
-        precheck.routes,
-        registries.routes,
+        precheck_routes.routes,
+        registries_routes.routes,
         reference.routes,
-        dnc.routes,
-        scrub.routes,
-        calls.routes,
-        review.routes,
-        cdrs.routes,
+        dnc_routes.routes,
+        scrub_routes.routes,
+        calls_routes.routes,
+        review_routes.routes,
+        cdrs_routes.routes,
     ]
 
 

@@ -9,22 +9,22 @@ import asyncpg
 from aiohttp import web
 from redis.asyncio import Redis
 
-from gateway.calls import CallEvents
-from gateway.dnc_list import DncList
+from gateway.core.settings import Settings
 from gateway.jobs.scheduler import JobScheduler
-from gateway.precheck import PreCallChecker
-from gateway.recordings.service import Recordings
-from gateway.review import Review
-from gateway.scrub import Scrubber, ScrubJobs
+from gateway.services.call_events import CallEvents
 from gateway.services.calls import Calls
 from gateway.services.cdrs import Cdrs
+from gateway.services.dnc_list import DncList
+from gateway.services.precheck import PreCallChecker
+from gateway.services.recordings import Recordings
 from gateway.services.registries import Registries
+from gateway.services.review import Review
+from gateway.services.scrubbing import Scrubber, ScrubJobs
 from gateway.services.simulation import Simulations
-from gateway.settings import Settings
-from gateway.snapshot import RegistryCache
 from gateway.store.dnc_cache import DncCache
 from gateway.store.keys import Keys
 from gateway.store.notify import Notifications
+from gateway.store.registry_cache import RegistryCache
 
 SETTINGS = web.AppKey("settings", Settings)
 PG = web.AppKey("pg", asyncpg.Pool)

@@ -7,12 +7,12 @@ import sys
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
-from gateway.settings import Settings, SettingsError, load_settings
+from gateway.core.settings import Settings, SettingsError, load_settings
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    from gateway import logs
     from gateway.app import create_app
+    from gateway.core import logs
     from gateway.serve import serve
 
     logs.configure(settings.log_level)
@@ -30,7 +30,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from gateway import logs
+    from gateway.core import logs
     from gateway.store.postgres import MigrationFailed, migrate
 
     # Its warnings (a lock waited for, rows a check does not cover) go out as the
@@ -56,7 +56,7 @@ def _run_value(coro: Coroutine[Any, Any, Any]) -> Any:
 
 
 def cmd_token_create(settings: Settings, args: argparse.Namespace) -> int:
-    from gateway.auth import create_token
+    from gateway.services.auth import create_token
     from gateway.store.postgres import connect
 
     async def go() -> str:
@@ -77,7 +77,7 @@ def cmd_token_create(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_token_revoke(settings: Settings, args: argparse.Namespace) -> int:
-    from gateway.auth import revoke_tokens
+    from gateway.services.auth import revoke_tokens
     from gateway.store.postgres import connect
 
     async def go() -> list[str]:
@@ -96,7 +96,7 @@ def cmd_token_revoke(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_token_list(settings: Settings, args: argparse.Namespace) -> int:
-    from gateway.auth import list_tokens
+    from gateway.services.auth import list_tokens
     from gateway.store.postgres import connect
 
     async def go() -> list[Any]:
@@ -179,7 +179,7 @@ def cmd_dnc_export(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_jobs_list(settings: Settings, args: argparse.Namespace) -> int:
-    from gateway.jobs.cli import list_jobs
+    from gateway.jobs.commands import list_jobs
 
     for line in _run_value(list_jobs(settings)):
         print(line)
@@ -188,7 +188,7 @@ def cmd_jobs_list(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_jobs_run(settings: Settings, args: argparse.Namespace) -> int:
     from gateway.jobs.catalog import JOBS
-    from gateway.jobs.cli import run_now
+    from gateway.jobs.commands import run_now
 
     if args.name not in JOBS:
         print(f"error: no job {args.name!r}; jobs: {', '.join(JOBS)}", file=sys.stderr)

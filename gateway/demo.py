@@ -7,16 +7,16 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from gateway.auth import ROLES, create_token
-from gateway.settings import Settings
+from gateway.core.settings import Settings
+from gateway.services.auth import ROLES, create_token
 from gateway.store import audit, dnc_changes, rows
-from gateway.store.dnc import list_number
 from gateway.store.dnc_cache import DncCache
 from gateway.store.dnc_changes import cache_line
+from gateway.store.dnc_entries import list_number
 from gateway.store.keys import Keys
 from gateway.store.postgres import connect, create_pool
 from gateway.store.redis import create_redis
-from gateway.store.registries import bump
+from gateway.store.registry_rows import bump
 
 ACTOR = "demo"
 CALLER_ID = "+864008001234"

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import IO
 
 from gateway.api.csvlines import line_blocks, split_lines
-from gateway.dnc_list import DncList
-from gateway.settings import Settings
+from gateway.core.settings import Settings
+from gateway.services.dnc_list import DncList
 from gateway.store.dnc_cache import DncCache
 from gateway.store.dnc_import import ImportReport
 from gateway.store.keys import Keys

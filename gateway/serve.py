@@ -15,7 +15,7 @@ from gateway.api.connections import GatewayRunner
 from gateway.api.middleware import IN_FLIGHT
 from gateway.api.ops import metrics_view
 from gateway.appkeys import SETTINGS
-from gateway.settings import Settings
+from gateway.core.settings import Settings
 
 log = logging.getLogger("gateway.serve")
 

@@ -17,9 +17,9 @@ from redis.asyncio import Redis
 
 from gateway.api.ops import OPENAPI
 from gateway.app import create_app
-from gateway.auth import create_token
+from gateway.core.settings import Settings, load_settings
 from gateway.serve import make_runner
-from gateway.settings import Settings, load_settings
+from gateway.services.auth import create_token
 from gateway.store.postgres import connect, migrate
 from tests.support.clock import Clock
 from tests.support.databases import ADMIN_URL, REDIS_URL, db_url

@@ -56,7 +56,7 @@ from bench.precheck.run import (  # noqa: E402
 )
 
 WARMUP_CHECKS = 300
-# The call precheck.lua sends for run.py, to a callee drawn from the list.
+# The call wrk_precheck.lua sends for run.py, to a callee drawn from the list.
 MARKETING = {
     "caller_id": "4008001234",
     "agent_id": "A1001",

@@ -401,7 +401,7 @@ def run_wrk(
         "--timeout",
         "5s",
         "-s",
-        str(HERE / "precheck.lua"),
+        str(HERE / "wrk_precheck.lua"),
         f"http://127.0.0.1:{port}",
     ]
     before = cpu.sample(server_pids or [])

@@ -29,10 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench.common import machine, scratch
 from gateway.jobs.catalog import JOBS
 from gateway.jobs.runner import JobContext, run_job
-from gateway.recordings.storage import FilesystemStore
 from gateway.store.dnc_cache import DncCache
 from gateway.store.keys import Keys
 from gateway.store.postgres import connect, create_pool
+from gateway.store.recording_storage import FilesystemStore
 from gateway.store.redis import create_redis
 
 

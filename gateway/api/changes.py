@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from gateway.errors import InvalidRequest
+from gateway.core.errors import InvalidRequest
 
 
 def set_fields(patch: msgspec.Struct) -> dict[str, Any]:

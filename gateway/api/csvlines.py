@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from gateway.api.routing import upload_chunks
-from gateway.errors import InvalidRequest, TooLarge
+from gateway.core.errors import InvalidRequest, TooLarge
 
 
 async def line_blocks(

@@ -11,12 +11,12 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from gateway import metrics
-from gateway.api.errors import STORE_UNREACHABLE, answer_for
+from gateway.api.error_table import STORE_UNREACHABLE, answer_for
 from gateway.api.routing import PRINCIPAL, RouteSpec
-from gateway.auth import Principal, TokenVerifier
-from gateway.errors import DomainError, Forbidden, Unauthorized
-from gateway.logs import request_id_var
+from gateway.core import metrics
+from gateway.core.errors import DomainError, Forbidden, Unauthorized
+from gateway.core.logs import request_id_var
+from gateway.services.auth import Principal, TokenVerifier
 
 log = logging.getLogger("gateway.http")
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import msgspec
 
-from gateway.api.errors import lookup
+from gateway.api.error_table import lookup
 from gateway.api.routing import RouteSpec
-from gateway.errors import (
+from gateway.core.errors import (
     Forbidden,
     InvalidRequest,
     RequestTimeout,

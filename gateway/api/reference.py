@@ -13,7 +13,7 @@ from msgspec import Meta
 
 from gateway.api.changes import check_text
 from gateway.api.csvlines import body_lines
-from gateway.api.registries import EDITORS, READERS, Items, PhoneText, path_id
+from gateway.api.registries_routes import EDITORS, READERS, Items, PhoneText, path_id
 from gateway.api.routing import (
     Routes,
     convert_query,
@@ -24,7 +24,7 @@ from gateway.api.routing import (
     read_json,
 )
 from gateway.appkeys import REGISTRY_SERVICE, SETTINGS
-from gateway.errors import (
+from gateway.core.errors import (
     Conflict,
     InvalidRequest,
     InvalidState,

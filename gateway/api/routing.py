@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 import msgspec
 from aiohttp import web
 
-from gateway.auth import Principal
-from gateway.errors import InvalidRequest, RequestTimeout, TooLarge
+from gateway.core.errors import InvalidRequest, RequestTimeout, TooLarge
+from gateway.services.auth import Principal
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 T = TypeVar("T")

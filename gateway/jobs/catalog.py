@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from gateway.jobs.calls import MISSED_RECORDINGS, RECONCILIATION
-from gateway.jobs.dnc import DNC_CACHE_CHECK, DNC_EXPIRY
+from gateway.core.settings import SettingsError
+from gateway.jobs.call_jobs import MISSED_RECORDINGS, RECONCILIATION
+from gateway.jobs.dnc_jobs import DNC_CACHE_CHECK, DNC_EXPIRY
 from gateway.jobs.housekeeping import SCRUB_CLEANUP
 from gateway.jobs.integrity import INTEGRITY
 from gateway.jobs.report import DAILY_REPORT
-from gateway.jobs.retention import RETENTION
+from gateway.jobs.retention_jobs import RETENTION
 from gateway.jobs.runner import JobSpec
 from gateway.jobs.schedule import trigger
-from gateway.settings import SettingsError
 
 JOBS: dict[str, JobSpec] = {
     spec.name: spec

@@ -11,10 +11,10 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from gateway.calls import record_exception
-from gateway.jobs.retention import storage
+from gateway.jobs.retention_jobs import storage
 from gateway.jobs.runner import Counts, JobContext, JobSpec
-from gateway.recordings.storage import FilesystemStore, file_sha256
+from gateway.services.call_events import record_exception
+from gateway.store.recording_storage import FilesystemStore, file_sha256
 
 SAMPLE = 2000  # older recordings re-checked per run, in rotation
 STRAY_PARTIAL_SECONDS = 3600

@@ -8,8 +8,8 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from gateway.core.aliases import Db
 from gateway.jobs.runner import Counts, JobContext, JobSpec
-from gateway.types import Db
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 CALLBACK_TARGET = 0.9

@@ -14,9 +14,9 @@ from typing import Any
 import asyncpg
 from redis.asyncio import Redis
 
-from gateway import metrics
-from gateway.dnc_list import DncList
-from gateway.settings import Settings
+from gateway.core import metrics
+from gateway.core.settings import Settings
+from gateway.services.dnc_list import DncList
 
 log = logging.getLogger("gateway.jobs")
 

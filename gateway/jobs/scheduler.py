@@ -11,11 +11,11 @@ import asyncpg
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from redis.asyncio import Redis
 
-from gateway.dnc_list import DncList
+from gateway.core.settings import Settings
 from gateway.jobs.catalog import JOBS, schedule_of
 from gateway.jobs.runner import JobContext, JobSpec, RunResult, run_job
 from gateway.jobs.schedule import TIMEZONE, scheduled_time, trigger
-from gateway.settings import Settings
+from gateway.services.dnc_list import DncList
 
 log = logging.getLogger("gateway.jobs")
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import asyncpg
 
-from gateway.errors import Conflict, NotFound
+from gateway.core.errors import Conflict, NotFound
 from gateway.policy import retention_until
-from gateway.snapshot import RegistryCache
 from gateway.store import audit
+from gateway.store.registry_cache import RegistryCache
 
 
 @dataclass(frozen=True)

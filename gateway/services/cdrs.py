@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from gateway.errors import NotFound
+from gateway.core.errors import NotFound
 from gateway.jobs.report import BEIJING, figures_for
 
 CDR_COLUMNS = [

@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 import asyncpg
 import msgspec
 
-from gateway.errors import Conflict, InvalidRequest, InvalidState, NotFound
+from gateway.core.aliases import Conn
+from gateway.core.errors import Conflict, InvalidRequest, InvalidState, NotFound
 from gateway.policy import PolicyDocument
 from gateway.policy.context import zone
 from gateway.policy.days import (
@@ -26,10 +27,9 @@ from gateway.policy.days import (
     covered_until,
 )
 from gateway.policy.numbers import CHINA_TZ
-from gateway.snapshot import RegistryCache
 from gateway.store import audit, rows
-from gateway.store import registries as store
-from gateway.types import Conn
+from gateway.store import registry_rows as store
+from gateway.store.registry_cache import RegistryCache
 
 log = logging.getLogger("gateway.registries")
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import asyncpg
 
-from gateway.answers import PrecheckAnswer
 from gateway.policy import CheckRequest
-from gateway.precheck import PreCallChecker
+from gateway.services.precheck import PreCallChecker
 from gateway.store import audit
+from gateway.store.answers import PrecheckAnswer
 
 
 class Simulations:

@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 
-from gateway.types import Conn
+from gateway.core.aliases import Conn
 
 # Serialises appends so the chain has one head; held only until the transaction ends.
 AUDIT_LOCK_KEY = 0x67772D6175646974

@@ -10,8 +10,8 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript as Script
 from redis.exceptions import RedisError
 
-from gateway.tasks import abandon
-from gateway.types import Conn
+from gateway.core.aliases import Conn
+from gateway.core.tasks import abandon
 
 CHUNK_BYTES = 32_768  # a bulk script call: about 2,000 entries, a millisecond or two of Redis
 CALLS_PER_ROUND_TRIP = 16

@@ -18,8 +18,8 @@ from typing import Any, cast
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, RedisError
 
-from gateway.answers import IDEMPOTENCY_SECONDS, replay_value
 from gateway.policy import DncScope, FactQuery, Facts
+from gateway.store.answers import IDEMPOTENCY_SECONDS, replay_value
 from gateway.store.dnc_changes import KnownChanges
 from gateway.store.keys import Keys
 from gateway.store.redis_pipe import RedisPipe

@@ -20,9 +20,9 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from gateway import metrics
-from gateway.answers import ANSWER_COLUMNS, BINDING
-from gateway.tasks import raise_if_stopping, stop
+from gateway.core import metrics
+from gateway.core.tasks import raise_if_stopping, stop
+from gateway.store.answers import ANSWER_COLUMNS, BINDING
 
 log = logging.getLogger("gateway.decisions")
 
@@ -43,7 +43,7 @@ class DecisionRecord:
     purpose: str
     list_id: str | None
     policy_version: str
-    rules_revision: str  # the rule code that judged it (gateway.revision)
+    rules_revision: str  # the rule code that judged it (gateway.services.revision)
     token_name: str
     token_id: str | None
     request_id: str | None

@@ -29,15 +29,15 @@ import asyncpg
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from gateway import metrics
+from gateway.core import metrics
+from gateway.core.aliases import Conn
+from gateway.core.tasks import abandon, raise_if_stopping, stop
 from gateway.store import dnc_changes
 from gateway.store.bulk import CHUNK_BYTES, RebuildLost, copy_lines
 from gateway.store.dnc_changes import KnownChanges
 from gateway.store.keys import Keys
 from gateway.store.restore import RedisRestore
 from gateway.store.scripts import lua
-from gateway.tasks import abandon, raise_if_stopping, stop
-from gateway.types import Conn
 
 log = logging.getLogger("gateway.dnc")
 

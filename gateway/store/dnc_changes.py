@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from gateway.types import Conn, Db
+from gateway.core.aliases import Conn, Db
 
 DNC_CHANNEL = "gateway_dnc"
 UNAPPLIED = "unapplied"

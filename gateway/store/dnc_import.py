@@ -14,13 +14,13 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from gateway.core.aliases import Conn
+from gateway.core.tasks import abandon
 from gateway.policy.fast_numbers import normalize_fast
 from gateway.policy.numbers import CN_MOBILE
 from gateway.policy.retention import REFUSAL_MIN_DAYS
 from gateway.store.dnc_cache import CACHE_LINE_SQL
 from gateway.store.dnc_changes import RECORD_PACKED_SQL
-from gateway.tasks import abandon
-from gateway.types import Conn
 
 # Rows a lane inserts at a time. Larger batches sweep a large list's index in fewer,
 # denser passes (at 10 million numbers, 200,000 a batch took a quarter less CPU than

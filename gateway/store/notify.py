@@ -9,8 +9,8 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
+from gateway.core.tasks import raise_if_stopping, stop
 from gateway.store.postgres import connect
-from gateway.tasks import raise_if_stopping, stop
 
 log = logging.getLogger("gateway.notify")
 

@@ -13,7 +13,7 @@ from importlib import resources
 import asyncpg
 import msgspec
 
-from gateway.types import Conn
+from gateway.core.aliases import Conn
 
 MIGRATIONS_PACKAGE = "gateway.store.migrations"
 # What PostgreSQL being unreachable looks like: refused or lost connections, a server

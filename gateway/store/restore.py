@@ -11,7 +11,8 @@ from datetime import datetime, timedelta
 import msgspec
 from redis.asyncio import Redis
 
-from gateway.answers import (
+from gateway.core.aliases import Conn
+from gateway.store.answers import (
     ANSWER_COLUMNS,
     BINDING,
     IDEMPOTENCY_SECONDS,
@@ -21,7 +22,6 @@ from gateway.answers import (
 from gateway.store.bulk import CHUNK_BYTES, REBUILD_TIMEOUT, Feed, copy_lines
 from gateway.store.keys import Keys
 from gateway.store.scripts import lua
-from gateway.types import Conn
 
 log = logging.getLogger("gateway.dnc")
 

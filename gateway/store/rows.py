@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from gateway.types import Conn, Db
+from gateway.core.aliases import Conn, Db
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
 

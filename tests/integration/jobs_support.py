@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from gateway.ids import uuid7
+from gateway.core.ids import uuid7
 from tests.support.headers import bearer
 
 AT = datetime.fromisoformat

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from gateway.ids import uuid7, uuid7_text
+from gateway.core.ids import uuid7, uuid7_text
 from gateway.store import decisions
 from gateway.store.decisions import DecisionLog, DecisionRecord
 from gateway.store.postgres import create_pool

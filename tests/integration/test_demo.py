@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.core.settings import Settings
 from gateway.demo import load_demo
-from gateway.settings import Settings
 from tests.support.headers import bearer
 
 # The two checks the README shows.

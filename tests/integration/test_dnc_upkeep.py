@@ -14,9 +14,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from gateway import dnc_cli
 from gateway.appkeys import DNC, DNC_LIST, PG, REDIS
+from gateway.core.errors import InvalidRequest
 from gateway.dnc_cli import import_file
-from gateway.dnc_upkeep import check_cache, expire_entries
-from gateway.errors import InvalidRequest
+from gateway.services.dnc_upkeep import check_cache, expire_entries
 from gateway.store import dnc_cache, dnc_import
 from gateway.store.bulk import RebuildLost
 from gateway.store.dnc_changes import cache_value

@@ -12,7 +12,7 @@ import msgspec
 import pytest
 
 from gateway.appkeys import KEYS, REDIS
-from gateway.settings import Settings, load_settings
+from gateway.core.settings import Settings, load_settings
 from tests.integration.tenant import OPEN_POLICY, Tenant, codes, e164, until
 from tests.support.headers import bearer
 from tests.support.redis_server import OwnRedis

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.settings import Settings, load_settings
+from gateway.core.settings import Settings, load_settings
 
 
 async def test_healthz_needs_no_token(client: Any) -> None:

@@ -12,7 +12,7 @@ import asyncpg
 import msgspec
 import pytest
 
-from gateway.settings import Settings
+from gateway.core.settings import Settings
 from gateway.store import postgres
 from gateway.store.postgres import (
     MIGRATION_LOCK_KEY,

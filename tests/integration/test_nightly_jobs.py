@@ -86,7 +86,7 @@ async def test_retention_deletes_exactly_the_expired_and_skips_held(
 async def test_retention_survives_a_crash_between_rows_and_files(
     client: Any, db: Any, tokens: dict[str, str], settings: Any, monkeypatch: Any
 ) -> None:
-    from gateway.jobs import retention
+    from gateway.jobs import retention_jobs as retention
 
     calls = [
         await make_call(db, AT("2022-06-01T10:00:00+08:00") + timedelta(minutes=i))

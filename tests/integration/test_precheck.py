@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway.ids import uuid7_text
+from gateway.core.ids import uuid7_text
 from tests.integration.tenant import OPEN_POLICY, Tenant, codes, e164, mobile, until
 from tests.support.clock import Clock
 from tests.support.headers import bearer
@@ -218,8 +218,8 @@ async def test_a_stored_decision_gives_back_the_answer_a_retry_gets(
 ) -> None:
     # After Redis loses its data the answers are put back from `calls`: what they are
     # made from there must be, byte for byte, what the check left in Redis.
-    from gateway.answers import replay_from_decision
     from gateway.appkeys import KEYS, REDIS
+    from gateway.store.answers import replay_from_decision
 
     app = tenant.client.server.app
     await list_on_dnc(tenant.client, e164(tenant.listed[2]))
@@ -366,9 +366,9 @@ async def test_a_retry_while_the_first_request_is_unfinished_is_503(
 ) -> None:
     import msgspec
 
-    from gateway.answers import body_hash, encode
     from gateway.appkeys import KEYS, REDIS
     from gateway.policy import CheckRequest
+    from gateway.store.answers import body_hash, encode
 
     app = tenant.client.server.app
     body = tenant.marketing(request_id=f"unfinished-{tenant.suffix}")
@@ -419,10 +419,10 @@ async def test_a_retry_after_a_first_request_that_stored_nothing_is_judged_afres
     judged, once."""
     import msgspec
 
-    from gateway.answers import body_hash, encode
     from gateway.appkeys import KEYS, REDIS
-    from gateway.ids import uuid7_text
+    from gateway.core.ids import uuid7_text
     from gateway.policy import CheckRequest
+    from gateway.store.answers import body_hash, encode
 
     app = tenant.client.server.app
     body = tenant.marketing(tenant.listed[3], request_id=f"lost-{tenant.suffix}")
@@ -551,7 +551,7 @@ async def test_redis_unreachable_denies_as_degraded(
 ) -> None:
     import msgspec
 
-    from gateway.settings import load_settings
+    from gateway.core.settings import load_settings
 
     tenant = await Tenant(client, tokens).build()
     broken = load_settings(

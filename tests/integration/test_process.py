@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from gateway.settings import Settings
+from gateway.core.settings import Settings
 from tests.support.processes import GATEWAY, free_port, gateway_env, run_cli
 
 
@@ -294,7 +294,7 @@ SERVE_WITH_GRACE = """
 import asyncio, sys
 from gateway.app import create_app
 from gateway.serve import serve
-from gateway.settings import load_settings
+from gateway.core.settings import load_settings
 port, grace = int(sys.argv[1]), float(sys.argv[2])
 asyncio.run(serve(create_app(load_settings()), "127.0.0.1", port, grace=grace))
 """

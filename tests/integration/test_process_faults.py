@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 from redis.asyncio import Redis
 
-from gateway.settings import Settings
+from gateway.core.settings import Settings
 from tests.integration.tenant import OPEN_POLICY, Tenant
 from tests.support.gateway_process import GatewayProcess
 from tests.support.headers import bearer

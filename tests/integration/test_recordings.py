@@ -78,7 +78,7 @@ async def test_oversized_recording_is_413_and_leaves_nothing(
 ) -> None:
     import msgspec
 
-    from gateway.settings import load_settings
+    from gateway.core.settings import load_settings
 
     small = load_settings(
         env={}, **{**msgspec.structs.asdict(settings), "max_recording_bytes": 100_000}

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from gateway.review import CallFilter
+from gateway.services.review import CallFilter
 from tests.integration.tenant import OPEN_POLICY, Tenant, e164
 from tests.support.clock import Clock
 from tests.support.headers import bearer

@@ -11,9 +11,9 @@ from typing import Any
 import msgspec
 import pytest
 
-from gateway.answers import body_hash, encode
 from gateway.policy import CheckRequest
-from gateway.revision import RULES_REVISION
+from gateway.services.revision import RULES_REVISION
+from gateway.store.answers import body_hash, encode
 from tests.integration.tenant import OPEN_POLICY, Tenant, until
 from tests.support.headers import bearer
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from gateway import scrub as scrub_module
+from gateway.services import scrubbing as scrub_module
 from tests.integration.tenant import OPEN_POLICY, Tenant, e164, mobile
 from tests.support.headers import bearer
 

@@ -20,7 +20,7 @@ import asyncpg
 import msgspec
 import pytest
 
-from gateway.settings import Settings
+from gateway.core.settings import Settings
 from tests.conftest import Serve
 from tests.integration.tenant import OPEN_POLICY, Tenant
 from tests.support.clock import Clock

@@ -26,7 +26,7 @@ from hypothesis.stateful import (
 from redis.asyncio import Redis
 
 from gateway.appkeys import DNC
-from gateway.settings import Settings, load_settings
+from gateway.core.settings import Settings, load_settings
 from gateway.store import dnc_cache
 from tests.integration.tenant import OPEN_POLICY, Tenant, codes, until
 from tests.support.redis_server import OwnRedis

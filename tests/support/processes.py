@@ -8,7 +8,7 @@ import os
 import socket
 import sys
 
-from gateway.settings import Settings
+from gateway.core.settings import Settings
 
 GATEWAY = [sys.executable, "-m", "gateway.cli"]
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from gateway.answers import body_hash, encode, replay_from_decision, replay_value
 from gateway.policy import CheckRequest
+from gateway.store.answers import body_hash, encode, replay_from_decision, replay_value
 
 REQUEST = {
     "callee": "13812345678",

@@ -12,10 +12,10 @@ import pytest
 from prometheus_client import Counter
 from prometheus_client.metrics import MetricWrapperBase
 
-from gateway import metrics
 from gateway.app import all_routes
+from gateway.core import metrics
+from gateway.core.settings import ENV_PREFIX, Settings
 from gateway.policy import REASON_CODES
-from gateway.settings import ENV_PREFIX, Settings
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 API, RULES, OPERATIONS = "API.md", "RULES.md", "OPERATIONS.md"

@@ -14,13 +14,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 import gateway
-from gateway import errors as domain
 from gateway.api import middleware, openapi
-from gateway.api.errors import ERRORS, STORE_UNREACHABLE, lookup
+from gateway.api.error_table import ERRORS, STORE_UNREACHABLE, lookup
 from gateway.api.middleware import ACCESS_LOG, IN_FLIGHT, ROUTE_SPECS, InFlight, observe
 from gateway.api.openapi import build_openapi
 from gateway.api.routing import RouteSpec
 from gateway.app import all_routes
+from gateway.core import errors as domain
 
 GATEWAY = Path(gateway.__file__).resolve().parent
 
@@ -80,7 +80,7 @@ def test_no_exception_class_carries_a_status_or_code() -> None:
 
 def test_no_module_but_the_table_sets_a_status_or_code_on_an_exception() -> None:
     # The same, as the source reads: also in classes nested where imports do not reach.
-    table = GATEWAY / "api" / "errors.py"
+    table = GATEWAY / "api" / "error_table.py"
     found = []
     for path in GATEWAY.rglob("*.py"):
         if path == table:

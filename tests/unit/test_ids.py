@@ -7,7 +7,7 @@ import uuid
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.ids import uuid7, uuid7_text
+from gateway.core.ids import uuid7, uuid7_text
 
 MS = st.integers(min_value=0, max_value=2**48 - 1)
 

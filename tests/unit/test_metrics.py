@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
-from gateway.metrics import LoopCounter, LoopHistogram
+from gateway.core.metrics import LoopCounter, LoopHistogram
 
 BUCKETS = (0.0005, 0.001, 0.005, 0.01, 0.1, 1)
 

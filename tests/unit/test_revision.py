@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gateway import __version__
-from gateway.revision import RULES_REVISION, rules_files, rules_revision
+from gateway.services.revision import RULES_REVISION, rules_files, rules_revision
 
 GATEWAY = Path(__file__).resolve().parents[2] / "gateway"
 
@@ -45,7 +45,11 @@ def test_it_covers_the_policy_package_and_the_check_script() -> None:
 def test_it_is_the_same_in_every_process() -> None:
     for seed in ("0", "1"):
         out = subprocess.run(
-            [sys.executable, "-c", "from gateway.revision import RULES_REVISION as r; print(r)"],
+            [
+                sys.executable,
+                "-c",
+                "from gateway.services.revision import RULES_REVISION as r; print(r)",
+            ],
             capture_output=True,
             text=True,
             check=True,

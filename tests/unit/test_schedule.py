@@ -4,9 +4,9 @@ from datetime import datetime
 
 import pytest
 
+from gateway.core.settings import SettingsError
 from gateway.jobs.catalog import check_schedules
 from gateway.jobs.schedule import next_time, scheduled_time
-from gateway.settings import SettingsError
 
 
 def at(text: str) -> datetime:

@@ -5,8 +5,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from gateway.core.settings import SettingsError, load_settings
 from gateway.policy import DEFAULT_POLICY, PolicyDocument
-from gateway.settings import SettingsError, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

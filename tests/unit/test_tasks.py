@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from gateway.tasks import raise_if_stopping, stop
+from gateway.core.tasks import raise_if_stopping, stop
 
 
 async def swallowing_call() -> None:

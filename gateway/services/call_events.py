@@ -13,8 +13,8 @@ from typing import Annotated, Any, Literal
 import asyncpg
 import msgspec
 
-from gateway.dnc_list import DncList
-from gateway.types import Db
+from gateway.core.aliases import Db
+from gateway.services.dnc_list import DncList
 
 EventType = Literal["dialed", "answered", "ended", "opt_out", "complaint"]
 

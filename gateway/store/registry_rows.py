@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from gateway.core.aliases import Conn, Db
 from gateway.policy import (
     DEFAULT_POLICY,
     Agent,
@@ -21,7 +22,6 @@ from gateway.policy import (
     Script,
     clamp_stored,
 )
-from gateway.types import Conn, Db
 
 log = logging.getLogger("gateway.registries")
 

@@ -13,8 +13,8 @@ from typing import Any
 import asyncpg
 
 from gateway.policy import RetentionPolicy, mask_number, retention_until
-from gateway.snapshot import RegistryCache
 from gateway.store import audit
+from gateway.store.registry_cache import RegistryCache
 from gateway.store.rows import Where, newest_page
 
 FULL_NUMBER_ROLES = frozenset({"supervisor", "admin"})

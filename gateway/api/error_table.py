@@ -8,7 +8,7 @@ from aiohttp import web
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from gateway.errors import (
+from gateway.core.errors import (
     CallDenied,
     Conflict,
     Forbidden,

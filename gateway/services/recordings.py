@@ -12,9 +12,9 @@ from pathlib import Path
 
 import asyncpg
 
-from gateway.calls import UnknownCall, record_exception
-from gateway.recordings.storage import FilesystemStore, StoredRecording
+from gateway.services.call_events import UnknownCall, record_exception
 from gateway.store import audit
+from gateway.store.recording_storage import FilesystemStore, StoredRecording
 
 # An upload not finished in this long is taken to have died with its process.
 STALE_UPLOAD = "15 minutes"

@@ -13,8 +13,7 @@ from aiohttp import web
 from gateway.api.changes import check_when
 from gateway.api.routing import Routes, json_response, principal, read_json, upload_chunks
 from gateway.appkeys import CALL_EVENTS, CALLS, CLOCK, RECORDINGS
-from gateway.calls import CallEvent, UnknownCall
-from gateway.errors import (
+from gateway.core.errors import (
     CallDenied,
     Conflict,
     InvalidRequest,
@@ -24,8 +23,9 @@ from gateway.errors import (
     TooLarge,
     UnsupportedMediaType,
 )
-from gateway.recordings.service import Playback, RecordingExists
-from gateway.recordings.storage import CHUNK, EXTENSIONS, TooLargeRecording
+from gateway.services.call_events import CallEvent, UnknownCall
+from gateway.services.recordings import Playback, RecordingExists
+from gateway.store.recording_storage import CHUNK, EXTENSIONS, TooLargeRecording
 
 routes = Routes()
 

@@ -12,7 +12,7 @@ import asyncio
 from typing import Any
 
 from gateway.jobs.runner import Counts, JobContext, JobSpec
-from gateway.recordings.storage import FilesystemStore
+from gateway.store.recording_storage import FilesystemStore
 
 BATCH = 1000
 DRY_RUN_SAMPLE = 20
@@ -139,7 +139,7 @@ async def _delete_batch(
 
 
 async def _no_sale_days(ctx: JobContext) -> int:
-    from gateway.store.registries import load_policy
+    from gateway.store.registry_rows import load_policy
 
     return (await load_policy(ctx.pool)).retention.no_sale_days
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from gateway.calls import record_exception
 from gateway.jobs.runner import Counts, JobContext, JobSpec
 from gateway.policy import normalize_caller_id
+from gateway.services.call_events import record_exception
 
 RECORDING_DUE = timedelta(hours=24)
 LOOK_BACK = timedelta(days=7)

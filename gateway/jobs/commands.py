@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from gateway.dnc_list import DncList
+from gateway.core.settings import Settings
 from gateway.jobs.catalog import JOBS, schedule_of
 from gateway.jobs.runner import JobContext, RunResult, run_job
 from gateway.jobs.schedule import next_time
-from gateway.settings import Settings
+from gateway.services.dnc_list import DncList
 from gateway.store.dnc_cache import DncCache
 from gateway.store.keys import Keys
 from gateway.store.postgres import create_pool

@@ -12,13 +12,13 @@ import msgspec
 from aiohttp import web
 from msgspec import Meta
 
-from gateway.api.calls import call_id_of
+from gateway.api.calls_routes import call_id_of
 from gateway.api.changes import check_when
 from gateway.api.routing import Routes, convert_query, json_response, principal, read_json
 from gateway.appkeys import REVIEW
-from gateway.errors import InvalidRequest, NotFound
+from gateway.core.errors import InvalidRequest, NotFound
 from gateway.policy import REASON_CODES, normalize_number
-from gateway.review import (
+from gateway.services.review import (
     EXPORT_HEADER,
     BadCursor,
     CallFilter,

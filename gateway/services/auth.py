@@ -10,9 +10,9 @@ from typing import Literal
 
 import asyncpg
 
-from gateway.errors import Unavailable
+from gateway.core.aliases import Conn
+from gateway.core.errors import Unavailable
 from gateway.store.postgres import UNREACHABLE
-from gateway.types import Conn
 
 Role = Literal["dialer", "supervisor", "auditor", "admin"]
 ROLES: tuple[Role, ...] = ("dialer", "supervisor", "auditor", "admin")

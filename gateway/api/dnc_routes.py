@@ -13,9 +13,9 @@ from gateway.api.changes import check_when
 from gateway.api.csvlines import body_blocks
 from gateway.api.routing import Routes, convert_query, json_response, principal, read_json
 from gateway.appkeys import DNC_LIST, SETTINGS
-from gateway.dnc_list import RefusalTooShort
-from gateway.errors import InvalidRequest, NotFound, UnsupportedMediaType
+from gateway.core.errors import InvalidRequest, NotFound, UnsupportedMediaType
 from gateway.policy import normalize_number
+from gateway.services.dnc_list import RefusalTooShort
 
 routes = Routes()
 LINE_BYTES = 12  # the shortest line, "13812345678\n": an upper bound on the line count

@@ -15,17 +15,9 @@ import asyncpg
 import msgspec
 from redis.asyncio import Redis
 
-from gateway import metrics
-from gateway.answers import (
-    PrecheckAnswer,
-    body_hash,
-    encode,
-    ms_left,
-    replay_from_decision,
-)
-from gateway.auth import Principal
-from gateway.errors import RequestIdConflict, Unavailable
-from gateway.ids import uuid7_text
+from gateway.core import metrics
+from gateway.core.errors import RequestIdConflict, Unavailable
+from gateway.core.ids import uuid7_text
 from gateway.policy import (
     CallContext,
     CheckRequest,
@@ -35,12 +27,20 @@ from gateway.policy import (
     judge,
     static_reasons,
 )
-from gateway.revision import RULES_REVISION
-from gateway.snapshot import RegistryCache
+from gateway.services.auth import Principal
+from gateway.services.revision import RULES_REVISION
+from gateway.store.answers import (
+    PrecheckAnswer,
+    body_hash,
+    encode,
+    ms_left,
+    replay_from_decision,
+)
 from gateway.store.check_script import CheckScript
 from gateway.store.decisions import DecisionLog, DecisionLogUnavailable, DecisionRecord
 from gateway.store.dnc_changes import KnownChanges
 from gateway.store.keys import Keys
+from gateway.store.registry_cache import RegistryCache
 
 # An earlier request with the same request_id whose pending marker is older than its
 # time limit by this much has ended: answered (its decision is in PostgreSQL) or not.

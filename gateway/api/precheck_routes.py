@@ -6,11 +6,11 @@ from datetime import datetime
 
 from aiohttp import web
 
-from gateway.answers import PrecheckAnswer
 from gateway.api.routing import Routes, json_response, principal, read_json
 from gateway.appkeys import CHECKER, SIMULATIONS
-from gateway.errors import InvalidRequest, RequestIdConflict
+from gateway.core.errors import InvalidRequest, RequestIdConflict
 from gateway.policy import CheckRequest, missing_fields
+from gateway.store.answers import PrecheckAnswer
 
 routes = Routes()
 

@@ -9,7 +9,7 @@ from datetime import datetime
 
 import asyncpg
 
-from gateway.types import Conn
+from gateway.core.aliases import Conn
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """The errors services raise: what went wrong, in the service's words. None of them knows
-HTTP: `gateway.api.errors.ERRORS`, the one table at the edge, gives each its status and
+HTTP: `gateway.api.error_table.ERRORS`, the one table at the edge, gives each its status and
 code, for the error middleware and the OpenAPI document alike."""
 
 from __future__ import annotations

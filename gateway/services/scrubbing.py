@@ -19,14 +19,14 @@ import asyncpg
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from gateway.core.tasks import abandon, raise_if_stopping, stop
 from gateway.policy import Facts, Purpose, ScrubResult, scrub
 from gateway.policy.facts import epoch_ms
 from gateway.policy.fast_numbers import parse_for_scrub
-from gateway.snapshot import RegistryCache
 from gateway.store.dnc_changes import KnownChanges
 from gateway.store.keys import Keys
+from gateway.store.registry_cache import RegistryCache
 from gateway.store.scripts import lua
-from gateway.tasks import abandon, raise_if_stopping, stop
 
 log = logging.getLogger("gateway.scrub")
 

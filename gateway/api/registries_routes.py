@@ -14,7 +14,7 @@ from msgspec import UNSET, Meta, UnsetType
 from gateway.api.changes import check_text, check_when, set_fields
 from gateway.api.routing import Routes, json_response, principal, read_json
 from gateway.appkeys import REGISTRY_SERVICE
-from gateway.errors import Conflict, InvalidRequest, InvalidState, NotFound
+from gateway.core.errors import Conflict, InvalidRequest, InvalidState, NotFound
 from gateway.policy import PROVINCES, Purpose, normalize_caller_id, normalize_number
 from gateway.services.registries import PatchCheck
 

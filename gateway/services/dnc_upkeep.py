@@ -11,10 +11,10 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from gateway.dnc_list import DncList
+from gateway.core.aliases import Conn
+from gateway.services.dnc_list import DncList
 from gateway.store import audit, dnc_changes
 from gateway.store.dnc_changes import cache_line, cache_value
-from gateway.types import Conn
 
 log = logging.getLogger("gateway.dnc")
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from gateway import __version__
 
-_GATEWAY = Path(__file__).resolve().parent
+_GATEWAY = Path(__file__).resolve().parents[1]
 HASH_HEX = 12
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gateway.dnc_upkeep import check_cache, expire_entries, forget_changes
 from gateway.jobs.runner import Counts, JobContext, JobSpec
+from gateway.services.dnc_upkeep import check_cache, expire_entries, forget_changes
 
 
 async def _expire(ctx: JobContext) -> Counts:

@@ -10,10 +10,10 @@ from typing import Any
 
 import asyncpg
 
-from gateway import metrics
+from gateway.core import metrics
+from gateway.core.tasks import raise_if_stopping, stop
 from gateway.policy import Snapshot
-from gateway.store import registries as reg
-from gateway.tasks import raise_if_stopping, stop
+from gateway.store import registry_rows as reg
 
 log = logging.getLogger("gateway.snapshot")
 

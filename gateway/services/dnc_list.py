@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 
 from gateway.policy.retention import REFUSAL_MIN_DAYS
 from gateway.store import audit, dnc_changes
-from gateway.store import dnc as entries
+from gateway.store import dnc_entries as entries
 from gateway.store.dnc_cache import DncCache
 from gateway.store.dnc_changes import cache_line
 from gateway.store.dnc_import import ImportReport, Progress, batch_size, import_entries

@@ -15,7 +15,7 @@ from msgspec import Meta
 from gateway.api.csvlines import body_lines
 from gateway.api.routing import Routes, convert_query, json_response, principal, read_json
 from gateway.appkeys import SCRUB_JOBS, SCRUBBER, SETTINGS
-from gateway.errors import InvalidRequest, NotFound, UnsupportedMediaType
+from gateway.core.errors import InvalidRequest, NotFound, UnsupportedMediaType
 from gateway.policy import Purpose, ScrubResult
 
 routes = Routes()

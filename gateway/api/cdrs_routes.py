@@ -15,7 +15,7 @@ from aiohttp import web
 from gateway.api.csvlines import body_lines
 from gateway.api.routing import Routes, convert_query, json_response, principal
 from gateway.appkeys import CDRS, SETTINGS
-from gateway.errors import InvalidRequest, NotFound, UnsupportedMediaType
+from gateway.core.errors import InvalidRequest, NotFound, UnsupportedMediaType
 from gateway.policy import normalize_caller_id, normalize_number
 
 routes = Routes()

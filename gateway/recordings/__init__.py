@@ -1,1 +1,0 @@
-"""Call recordings: stored twice (primary and backup), verified by SHA-256."""
