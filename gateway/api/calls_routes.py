@@ -23,9 +23,9 @@ from gateway.core.errors import (
     TooLarge,
     UnsupportedMediaType,
 )
-from gateway.services.call_events import CallEvent, UnknownCall
-from gateway.services.recordings import Playback, RecordingExists
-from gateway.store.recording_storage import CHUNK, EXTENSIONS, TooLargeRecording
+from gateway.services.call_events import CallEvent
+from gateway.services.recordings import Playback
+from gateway.store.recording_storage import CHUNK, EXTENSIONS
 
 routes = Routes()
 
@@ -67,12 +67,7 @@ async def post_event(request: web.Request) -> web.StreamResponse:
     event = await read_json(request, CallEvent)
     at = event.at or request.app[CLOCK]()
     check_when("at", at)
-    try:
-        recorded = await request.app[CALL_EVENTS].record(
-            call_id, event, at, principal(request).name
-        )
-    except UnknownCall as e:
-        raise NotFound(f"no call {call_id}; events need the call_id of a precheck") from e
+    recorded = await request.app[CALL_EVENTS].record(call_id, event, at, principal(request).name)
     if recorded.call_decision == "deny":
         listed = " the customer's opt-out was recorded;" if recorded.listed else ""
         raise CallDenied(
@@ -124,16 +119,9 @@ async def put_recording(request: web.Request) -> web.StreamResponse:
     length = request.content_length
     if length is not None and length > recordings.limit:
         raise TooLarge(f"recording is larger than {recordings.limit} bytes")
-    try:
-        stored = await recordings.upload(
-            call_id, content_type, upload_chunks(request, CHUNK), principal(request).name
-        )
-    except UnknownCall as e:
-        raise NotFound(f"no call {call_id}") from e
-    except RecordingExists as e:
-        raise Conflict(f"call {call_id} already has a recording") from e
-    except TooLargeRecording as e:
-        raise TooLarge(str(e)) from e
+    stored = await recordings.upload(
+        call_id, content_type, upload_chunks(request, CHUNK), principal(request).name
+    )
     return json_response(
         RecordingStored(stored.sha256, stored.size, ["primary", "backup"]), status=201
     )

@@ -20,7 +20,6 @@ from gateway.core.errors import InvalidRequest, NotFound
 from gateway.policy import REASON_CODES, normalize_number
 from gateway.services.review import (
     EXPORT_HEADER,
-    BadCursor,
     CallFilter,
     ExceptionNotFound,
 )
@@ -89,12 +88,9 @@ async def calls_view(request: web.Request) -> web.StreamResponse:
         since=q.from_,
         until=q.to,
     )
-    try:
-        items, next_cursor = await request.app[REVIEW].calls(
-            filters, q.cursor, q.limit, principal(request).role
-        )
-    except BadCursor as e:
-        raise InvalidRequest(str(e)) from e
+    items, next_cursor = await request.app[REVIEW].calls(
+        filters, q.cursor, q.limit, principal(request).role
+    )
     return json_response(Page(items, next_cursor))
 
 

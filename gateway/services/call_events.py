@@ -14,6 +14,7 @@ import asyncpg
 import msgspec
 
 from gateway.core.aliases import Db
+from gateway.core.errors import NotFound
 from gateway.services.dnc_list import DncList
 
 EventType = Literal["dialed", "answered", "ended", "opt_out", "complaint"]
@@ -36,8 +37,8 @@ class Recorded:
     listed: bool
 
 
-class UnknownCall(LookupError):
-    pass
+class UnknownCall(NotFound):
+    """No call has this id."""
 
 
 def fingerprint(event: CallEvent, at: datetime) -> str:
@@ -77,7 +78,7 @@ class CallEvents:
                 call_id,
             )
             if call is None:
-                raise UnknownCall(str(call_id))
+                raise UnknownCall(f"no call {call_id}; events need the call_id of a precheck")
             event_id = await conn.fetchval(
                 "INSERT INTO call_events (call_id, type, at, duration_s, disposition, scope, "
                 "fingerprint, token_name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "

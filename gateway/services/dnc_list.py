@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 from redis.exceptions import RedisError
 
+from gateway.core.errors import InvalidRequest
 from gateway.policy.retention import REFUSAL_MIN_DAYS
 from gateway.store import audit, dnc_changes
 from gateway.store import dnc_entries as entries
@@ -27,8 +28,8 @@ from gateway.store.dnc_import import ImportReport, Progress, batch_size, import_
 log = logging.getLogger("gateway.dnc")
 
 
-class RefusalTooShort(ValueError):
-    pass
+class RefusalTooShort(InvalidRequest):
+    """An expiry sooner than a customer's refusal must stand."""
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ def check_refusal_expiry(source: str, expires_at: datetime | None, made_at: date
         earliest = made_at + timedelta(days=REFUSAL_MIN_DAYS)
         if expires_at < earliest:
             raise RefusalTooShort(
-                f"a customer's refusal must stand at least {REFUSAL_MIN_DAYS} days "
+                f"expires_at: a customer's refusal must stand at least {REFUSAL_MIN_DAYS} days "
                 f"(expires_at no earlier than {earliest.date().isoformat()})"
             )
 

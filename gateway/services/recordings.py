@@ -12,6 +12,7 @@ from pathlib import Path
 
 import asyncpg
 
+from gateway.core.errors import Conflict
 from gateway.services.call_events import UnknownCall, record_exception
 from gateway.store import audit
 from gateway.store.recording_storage import FilesystemStore, StoredRecording
@@ -20,8 +21,8 @@ from gateway.store.recording_storage import FilesystemStore, StoredRecording
 STALE_UPLOAD = "15 minutes"
 
 
-class RecordingExists(Exception):
-    pass
+class RecordingExists(Conflict):
+    """The call has its recording already."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class Recordings:
                 "SELECT created_at, decision FROM calls WHERE call_id = $1", call_id
             )
             if call is None:
-                raise UnknownCall(str(call_id))
+                raise UnknownCall(f"no call {call_id}")
             claimed = await conn.fetchval(
                 "INSERT INTO recordings (call_id, state, content_type, token_name) "
                 "VALUES ($1, 'uploading', $2, $3) ON CONFLICT (call_id) DO UPDATE "
@@ -60,7 +61,7 @@ class Recordings:
                 token,
             )
             if not claimed:
-                raise RecordingExists(str(call_id))
+                raise RecordingExists(f"call {call_id} already has a recording")
         try:
             stored = await self.store.store(
                 call_id, call["created_at"], content_type, body, self.limit

@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 
+from gateway.core.errors import InvalidRequest
 from gateway.policy import RetentionPolicy, mask_number, retention_until
 from gateway.store import audit
 from gateway.store.registry_cache import RegistryCache
@@ -24,8 +25,8 @@ CALL_COLUMNS = (
 )
 
 
-class BadCursor(ValueError):
-    pass
+class BadCursor(InvalidRequest):
+    """A cursor this service did not hand out."""
 
 
 def encode_cursor(created_at: datetime, call_id: uuid.UUID) -> str:

@@ -18,6 +18,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from gateway.core.errors import TooLarge
+
 EXTENSIONS = {
     "audio/wav": "wav",
     "audio/x-wav": "wav",
@@ -28,8 +30,8 @@ EXTENSIONS = {
 CHUNK = 256 * 1024
 
 
-class TooLargeRecording(Exception):
-    pass
+class TooLargeRecording(TooLarge):
+    """The upload went past the largest recording allowed."""
 
 
 @dataclass(frozen=True)
