@@ -107,27 +107,14 @@ async def import_file(
 
 
 async def export_csv(settings: Settings, out: IO[bytes], actor: str) -> None:
-    from gateway.store import audit
-    from gateway.store.postgres import connect
+    async def started() -> None:
+        pass
 
-    conn = await connect(settings.database_url)
-    try:
-        async with conn.transaction():
-            await audit.record(conn, actor=actor, action="export", entity="dnc")
+    async def write(chunk: bytes) -> None:
+        out.write(chunk)
 
-        async def write(chunk: bytes) -> None:
-            out.write(chunk)
-
-        await conn.copy_from_query(
-            "SELECT number, scope, source, reason, created_at, expires_at FROM dnc_entries "
-            "WHERE ended_at IS NULL AND (expires_at IS NULL OR expires_at > now()) "
-            "ORDER BY number",
-            output=write,
-            format="csv",
-            header=True,
-        )
-    finally:
-        await conn.close()
+    async with dnc_list(settings) as dnc:
+        await dnc.export(actor, started, write)
 
 
 def operator() -> str:
