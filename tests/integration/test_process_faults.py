@@ -151,14 +151,6 @@ async def rig(tmp_path: Path, settings: Settings, tokens: dict[str, str]) -> Asy
         redis.stop()
 
 
-async def _flush(url: str) -> None:
-    direct = Redis.from_url(url, socket_timeout=2)
-    try:
-        await direct.flushall()
-    finally:
-        await direct.aclose()
-
-
 async def _allows_again(http: aiohttp.ClientSession, rig: Rig, free: str) -> float:
     """Seconds until every process allows a free number again."""
     started = time.monotonic()
@@ -208,7 +200,7 @@ async def test_no_acknowledged_listing_is_allowed_on_any_process_through_every_f
                     rig.redis.stop()
                     rig.redis.start()
                 else:
-                    await _flush(rig.redis.url)
+                    await rig.redis.flush()
                 await asyncio.sleep(1.5)
                 rig.proxy.heal()
                 recoveries[fault] = await _allows_again(http, rig, random.choice(free))

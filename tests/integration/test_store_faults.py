@@ -204,16 +204,12 @@ async def test_a_listing_made_while_redis_was_flushed_survives_the_rebuild(
     gw = gateways
     a, b = gw.tenants
     number = gw.numbers[4]
-    direct = Redis.from_url(gw.redis.url)
-    try:
-        await direct.flushall()
-        await b.ok("PUT", f"/v1/dnc/{number}", json={"reason": "asked", "scope": "marketing"})
-        await never_allowed(gw, [number], seconds=1.0)
-        await gw.healthy()
-        await never_allowed(gw, [number], seconds=0.3)
-        assert (await a.ok("GET", f"/v1/dnc/{number}"))["active"] is True
-    finally:
-        await direct.aclose()
+    await gw.redis.flush()
+    await b.ok("PUT", f"/v1/dnc/{number}", json={"reason": "asked", "scope": "marketing"})
+    await never_allowed(gw, [number], seconds=1.0)
+    await gw.healthy()
+    await never_allowed(gw, [number], seconds=0.3)
+    assert (await a.ok("GET", f"/v1/dnc/{number}"))["active"] is True
 
 
 async def test_an_import_while_redis_is_unreachable_is_stored_and_honoured(
@@ -335,21 +331,13 @@ async def _fault(gw: Gateways, kind: str) -> None:
     if kind == "heal":
         gw.proxy.heal()
     elif kind == "flush":
-        await _flush(gw.redis.url)
+        await gw.redis.flush()
     elif kind == "cut":
         gw.proxy.cut()
     else:
         gw.proxy.mode = kind  # type: ignore[assignment]
         if kind in ("refuse", "drop", "reject"):
             gw.proxy.cut()
-
-
-async def _flush(url: str) -> None:
-    direct = Redis.from_url(url, socket_timeout=2)
-    try:
-        await direct.flushall()
-    finally:
-        await direct.aclose()
 
 
 # The proxy, switched from mode to mode hundreds of times, now and then leaves a socket

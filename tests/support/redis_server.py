@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from redis.asyncio import Redis
+
 from tests.support.processes import free_port
 
 
@@ -17,6 +19,14 @@ class OwnRedis:
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+    async def flush(self) -> None:
+        """FLUSHALL, straight to the server (past any proxy in front of it)."""
+        direct = Redis.from_url(self.url, socket_timeout=2)
+        try:
+            await direct.flushall()
+        finally:
+            await direct.aclose()
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
