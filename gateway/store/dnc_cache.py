@@ -230,12 +230,9 @@ class DncCache:
         async with self._publishing:
             key = self._keys.dnc_current
             applied = await self._apply_change(key, seq - 1, seq, self._made[seq])
-            while 0 <= applied < seq - 1 and (applied + 1) in self._made:
-                applied = await self._apply_change(
-                    key, applied, applied + 1, self._made[applied + 1]
-                )
-                if applied == seq - 1:
-                    applied = await self._apply_change(key, applied, seq, self._made[seq])
+            while 0 <= applied < seq and (applied + 1) in self._made:
+                after = applied + 1
+                applied = await self._apply_change(key, applied, after, self._made[after])
             return applied
 
     async def _apply_change(self, key: str, after: int, seq: int, lines: str) -> int:

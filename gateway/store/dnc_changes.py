@@ -148,7 +148,7 @@ class KnownChanges:
         if not self.listening:
             return UNKNOWN
         maturing = self._maturing
-        if maturing and maturing[0][0] <= time.monotonic():
+        if maturing:
             now = time.monotonic()
             while maturing and maturing[0][0] <= now:
                 seq = maturing.popleft()[1]
