@@ -152,6 +152,7 @@ def _late_headers_answer(timeout: float) -> bytes:
             "error": {
                 "code": "request_timeout",
                 "message": f"the request's headers were not complete within {timeout:g} s",
+                "message_zh": f"请求发送超时：请求头未在 {timeout:g} 秒内发送完整",
             }
         }
     )

@@ -77,6 +77,39 @@ ERRORS.update({kind: ERRORS[Unavailable] for kind in STORE_UNREACHABLE})
 # An HTTP error of aiohttp's that the table does not name keeps its status.
 OTHER_HTTP_ERROR = "error"
 
+# Error code → what it means in Chinese, the start of every envelope's `message_zh`. A test
+# keeps it equal to the codes above.
+ERROR_ZH: dict[str, str] = {
+    "invalid_request": "请求无效",
+    "policy_below_floor": "设置低于监管要求的下限",
+    "unauthorized": "未认证：缺少令牌，或令牌未知、已吊销",
+    "forbidden": "无权限：该角色不得执行此操作",
+    "not_found": "未找到",
+    "method_not_allowed": "不支持该请求方法",
+    "request_timeout": "请求发送超时",
+    "exists": "已存在",
+    "invalid_state": "当前状态不允许此变更",
+    "call_denied": "该呼叫的记录不接受此事件",
+    "request_id_conflict": "请求编号已用于另一个请求",
+    "precondition_failed": "前提条件不满足",
+    "too_large": "请求过大",
+    "unsupported_media_type": "不支持的内容类型",
+    "range_not_satisfiable": "请求的范围无法满足",
+    "unavailable": "服务暂时不可用，请稍后重试",
+    "internal": "网关内部错误",
+    OTHER_HTTP_ERROR: "请求错误",
+}
+
+
+def message_zh(exc: Exception, code: str, message: str) -> str:
+    """The envelope's Chinese message: the service's own when it gave one, else the code's
+    summary followed by the English detail (which names the field or thing concerned)."""
+    own = getattr(exc, "message_zh", None)
+    if isinstance(own, str) and own:
+        return own
+    summary = ERROR_ZH.get(code, ERROR_ZH[OTHER_HTTP_ERROR])
+    return f"{summary}：{message}" if message else summary
+
 
 def lookup(kind: type[BaseException]) -> tuple[int, str] | None:
     """The status and code of an exception class, or None for one the table does not know

@@ -9,9 +9,10 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 
+import msgspec
 from aiohttp import web
 
-from gateway.api.error_table import STORE_UNREACHABLE, answer_for
+from gateway.api.error_table import STORE_UNREACHABLE, answer_for, message_zh
 from gateway.api.routing import PRINCIPAL, RouteSpec
 from gateway.core import metrics
 from gateway.core.errors import DomainError, Forbidden, Unauthorized
@@ -49,8 +50,12 @@ IN_FLIGHT = web.AppKey("in_flight", InFlight)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def error_response(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+def error_response(status: int, code: str, message: str, message_zh: str) -> web.Response:
+    """The error envelope, Chinese unescaped."""
+    body = {"error": {"code": code, "message": message, "message_zh": message_zh}}
+    return web.Response(
+        body=msgspec.json.encode(body), status=status, content_type="application/json"
+    )
 
 
 def _spec_for(request: web.Request) -> RouteSpec | None:
@@ -122,7 +127,8 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         if isinstance(e, web.HTTPException) and e.status < 400:
             raise  # a redirect, not an error
         status, code = answer_for(e)
-        resp = error_response(status, code, _message(request, e, status))
+        message = _message(request, e, status)
+        resp = error_response(status, code, message, message_zh(e, code, message))
         if isinstance(e, DomainError):
             resp.headers.update(e.headers)
         elif isinstance(e, web.HTTPException) and "Allow" in e.headers:

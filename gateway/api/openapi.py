@@ -25,8 +25,12 @@ ERROR_SCHEMA = {
     "properties": {
         "error": {
             "type": "object",
-            "required": ["code", "message"],
-            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+            "required": ["code", "message", "message_zh"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "message_zh": {"type": "string"},
+            },
         }
     },
 }

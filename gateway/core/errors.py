@@ -6,9 +6,13 @@ from __future__ import annotations
 
 
 class DomainError(Exception):
-    def __init__(self, message: str) -> None:
+    """`message` in English; `message_zh`, when the service has one, the same in Chinese
+    (otherwise the answer gives the error code's Chinese summary and the English detail)."""
+
+    def __init__(self, message: str, *, message_zh: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.message_zh = message_zh
         self.headers: dict[str, str] = {}  # sent with the error answer
 
     def __repr__(self) -> str:

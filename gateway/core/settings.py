@@ -35,7 +35,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     pg_pool_max: Annotated[int, msgspec.Meta(ge=4)] = 10
     decision_batch_max: int = 500
     decision_writers: Annotated[int, msgspec.Meta(ge=1, le=8)] = 1
-    allow_valid_seconds: int = 60
+    # How long an allow covers a dial, never past the end of the calling window.
+    allow_valid_seconds: Annotated[int, msgspec.Meta(ge=1, le=300)] = 60
     # A pre-call check answers within this: its decision, a degraded deny, or 503.
     check_timeout_ms: Annotated[int, msgspec.Meta(ge=200, le=60_000)] = 2000
     snapshot_poll_seconds: float = 30.0

@@ -39,7 +39,7 @@ from gateway.policy.document import (
     clamp_stored,
     validate_policy,
 )
-from gateway.policy.engine import decide, judge, static_reasons
+from gateway.policy.engine import decide, judge, static_reasons, valid_until
 from gateway.policy.facts import DNC_BLOCKING_SCOPES, FactQuery, Facts, fact_query
 from gateway.policy.numbers import (
     ParsedNumber,
@@ -58,11 +58,14 @@ from gateway.policy.scrub import ScrubResult, scrub
 from gateway.policy.types import (
     PURPOSES,
     REASON_CODES,
+    REASONS,
     DayType,
     DncScope,
     Purpose,
     Reason,
     Verdict,
+    completed,
+    completed_fields,
 )
 
 __all__ = [
@@ -70,6 +73,7 @@ __all__ = [
     "DNC_BLOCKING_SCOPES",
     "PROVINCES",
     "PURPOSES",
+    "REASONS",
     "REASON_CODES",
     "REFUSAL_MIN_DAYS",
     "Agent",
@@ -98,6 +102,8 @@ __all__ = [
     "build_context",
     "canonical_province",
     "clamp_stored",
+    "completed",
+    "completed_fields",
     "day_type",
     "decide",
     "earliest_refusal_expiry",
@@ -112,5 +118,6 @@ __all__ = [
     "retention_until",
     "scrub",
     "static_reasons",
+    "valid_until",
     "validate_policy",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Final
 
 from gateway.policy.context import CallContext
@@ -10,6 +11,7 @@ from gateway.policy.facts import FactQuery, Facts, fact_query
 from gateway.policy.rules import agent, caller_id, campaign, hours, lists, number, script
 from gateway.policy.rules.dnc import dnc_reasons
 from gateway.policy.rules.frequency import frequency_reasons
+from gateway.policy.rules.hours import window_end
 from gateway.policy.rules.system import system_reasons
 from gateway.policy.types import Reason, Verdict
 
@@ -55,3 +57,14 @@ def judge(
 def decide(ctx: CallContext, facts: Facts) -> Verdict:
     """Both phases at once, for callers that have the facts already (simulation, tests)."""
     return judge(ctx, static_reasons(ctx), facts)
+
+
+def valid_until(ctx: CallContext, valid: timedelta) -> datetime:
+    """Until when an allow covers a dial: `valid` after the check, truncated to the second,
+    and never past the end of the calling window the check fell in; in the callee's zone."""
+    local = ctx.local_now
+    until = (local + valid).replace(microsecond=0)
+    end = window_end(ctx)
+    if end is not None and end < until:
+        return end
+    return until

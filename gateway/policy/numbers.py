@@ -33,15 +33,15 @@ _CHINA_CODE: Final = 86
 _MAX_TEXT: Final = 40
 _TEXT: Final = re.compile(r"[\s().\-]*\+?[0-9\s().\-]+")
 
-_NOT_CALLABLE_KINDS: Final[dict[int, str]] = {
-    PhoneNumberType.TOLL_FREE: "a toll-free",
-    PhoneNumberType.PREMIUM_RATE: "a premium-rate",
-    PhoneNumberType.SHARED_COST: "a shared-cost (400)",
-    PhoneNumberType.VOIP: "a VoIP",
-    PhoneNumberType.PERSONAL_NUMBER: "a personal",
-    PhoneNumberType.PAGER: "a pager",
-    PhoneNumberType.UAN: "a universal access",
-    PhoneNumberType.VOICEMAIL: "a voicemail",
+_NOT_CALLABLE_KINDS: Final[dict[int, tuple[str, str]]] = {
+    PhoneNumberType.TOLL_FREE: ("a toll-free", "免费电话"),
+    PhoneNumberType.PREMIUM_RATE: ("a premium-rate", "付费增值"),
+    PhoneNumberType.SHARED_COST: ("a shared-cost (400)", "400"),
+    PhoneNumberType.VOIP: ("a VoIP", "网络电话"),
+    PhoneNumberType.PERSONAL_NUMBER: ("a personal", "个人通信"),
+    PhoneNumberType.PAGER: ("a pager", "寻呼"),
+    PhoneNumberType.UAN: ("a universal access", "统一接入"),
+    PhoneNumberType.VOICEMAIL: ("a voicemail", "语音信箱"),
 }
 
 
@@ -169,25 +169,34 @@ def _geography(e164: str, kind: Literal["mobile", "fixed"]) -> ParsedNumber:
 
 def explain_invalid(raw: str) -> str:
     """Why `parse_callee(raw)` is None, in words that do not repeat the number."""
+    return explain_invalid_both(raw)[0]
+
+
+def explain_invalid_both(raw: str) -> tuple[str, str]:
+    """`explain_invalid` in English and in Chinese."""
     if _clean(raw) is None:
-        return "callee is not written as a phone number"
+        return "callee is not written as a phone number", "被叫号码的写法不是电话号码"
     number = _parse(raw)
     if number is None:
-        return "callee is not a phone number"
+        return "callee is not a phone number", "被叫号码不是电话号码"
     if number.country_code != _CHINA_CODE:
-        return "callee is not a mainland China (+86) number"
+        return "callee is not a mainland China (+86) number", "被叫号码不是中国大陆（+86）号码"
     if number.extension:
-        return "callee carries an extension"
+        return "callee carries an extension", "被叫号码带有分机号"
     kind = _NOT_CALLABLE_KINDS.get(phonenumbers.number_type(number))
     if kind is not None:
-        return f"callee is {kind} number, not a customer's mobile or landline"
+        return (
+            f"callee is {kind[0]} number, not a customer's mobile or landline",
+            f"被叫号码是{kind[1]}号码，不是客户的手机或固定电话",
+        )
     if len(str(number.national_number)) <= 6:
-        return "callee is a short service code"
+        return "callee is a short service code", "被叫号码是短号码（服务号码）"
     if _kind(number) is not None:
-        return "callee is a valid number"
+        return "callee is a valid number", "被叫号码有效"
     return (
         "callee is not a valid number: a mobile needs 11 digits after +86, 0086 or 0 "
-        "and a landline its area code"
+        "and a landline its area code",
+        "被叫号码无效：手机号码在 +86、0086 或 0 之后应为 11 位，固定电话须带区号",
     )
 
 

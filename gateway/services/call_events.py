@@ -1,6 +1,7 @@
 """Call events: what the dialer reports after a check. An event for a call the gateway
-denied, or a dial after the allow expired, is a violation recorded for review; a
-customer's opt-out lists the number at once, whatever the call's verdict."""
+denied, a dial after the allow expired, or a dial on an allow whose callee was listed
+since the check, is a violation recorded for review; a customer's opt-out lists the
+number at once, whatever the call's verdict."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import msgspec
 
 from gateway.core.aliases import Db
 from gateway.core.errors import NotFound
+from gateway.policy import DNC_BLOCKING_SCOPES
 from gateway.services.dnc_list import DncList
 
 EventType = Literal["dialed", "answered", "ended", "opt_out", "complaint"]
@@ -64,6 +66,22 @@ async def record_exception(
     return str(status).endswith(" 1")
 
 
+async def _listed_since_check(conn: Db, call: asyncpg.Record) -> asyncpg.Record | None:
+    """The first do-not-call entry made after an allowed check that covers its purpose:
+    dialing on that allow called a number listed in the meantime. An entry made after the
+    dial but before the event was reported counts too: the supervisor sees both times."""
+    if call["callee_e164"] is None:
+        return None
+    return await conn.fetchrow(
+        "SELECT created_at, scope, source FROM dnc_entries WHERE number = $1 "
+        "AND created_at > $2 AND scope = ANY($3::text[]) "
+        "AND (expires_at IS NULL OR expires_at > $2) ORDER BY id LIMIT 1",
+        call["callee_e164"],
+        call["created_at"],
+        list(DNC_BLOCKING_SCOPES[call["purpose"]]),
+    )
+
+
 class CallEvents:
     def __init__(self, pool: asyncpg.Pool, dnc: DncList) -> None:
         self._pool = pool
@@ -74,7 +92,8 @@ class CallEvents:
     ) -> Recorded:
         async with self._pool.acquire() as conn, conn.transaction():
             call = await conn.fetchrow(
-                "SELECT decision, callee_e164, valid_until FROM calls WHERE call_id = $1",
+                "SELECT decision, callee_e164, valid_until, created_at, purpose FROM calls "
+                "WHERE call_id = $1",
                 call_id,
             )
             if call is None:
@@ -117,6 +136,24 @@ class CallEvents:
                         "reported_by": token_name,
                     },
                 )
+            if event.type == "dialed" and call["decision"] == "allow" and not duplicate:
+                listing = await _listed_since_check(conn, call)
+                if listing is not None:
+                    await record_exception(
+                        conn,
+                        "dialed_after_listing",
+                        call_id,
+                        {
+                            "event": event.type,
+                            "at": at.isoformat(),
+                            "checked_at": call["created_at"].isoformat(),
+                            "listed_at": listing["created_at"].isoformat(),
+                            "scope": listing["scope"],
+                            "source": listing["source"],
+                            "reported_by": token_name,
+                        },
+                    )
+                    violation = violation or "dialed_after_listing"
         listed = False
         if event.type == "opt_out" and call["callee_e164"] is not None:
             await self._dnc.add(

@@ -9,7 +9,6 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import asyncpg
 import msgspec
@@ -26,6 +25,7 @@ from gateway.policy import (
     fact_query,
     judge,
     static_reasons,
+    valid_until,
 )
 from gateway.services.auth import Principal
 from gateway.services.revision import RULES_REVISION
@@ -226,7 +226,7 @@ class PreCallChecker:
             callee_e164=ctx.callee.e164 if ctx.callee else None,
             reasons=verdict.reasons,
             recording_required=True,
-            valid_until=(now + self._valid).replace(microsecond=0).astimezone(_local_tz(ctx)),
+            valid_until=valid_until(ctx, self._valid),
             policy_version=f"r{ctx.snapshot.version}",
             rules_revision=RULES_REVISION,
         )
@@ -261,10 +261,6 @@ class PreCallChecker:
             request_id=req.request_id,
             valid_until=answer.valid_until,
         )
-
-
-def _local_tz(ctx: CallContext) -> Any:
-    return ctx.local_now.tzinfo
 
 
 def _uuid7_ms(text: str) -> int | None:

@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 
 from gateway.core.errors import InvalidRequest
-from gateway.policy import RetentionPolicy, mask_number, retention_until
+from gateway.policy import RetentionPolicy, completed_fields, mask_number, retention_until
 from gateway.store import audit
 from gateway.store.registry_cache import RegistryCache
 from gateway.store.rows import Where, newest_page
@@ -150,7 +150,7 @@ async def call_detail(
     if "callee" in request and role not in FULL_NUMBER_ROLES:
         request["callee"] = masked(row["callee_e164"], role) or "****"
     item.update(
-        reasons=row["reasons"],
+        reasons=[completed_fields(r) for r in row["reasons"]],
         request=request,
         policy_version=row["policy_version"],
         rules_revision=row["rules_revision"],  # None: stored before decisions named it

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from gateway.policy import CheckRequest, Reason
+from gateway.policy import CheckRequest, Reason, completed
 from gateway.policy.context import callee_zone
 from gateway.policy.numbers import parse_callee
 
@@ -94,7 +94,7 @@ def replay_from_decision(row: Row) -> bytes:
         "decision": row["decision"],
         "call_id": row["call_id"],
         "callee_e164": row["callee_e164"],
-        "reasons": _reasons.decode(row["reasons"]),
+        "reasons": tuple(completed(r) for r in _reasons.decode(row["reasons"])),
         "recording_required": True,
         # In the zone the check judged hours in, as its answer gave it.
         "valid_until": row["valid_until"].astimezone(callee_zone(parse_callee(request.callee))),

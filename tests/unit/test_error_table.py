@@ -132,7 +132,13 @@ async def test_an_error_added_to_the_table_is_answered_with_it(teapot_in_table: 
     try:
         resp = await client.get("/tea")
         assert resp.status == 418
-        assert await resp.json() == {"error": {"code": "teapot", "message": "short and stout"}}
+        assert await resp.json() == {
+            "error": {
+                "code": "teapot",
+                "message": "short and stout",
+                "message_zh": "请求错误：short and stout",
+            }
+        }
     finally:
         await client.close()
 
@@ -155,3 +161,22 @@ def test_every_route_declares_only_errors_the_table_knows() -> None:
         for kind in spec.errors:
             answer = lookup(kind)
             assert answer is not None and answer[0] != 500, (spec.path, kind)
+
+
+def test_every_error_code_has_its_chinese_summary() -> None:
+    from gateway.api.error_table import ERROR_ZH, OTHER_HTTP_ERROR
+
+    codes = {code for _, code in ERRORS.values()} | {OTHER_HTTP_ERROR}
+    assert set(ERROR_ZH) == codes
+    assert all(any("\u4e00" <= ch <= "\u9fff" for ch in text) for text in ERROR_ZH.values())
+
+
+def test_the_chinese_message_is_the_services_own_or_the_summary_with_the_detail() -> None:
+    from gateway.api.error_table import message_zh
+
+    plain = domain.InvalidRequest("purpose: Invalid enum value 'sales'")
+    assert message_zh(plain, "invalid_request", plain.message) == (
+        "请求无效：purpose: Invalid enum value 'sales'"
+    )
+    own = domain.Conflict("exists", message_zh="已存在：呼叫已关联该保单")
+    assert message_zh(own, "exists", own.message) == "已存在：呼叫已关联该保单"

@@ -92,3 +92,13 @@ def test_time_limits_are_positive_and_bounded() -> None:
             load_settings(env={f"GATEWAY_{name}_SECONDS": "0"})
     with pytest.raises(SettingsError, match="header_timeout_seconds"):
         load_settings(env={}, header_timeout_seconds=3601)
+
+
+@pytest.mark.parametrize("seconds", ["0", "301", "3600"])
+def test_an_allow_valid_for_more_than_five_minutes_is_refused_at_start(seconds: str) -> None:
+    with pytest.raises(SettingsError, match="ALLOW_VALID_SECONDS"):
+        load_settings(env={"GATEWAY_ALLOW_VALID_SECONDS": seconds})
+
+
+def test_an_allow_valid_for_five_minutes_is_accepted() -> None:
+    assert load_settings(env={"GATEWAY_ALLOW_VALID_SECONDS": "300"}).allow_valid_seconds == 300

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from gateway.policy.context import CallContext
 from gateway.policy.numbers import mask_number
-from gateway.policy.types import Reason, reason
+from gateway.policy.types import PURPOSE_ZH, Problems, Reason, reason
 
 
 def check(ctx: CallContext) -> tuple[Reason, ...]:
@@ -18,21 +18,25 @@ def check(ctx: CallContext) -> tuple[Reason, ...]:
     agent_id = request.agent_id
     agent = ctx.snapshot.agents.get(agent_id)
     reasons: list[Reason] = []
-    problems: list[str] = []
+    problems = Problems()
     if agent is None:
-        problems.append("is not registered")
+        problems.add("is not registered", "未登记")
     else:
         today = ctx.local_now.date()
         if not agent.active:
-            problems.append("is not active")
+            problems.add("is not active", "未启用")
         if agent.licence_valid_until < today:
-            problems.append(f"licence expired {agent.licence_valid_until.isoformat()}")
+            until = agent.licence_valid_until.isoformat()
+            problems.add(f"licence expired {until}", f"执业资格已于 {until} 到期")
         if agent.training_valid_until < today:
-            problems.append(f"training expired {agent.training_valid_until.isoformat()}")
+            until = agent.training_valid_until.isoformat()
+            problems.add(f"training expired {until}", f"培训已于 {until} 到期")
         if purpose not in agent.purposes:
-            problems.append(f"is not allowed {purpose} calls")
+            problems.add(f"is not allowed {purpose} calls", f"不得拨打{PURPOSE_ZH[purpose]}电话")
     if problems:
-        reasons.append(reason("agent_not_authorized", f"agent {agent_id} " + "; ".join(problems)))
+        reasons.append(
+            problems.reason("agent_not_authorized", f"agent {agent_id}", f"坐席 {agent_id} ")
+        )
     callee = ctx.callee
     if (
         purpose == "appointment"
@@ -40,11 +44,12 @@ def check(ctx: CallContext) -> tuple[Reason, ...]:
         and callee is not None
         and callee.e164 not in agent.customers
     ):
+        masked = mask_number(callee.e164)
         reasons.append(
             reason(
                 "cold_call_forbidden",
-                f"callee {mask_number(callee.e164)} is not on agent {agent_id}'s "
-                "customer and referral register",
+                f"callee {masked} is not on agent {agent_id}'s customer and referral register",
+                f"被叫号码 {masked} 不在坐席 {agent_id} 的自有客户和转介绍客户名册中",
             )
         )
     if purpose == "callback" and request.sold_by_agent_id == agent_id:
@@ -52,6 +57,7 @@ def check(ctx: CallContext) -> tuple[Reason, ...]:
             reason(
                 "callback_by_seller",
                 f"agent {agent_id} sold the policy and may not make its return visit",
+                f"坐席 {agent_id} 销售了该保单，不得进行该保单的回访",
             )
         )
     return tuple(reasons)

@@ -4,32 +4,45 @@ from __future__ import annotations
 
 from gateway.policy.context import CallContext
 from gateway.policy.numbers import normalize_caller_id
-from gateway.policy.types import Reason, reason
+from gateway.policy.types import PURPOSE_ZH, Problems, Reason
 
 
 def check(ctx: CallContext) -> tuple[Reason, ...]:
     request = ctx.request
     snapshot = ctx.snapshot
     key = normalize_caller_id(request.caller_id)
-    problems: list[str] = []
+    problems = Problems()
     entry = snapshot.caller_ids.get(key)
     if entry is None:
-        problems.append("is not registered")
+        problems.add("is not registered", "未登记")
     else:
         if not entry.active:
-            problems.append("is not active")
+            problems.add("is not active", "未启用")
         if request.purpose not in entry.purposes:
-            problems.append(f"is not allowed for {request.purpose} calls")
+            problems.add(
+                f"is not allowed for {request.purpose} calls",
+                f"不得用于{PURPOSE_ZH[request.purpose]}电话",
+            )
         if entry.provinces is not None and ctx.callee is not None:
             province = ctx.callee.province
             if province is None:
-                problems.append("is limited to some provinces and the callee's is unknown")
+                problems.add(
+                    "is limited to some provinces and the callee's is unknown",
+                    "限于部分省份使用，而被叫号码的省份未知",
+                )
             elif province not in entry.provinces:
-                problems.append(f"is not allowed for callees in {province}")
+                problems.add(
+                    f"is not allowed for callees in {province}", f"不得用于拨打{province}的号码"
+                )
     campaign = snapshot.campaigns.get(request.campaign_id) if request.campaign_id else None
     if campaign is not None and campaign.caller_ids and key not in campaign.caller_ids:
-        problems.append(f"is not among campaign {campaign.campaign_id}'s caller ids")
+        problems.add(
+            f"is not among campaign {campaign.campaign_id}'s caller ids",
+            f"不是营销活动 {campaign.campaign_id} 的主叫号码",
+        )
     if not problems:
         return ()
     shown = key or repr(request.caller_id)
-    return (reason("caller_id_not_registered", f"caller id {shown} " + "; ".join(problems)),)
+    return (
+        problems.reason("caller_id_not_registered", f"caller id {shown}", f"主叫号码 {shown} "),
+    )

@@ -9,4 +9,10 @@ from gateway.policy.types import Reason, reason
 def system_reasons(facts: Facts) -> tuple[Reason, ...]:
     if facts.degraded is None:
         return ()
-    return (reason("gateway_degraded", facts.degraded),)
+    return (
+        reason(
+            "gateway_degraded",
+            facts.degraded,
+            f"网关暂时无法确认呼叫所需的事实，按规则拒绝（{facts.degraded}）",
+        ),
+    )
