@@ -35,7 +35,7 @@ def callable_numbers(draw: st.DrawFn) -> tuple[str, str, int]:
         head = len(area)
     e164 = normalize_number(national if national.startswith("1") else "0" + national)
     assume(e164 == "+86" + national)
-    return national, e164, head
+    return national, "+86" + national, head
 
 
 @st.composite

@@ -20,7 +20,7 @@ MASK = NumberMask(frozenset({COMPANY, "4008001234"}))
 # Free text around a number: no digits, no ASCII hex letters (a UUID is left as it is).
 _FILLER = st.text(alphabet="客户拒绝来电号码：，。 ;:/!?xyzXYZ_@#", max_size=12)
 _KEYS = st.sampled_from(
-    sorted(NUMBER_KEYS) + ["entity_id", "reason", "note", "message", "request_id", "x"]
+    [*sorted(NUMBER_KEYS), "entity_id", "reason", "note", "message", "request_id", "x"]
 )
 
 
