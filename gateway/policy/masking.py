@@ -10,8 +10,8 @@ The mask walks the answer's structure, never its serialised text:
   `(010) 6234 5678`, ...) is masked, also inside free text (`客户13912345678拒绝`);
 - the company's registered caller ids are its own published numbers, not personal data:
   they are left in full wherever they appear;
-- hashes, UUIDs and times are left as they are, so that ids and the audit chain stay
-  readable.
+- hashes, UUIDs, times and the company's reference numbers (policy, licence, filing) are
+  left as they are, so that ids and the audit chain stay readable.
 
 A string that reads as a number by accident (a date written `2026-11-23 10`) may be masked
 too; that costs the auditor a detail, while missing a number would leak it.
@@ -32,6 +32,9 @@ NUMBER_KEYS: Final = frozenset(
 )
 # Keys whose values are digests: left as they are (the audit chain must stay checkable).
 DIGEST_KEYS: Final = frozenset({"hash", "prev_hash", "sha256"})
+# Keys whose values are the company's own reference numbers (policy, licence, filing):
+# left as they are, though `P2026000123` holds digits that read as a Guangzhou landline.
+REFERENCE_KEYS: Final = frozenset({"policy_no", "licence_no", "filing_ref"})
 # Keys whose values are times and dates (`created_at`, `valid_until`, `day`): validated
 # as such when written, and left as they are (`2026-11-23 10:00` reads as a landline).
 _TIME_KEY: Final = re.compile(r"(.*_)?(at|until|day|date)")
@@ -78,7 +81,9 @@ class NumberMask:
     def value(self, value: Any, key: str | None = None) -> Any:
         """A JSON-like value with its numbers masked; `key` is the key it is found under."""
         if isinstance(value, str):
-            if key is not None and (key in DIGEST_KEYS or _TIME_KEY.fullmatch(key)):
+            if key is not None and (
+                key in DIGEST_KEYS or key in REFERENCE_KEYS or _TIME_KEY.fullmatch(key)
+            ):
                 return value
             if key in NUMBER_KEYS:
                 return self.number(value)

@@ -103,6 +103,8 @@ def test_masking_twice_changes_nothing_more(data: st.DataObject) -> None:
         ("numbers", 12, 12),
         ("size", 13912345678, 13912345678),
         ("licence_no", "L1", "L1"),
+        ("policy_no", "P2026000123", "P2026000123"),
+        ("note", "P2026000123", "P020****0123"),  # reads as a Guangzhou landline
     ],
 )
 def test_what_the_mask_shows(key: str, value: Any, shown: Any) -> None:
