@@ -11,6 +11,7 @@ from msgspec import Meta
 
 from gateway.api.changes import check_when
 from gateway.api.csvlines import body_blocks
+from gateway.api.masked_answers import MaskedCsv, number_mask
 from gateway.api.routing import Routes, convert_query, json_response, principal, read_json
 from gateway.appkeys import DNC_LIST, SETTINGS
 from gateway.core.errors import InvalidRequest, NotFound, UnsupportedMediaType
@@ -99,7 +100,8 @@ def is_active(entry: dict[str, Any], now: datetime) -> bool:
     "/v1/dnc/export",
     roles=("supervisor", "auditor"),
     response_content_type="text/csv",
-    summary="CSV of the active entries: number,scope,source,reason,created_at,expires_at",
+    summary="CSV of the active entries: number,scope,source,reason,created_at,expires_at "
+    "(numbers masked for auditors)",
 )
 async def export_dnc(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(
@@ -112,7 +114,12 @@ async def export_dnc(request: web.Request) -> web.StreamResponse:
     async def start() -> None:
         await response.prepare(request)
 
-    await request.app[DNC_LIST].export(principal(request).name, start, response.write)
+    mask = number_mask(request)
+    masked = None if mask is None else MaskedCsv(response.write, mask)
+    write = response.write if masked is None else masked.write
+    await request.app[DNC_LIST].export(principal(request).name, start, write)
+    if masked is not None:
+        await masked.close()
     await response.write_eof()
     return response
 
@@ -155,7 +162,8 @@ async def import_dnc(request: web.Request) -> web.StreamResponse:
     "/v1/dnc/{number}",
     roles=("supervisor", "auditor"),
     response=DncHistory,
-    summary="A number's do-not-call history; 404 when it was never listed",
+    summary="A number's do-not-call history; 404 when it was never listed (numbers masked "
+    "for auditors)",
     errors=(
         InvalidRequest,
         NotFound,

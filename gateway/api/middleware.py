@@ -13,6 +13,7 @@ import msgspec
 from aiohttp import web
 
 from gateway.api.error_table import STORE_UNREACHABLE, answer_for, message_zh
+from gateway.api.masked_answers import mask_answer
 from gateway.api.routing import PRINCIPAL, RouteSpec
 from gateway.core import metrics
 from gateway.core.errors import DomainError, Forbidden, Unauthorized
@@ -122,7 +123,8 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         spec = _spec_for(request)
         if spec is not None and not spec.public:
             request[PRINCIPAL] = await _authenticate(request, spec)
-        return await handler(request)
+        # An auditor reads every number masked, in answers and errors alike.
+        return mask_answer(request, await handler(request))
     except Exception as e:
         if isinstance(e, web.HTTPException) and e.status < 400:
             raise  # a redirect, not an error
@@ -133,7 +135,7 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             resp.headers.update(e.headers)
         elif isinstance(e, web.HTTPException) and "Allow" in e.headers:
             resp.headers["Allow"] = e.headers["Allow"]
-        return resp
+        return mask_answer(request, resp)
 
 
 def _message(request: web.Request, e: Exception, status: int) -> str:

@@ -14,6 +14,7 @@ from msgspec import Meta
 
 from gateway.api.calls_routes import call_id_of
 from gateway.api.changes import check_when
+from gateway.api.masked_answers import number_mask
 from gateway.api.routing import Routes, convert_query, json_response, principal, read_json
 from gateway.appkeys import REVIEW
 from gateway.core.errors import InvalidRequest, NotFound
@@ -121,13 +122,15 @@ class ExportQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     roles=READERS,
     query=("from", "to"),
     response_content_type="text/csv",
-    summary="Calls between two times as CSV, oldest first, streamed (audited)",
+    summary="Calls between two times as CSV, oldest first, streamed (audited; numbers masked "
+    "for auditors)",
 )
 async def export_calls(request: web.Request) -> web.StreamResponse:
     q = convert_query(request, ExportQuery)
     _times(q.from_, q.to)
     who = principal(request)
     found = await request.app[REVIEW].export(who.name, who.role, q.from_, q.to)
+    mask = number_mask(request)
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/csv; charset=utf-8",
@@ -140,7 +143,7 @@ async def export_calls(request: web.Request) -> web.StreamResponse:
     writer.writerow(EXPORT_HEADER)
     rows = 0
     async for row in found:
-        writer.writerow(row)
+        writer.writerow(row if mask is None else mask.record(EXPORT_HEADER, row))
         rows += 1
         if rows % 2000 == 0:
             await response.write(buffer.getvalue().encode())
@@ -169,7 +172,8 @@ class AuditQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     roles=READERS,
     response=Page,
     query=("entity", "entity_id", "from", "to", "cursor", "limit"),
-    summary="The audit log, newest first; each entry carries its hash and the one before it",
+    summary="The audit log, newest first; each entry carries its hash and the one before it "
+    "(numbers masked for auditors)",
 )
 async def audit_view(request: web.Request) -> web.StreamResponse:
     q = convert_query(request, AuditQuery)

@@ -16,6 +16,9 @@ from gateway.store.postgres import UNREACHABLE
 
 Role = Literal["dialer", "supervisor", "auditor", "admin"]
 ROLES: tuple[Role, ...] = ("dialer", "supervisor", "auditor", "admin")
+# The roles that see phone numbers in full: a dialer dials them, supervisors and admins
+# act on them. Every other role (the auditor) reads them masked (rule 13).
+FULL_NUMBER_ROLES: frozenset[str] = frozenset({"dialer", "supervisor", "admin"})
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,11 @@ import asyncpg
 
 from gateway.core.errors import InvalidRequest
 from gateway.policy import RetentionPolicy, completed_fields, mask_number, retention_until
+from gateway.services.auth import FULL_NUMBER_ROLES
 from gateway.store import audit
 from gateway.store.registry_cache import RegistryCache
 from gateway.store.rows import Where, newest_page
 
-FULL_NUMBER_ROLES = frozenset({"supervisor", "admin"})
 CALL_COLUMNS = (
     "call_id, created_at, decision, reasons, callee_e164, caller_id, agent_id, campaign_id, "
     "purpose, list_id, policy_version, token_name, valid_until, rules_revision"

@@ -112,9 +112,9 @@ def available_migrations() -> list[Migration]:
     return found
 
 
-async def migrate(dsn: str) -> list[str]:
-    """Apply every pending migration, each in its own transaction unless it says otherwise;
-    returns the names applied.
+async def migrate(dsn: str, upto: int | None = None) -> list[str]:
+    """Apply every pending migration (those numbered up to `upto` when given), each in its
+    own transaction unless it says otherwise; returns the names applied.
 
     A session-level advisory lock serialises concurrent runs: the second waits for it, then
     finds nothing left to do.
@@ -141,6 +141,8 @@ async def migrate(dsn: str) -> list[str]:
             )
             done = {r["number"] for r in await conn.fetch("SELECT number FROM schema_migrations")}
             for migration in available_migrations():
+                if upto is not None and migration.number > upto:
+                    break
                 if migration.number in done:
                     continue
                 current_migration[0] = migration.name

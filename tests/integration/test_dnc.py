@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import random
 from typing import Any
 
 import pytest
 
+from gateway.policy import mask_number
+from gateway.policy.masking import NumberMask
 from tests.integration.tenant import OPEN_POLICY, Tenant, codes, e164, mobile
 from tests.support.clock import Clock
 from tests.support.headers import bearer
@@ -257,7 +261,7 @@ async def test_export_streams_the_active_entries(tenant: Tenant, db: Any) -> Non
     await tenant.ok("PUT", f"/v1/dnc/{number}", json={"reason": "exported"})
     await tenant.ok("PUT", f"/v1/dnc/{removed}", json={"reason": "x"})
     await tenant.ok("DELETE", f"/v1/dnc/{removed}", json={"reason": "y"})
-    resp = await tenant.client.get("/v1/dnc/export", headers=bearer(tenant.tokens["auditor"]))
+    resp = await tenant.client.get("/v1/dnc/export", headers=bearer(tenant.tokens["supervisor"]))
     assert resp.status == 200
     assert resp.content_type == "text/csv"
     text = await resp.text()
@@ -265,6 +269,17 @@ async def test_export_streams_the_active_entries(tenant: Tenant, db: Any) -> Non
     assert lines[0] == "number,scope,source,reason,created_at,expires_at"
     assert any(line.startswith(e164(number) + ",marketing,supervisor,exported") for line in lines)
     assert not any(line.startswith(e164(removed)) for line in lines)
+    # The auditor's export is the same list, every number masked.
+    resp = await tenant.client.get("/v1/dnc/export", headers=bearer(tenant.tokens["auditor"]))
+    assert resp.status == 200
+    masked = list(csv.reader(io.StringIO(await resp.text())))
+    full = list(csv.reader(io.StringIO(text)))
+    assert masked[0] == full[0]
+    # Times and everything else as the supervisor's; numbers in free text masked too.
+    reason = NumberMask().text
+    assert [[mask_number(r[0]), *r[1:3], reason(r[3]), *r[4:]] for r in full[1:]] == masked[1:]
+    assert f"{number[:3]}****{number[-4:]},marketing,supervisor,exported" in await resp.text()
+    assert number not in await resp.text()
     assert (
         await db.fetchval(
             "SELECT count(*) FROM audit_log WHERE entity = 'dnc' AND action = 'export' "

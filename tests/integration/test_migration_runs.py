@@ -44,6 +44,17 @@ async def test_migrations_apply_once_and_rerun_applies_nothing(fresh_database: s
     assert await migrate(fresh_database) == []
 
 
+async def test_a_run_can_stop_at_a_migration_and_the_next_run_goes_on(
+    fresh_database: str,
+) -> None:
+    names = [m.name for m in available_migrations()]
+    middle = available_migrations()[len(names) // 2].number
+    first = await migrate(fresh_database, upto=middle)
+    assert first == names[: len(names) // 2 + 1]
+    assert await migrate(fresh_database, upto=middle) == []
+    assert await migrate(fresh_database) == names[len(names) // 2 + 1 :]
+
+
 async def test_concurrent_migrations_do_not_collide(fresh_database: str) -> None:
     results = await asyncio.gather(*(migrate(fresh_database) for _ in range(4)))
     applied = [name for r in results for name in r]

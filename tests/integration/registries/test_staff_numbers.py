@@ -21,8 +21,12 @@ async def test_a_staff_number_is_added_and_removed(sup: Tenant) -> None:
         "分支机构",
         "test-supervisor",
     )
-    listed = await sup.ok("GET", "/v1/staff-numbers", "auditor")
+    listed = await sup.ok("GET", "/v1/staff-numbers")
     assert [s["number"] for s in listed["items"] if s["number"] == e164(n)] == [e164(n)]
+    # Employees' numbers are personal data: an auditor reads them masked.
+    listed = await sup.ok("GET", "/v1/staff-numbers", "auditor")
+    assert f"{n[:3]}****{n[-4:]}" in {s["number"] for s in listed["items"]}
+    assert e164(n) not in {s["number"] for s in listed["items"]}
     status, body = await sup.call("DELETE", f"/v1/staff-numbers/{n}")
     assert (status, body["number"]) == (200, e164(n)), body
     listed = await sup.ok("GET", "/v1/staff-numbers")
