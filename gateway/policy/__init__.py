@@ -37,6 +37,7 @@ from gateway.policy.document import (
     RetentionPolicy,
     Window,
     clamp_stored,
+    counted_purposes,
     validate_policy,
 )
 from gateway.policy.engine import decide, judge, static_reasons
@@ -98,6 +99,7 @@ __all__ = [
     "build_context",
     "canonical_province",
     "clamp_stored",
+    "counted_purposes",
     "day_type",
     "decide",
     "earliest_refusal_expiry",

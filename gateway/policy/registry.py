@@ -10,7 +10,13 @@ from typing import Any, Literal
 
 import msgspec
 
-from gateway.policy.document import DEFAULT_POLICY, HoursPlan, PolicyDocument, compile_hours
+from gateway.policy.document import (
+    DEFAULT_POLICY,
+    HoursPlan,
+    PolicyDocument,
+    compile_hours,
+    counted_purposes,
+)
 from gateway.policy.numberset import NumberSet
 from gateway.policy.types import DayType, Purpose
 
@@ -79,9 +85,11 @@ class Snapshot:
     # the only years whose days have a type (gateway.policy.days).
     complete_years: frozenset[int] = frozenset()
     hours_plan: HoursPlan = field(init=False, repr=False)
+    counted_purposes: frozenset[Purpose] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hours_plan", compile_hours(self.policy))
+        object.__setattr__(self, "counted_purposes", counted_purposes(self.policy))
 
     @classmethod
     def empty(cls) -> Snapshot:

@@ -35,8 +35,9 @@ PURPOSES: Final[tuple[Purpose, ...]] = ("marketing", "appointment", "callback", 
 DNC_SCOPES: Final[tuple[DncScope, ...]] = ("all", "marketing")
 DAY_TYPES: Final[tuple[DayType, ...]] = ("workday", "restday", "holiday")
 
-# Purposes that sell: a script and a campaign are required, attempts are capped and a
-# marketing do-not-call entry blocks them.
+# Purposes that sell: a script and a campaign are required, attempts are always capped
+# (whatever the policy's frequency_purposes say) and a marketing do-not-call entry blocks
+# them.
 SELLING_PURPOSES: Final[frozenset[Purpose]] = frozenset({"marketing", "appointment"})
 
 REASON_CODES: Final[Mapping[str, str]] = MappingProxyType(

@@ -224,7 +224,8 @@ SCENARIOS = {
             "service": "campaign_not_active",
         },
     ),
-    "two calls today": ({}, {}, NOW, 2, dict.fromkeys(SELLING, "frequency_exceeded")),
+    # The default policy counts and caps every purpose.
+    "two calls today": ({}, {}, NOW, 2, dict.fromkeys(ALL_PURPOSES, "frequency_exceeded")),
 }
 
 
