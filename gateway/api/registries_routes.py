@@ -15,7 +15,13 @@ from gateway.api.changes import check_text, check_when, set_fields
 from gateway.api.routing import Routes, json_response, principal, read_json
 from gateway.appkeys import REGISTRY_SERVICE
 from gateway.core.errors import Conflict, InvalidRequest, InvalidState, NotFound
-from gateway.policy import PROVINCES, Purpose, normalize_caller_id, normalize_number
+from gateway.policy import (
+    PROVINCES,
+    AgentKind,
+    Purpose,
+    normalize_caller_id,
+    normalize_number,
+)
 from gateway.services.registries import PatchCheck
 
 routes = Routes()
@@ -283,6 +289,7 @@ class AgentIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     training_valid_until: date
     purposes: Purposes
     active: bool = True
+    kind: AgentKind = "telesales"
 
 
 class AgentPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -292,6 +299,7 @@ class AgentPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     training_valid_until: date | UnsetType = UNSET
     purposes: Purposes | UnsetType = UNSET
     active: bool | UnsetType = UNSET
+    kind: AgentKind | UnsetType = UNSET
 
 
 class CustomersIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -337,7 +345,7 @@ async def create_agent(request: web.Request) -> web.StreamResponse:
     "/v1/agents/{agent_id}",
     roles=EDITORS,
     body=AgentPatch,
-    summary="Change an agent (licence, training, purposes, active)",
+    summary="Change an agent (licence, training, purposes, active, kind)",
     errors=(NotFound,),
 )
 async def patch_agent(request: web.Request) -> web.StreamResponse:

@@ -57,8 +57,10 @@ from gateway.policy.retention import REFUSAL_MIN_DAYS, earliest_refusal_expiry, 
 from gateway.policy.rules.frequency import frequency_reasons
 from gateway.policy.scrub import ScrubResult, scrub
 from gateway.policy.types import (
+    AGENT_KINDS,
     PURPOSES,
     REASON_CODES,
+    AgentKind,
     DayType,
     DncScope,
     Purpose,
@@ -67,6 +69,7 @@ from gateway.policy.types import (
 )
 
 __all__ = [
+    "AGENT_KINDS",
     "DEFAULT_POLICY",
     "DNC_BLOCKING_SCOPES",
     "PROVINCES",
@@ -74,6 +77,7 @@ __all__ = [
     "REASON_CODES",
     "REFUSAL_MIN_DAYS",
     "Agent",
+    "AgentKind",
     "CallContext",
     "CallerId",
     "Campaign",

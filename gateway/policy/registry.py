@@ -18,7 +18,7 @@ from gateway.policy.document import (
     counted_purposes,
 )
 from gateway.policy.numberset import NumberSet
-from gateway.policy.types import DayType, Purpose
+from gateway.policy.types import AgentKind, DayType, Purpose
 
 ScriptStatus = Literal["draft", "approved", "filed", "retired"]
 
@@ -41,7 +41,8 @@ class Script(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Agent(msgspec.Struct, frozen=True, kw_only=True):
-    """An agent; `customers` is the customer and referral register (E.164)."""
+    """An agent; `customers` is the customer and referral register (E.164). An
+    `individual_agent` (营销员) may make no marketing calls."""
 
     agent_id: str
     name: str
@@ -50,6 +51,7 @@ class Agent(msgspec.Struct, frozen=True, kw_only=True):
     purposes: frozenset[str]
     active: bool
     customers: NumberSet = msgspec.field(default_factory=NumberSet)
+    kind: AgentKind = "telesales"
 
 
 class Campaign(msgspec.Struct, frozen=True, kw_only=True):

@@ -12,6 +12,7 @@ Purpose = Literal["marketing", "appointment", "callback", "service"]
 DncScope = Literal["all", "marketing"]
 DayType = Literal["workday", "restday", "holiday"]
 Decision = Literal["allow", "deny"]
+AgentKind = Literal["telesales", "individual_agent"]
 
 ReasonCode = Literal[
     "invalid_number",
@@ -34,6 +35,8 @@ ReasonCode = Literal[
 PURPOSES: Final[tuple[Purpose, ...]] = ("marketing", "appointment", "callback", "service")
 DNC_SCOPES: Final[tuple[DncScope, ...]] = ("all", "marketing")
 DAY_TYPES: Final[tuple[DayType, ...]] = ("workday", "restday", "holiday")
+# Call-centre staff, or an individual agent (营销员), who may make no marketing calls.
+AGENT_KINDS: Final[tuple[AgentKind, ...]] = ("telesales", "individual_agent")
 
 # Purposes that sell: a script and a campaign are required, attempts are always capped
 # (whatever the policy's frequency_purposes say) and a marketing do-not-call entry blocks

@@ -1,5 +1,8 @@
 """Rule `agent`: an authorised agent, no cold calls, no return visit by the seller.
 
+No cold calls: an individual agent (营销员) makes no marketing calls at all, and any
+agent's appointment calls go only to its own customers and referrals.
+
 Licence and training dates are valid through that day, in the callee's local date.
 The customer register is judged for a known agent and a valid callee only; an
 unknown agent or an invalid number already denies the call.
@@ -33,6 +36,14 @@ def check(ctx: CallContext) -> tuple[Reason, ...]:
             problems.append(f"is not allowed {purpose} calls")
     if problems:
         reasons.append(reason("agent_not_authorized", f"agent {agent_id} " + "; ".join(problems)))
+    if purpose == "marketing" and agent is not None and agent.kind == "individual_agent":
+        reasons.append(
+            reason(
+                "cold_call_forbidden",
+                f"agent {agent_id} is an individual agent: no marketing calls, only "
+                "appointment calls to own customers and referrals",
+            )
+        )
     callee = ctx.callee
     if (
         purpose == "appointment"
