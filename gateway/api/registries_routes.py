@@ -18,6 +18,7 @@ from gateway.core.errors import Conflict, InvalidRequest, InvalidState, NotFound
 from gateway.policy import (
     PROVINCES,
     AgentKind,
+    ProductType,
     Purpose,
     normalize_caller_id,
     normalize_number,
@@ -401,6 +402,7 @@ class CampaignIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     starts_at: datetime | None = None
     ends_at: datetime | None = None
     active: bool = True
+    product_type: ProductType = "ordinary"
 
 
 class CampaignPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -411,6 +413,7 @@ class CampaignPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     starts_at: datetime | UnsetType | None = UNSET
     ends_at: datetime | UnsetType | None = UNSET
     active: bool | UnsetType = UNSET
+    product_type: ProductType | UnsetType = UNSET
 
 
 def _campaign_values(values: dict[str, Any]) -> dict[str, Any]:

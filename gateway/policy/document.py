@@ -8,7 +8,15 @@ from typing import Annotated, Any, Final, NamedTuple
 import msgspec
 
 from gateway.policy.provinces import canonical_province, is_province
-from gateway.policy.types import DAY_TYPES, PURPOSES, SELLING_PURPOSES, DayType, Purpose
+from gateway.policy.types import (
+    DAY_TYPES,
+    PRODUCT_TYPES,
+    PURPOSES,
+    SELLING_PURPOSES,
+    DayType,
+    ProductType,
+    Purpose,
+)
 
 # Regulatory floor ([99号] 六): no calling window may reach outside 09:00-21:00.
 FLOOR_START: Final = 9 * 60
@@ -63,6 +71,10 @@ class PolicyDocument(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # The purposes whose attempts are counted and capped: every purpose unless the admin
     # takes callback or service out; marketing and appointment can never be taken out.
     frequency_purposes: tuple[Purpose, ...] = PURPOSES
+    # The product types marketing and appointment calls may sell ([电销2013]): ordinary
+    # products unless the admin allows more (participating ones, for a company that meets
+    # the conditions).
+    telesales_product_types: tuple[ProductType, ...] = ("ordinary",)
 
 
 DEFAULT_POLICY: Final = PolicyDocument(
@@ -142,6 +154,7 @@ def validate_policy(doc: PolicyDocument) -> list[PolicyProblem]:
             )
         problems.extend(_window_problems(f"province_hours.{name}", windows))
     problems.extend(_purpose_problems(doc.frequency_purposes))
+    problems.extend(_product_problems(doc.telesales_product_types))
     for field, value in _numbers(doc):
         low, high, nullable = BOUNDS[field]
         if value is None and nullable:
@@ -168,6 +181,16 @@ def _purpose_problems(purposes: tuple[Purpose, ...]) -> list[PolicyProblem]:
         if p not in purposes
     )
     return problems
+
+
+def _product_problems(types: tuple[ProductType, ...]) -> list[PolicyProblem]:
+    if not types:
+        return [PolicyProblem("telesales_product_types", "must name at least one type", False)]
+    return [
+        PolicyProblem("telesales_product_types", f"lists {t} more than once", False)
+        for t in PRODUCT_TYPES
+        if types.count(t) > 1
+    ]
 
 
 def counted_purposes(doc: PolicyDocument) -> frozenset[Purpose]:

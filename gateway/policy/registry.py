@@ -18,7 +18,7 @@ from gateway.policy.document import (
     counted_purposes,
 )
 from gateway.policy.numberset import NumberSet
-from gateway.policy.types import AgentKind, DayType, Purpose
+from gateway.policy.types import AgentKind, DayType, ProductType, Purpose
 
 ScriptStatus = Literal["draft", "approved", "filed", "retired"]
 
@@ -55,7 +55,8 @@ class Agent(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Campaign(msgspec.Struct, frozen=True, kw_only=True):
-    """`caller_ids` in normalize_caller_id() form; empty means any registered caller id."""
+    """`caller_ids` in normalize_caller_id() form; empty means any registered caller id.
+    `product_type` is the type of product the campaign sells."""
 
     campaign_id: str
     purpose: Purpose
@@ -65,6 +66,7 @@ class Campaign(msgspec.Struct, frozen=True, kw_only=True):
     starts_at: datetime | None  # aware; None = open
     ends_at: datetime | None  # aware, exclusive; None = open
     active: bool
+    product_type: ProductType = "ordinary"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False)

@@ -13,6 +13,7 @@ DncScope = Literal["all", "marketing"]
 DayType = Literal["workday", "restday", "holiday"]
 Decision = Literal["allow", "deny"]
 AgentKind = Literal["telesales", "individual_agent"]
+ProductType = Literal["ordinary", "participating", "universal", "unit_linked"]
 
 ReasonCode = Literal[
     "invalid_number",
@@ -27,6 +28,7 @@ ReasonCode = Literal[
     "cold_call_forbidden",
     "callback_by_seller",
     "campaign_not_active",
+    "product_not_allowed",
     "not_in_approved_list",
     "frequency_exceeded",
     "gateway_degraded",
@@ -37,6 +39,12 @@ DNC_SCOPES: Final[tuple[DncScope, ...]] = ("all", "marketing")
 DAY_TYPES: Final[tuple[DayType, ...]] = ("workday", "restday", "holiday")
 # Call-centre staff, or an individual agent (营销员), who may make no marketing calls.
 AGENT_KINDS: Final[tuple[AgentKind, ...]] = ("telesales", "individual_agent")
+PRODUCT_TYPES: Final[tuple[ProductType, ...]] = (
+    "ordinary",
+    "participating",
+    "universal",
+    "unit_linked",
+)
 
 # Purposes that sell: a script and a campaign are required, attempts are always capped
 # (whatever the policy's frequency_purposes say) and a marketing do-not-call entry blocks
@@ -57,6 +65,7 @@ REASON_CODES: Final[Mapping[str, str]] = MappingProxyType(
         "cold_call_forbidden": "agent",
         "callback_by_seller": "agent",
         "campaign_not_active": "campaign",
+        "product_not_allowed": "campaign",
         "not_in_approved_list": "list",
         "frequency_exceeded": "frequency",
         "gateway_degraded": "system",

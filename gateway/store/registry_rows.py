@@ -133,8 +133,8 @@ async def load_agents(conn: Db, agent_id: str | None = None) -> dict[str, Agent]
 
 async def load_campaigns(conn: Db) -> dict[str, Campaign]:
     rows = await conn.fetch(
-        "SELECT campaign_id, purpose, script_ids, caller_ids, list_ids, starts_at, ends_at, active "
-        "FROM campaigns"
+        "SELECT campaign_id, purpose, script_ids, caller_ids, list_ids, starts_at, ends_at, "
+        "active, product_type FROM campaigns"
     )
     return {
         r["campaign_id"]: Campaign(
@@ -146,6 +146,7 @@ async def load_campaigns(conn: Db) -> dict[str, Campaign]:
             starts_at=r["starts_at"],
             ends_at=r["ends_at"],
             active=r["active"],
+            product_type=r["product_type"],
         )
         for r in rows
     }

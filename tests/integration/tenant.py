@@ -190,6 +190,7 @@ OPEN_POLICY: dict[str, Any] = {
     "frequency": {"per_day": 2, "per_7_days": 5, "min_gap_minutes": 0},
     "retention": {"no_sale_days": 1095},
     "frequency_purposes": ["marketing", "appointment", "callback", "service"],
+    "telesales_product_types": ["ordinary"],
 }
 
 

@@ -1,4 +1,6 @@
-"""Rule `campaign`: a registered, active campaign of this purpose, within its dates.
+"""Rule `campaign`: a registered, active campaign of this purpose, within its dates, and
+for marketing and appointment calls one selling a product type telephone sales may
+offer (the policy's `telesales_product_types`).
 
 Marketing and appointment calls need one; other purposes are held to it only when
 they name a campaign.
@@ -35,6 +37,19 @@ def check(ctx: CallContext) -> tuple[Reason, ...]:
             problems.append(f"ended {ended}")
         if campaign.purpose != purpose:
             problems.append(f"is a {campaign.purpose} campaign, not {purpose}")
-    if not problems:
-        return ()
-    return (reason("campaign_not_active", f"campaign {campaign_id} " + "; ".join(problems)),)
+    reasons: list[Reason] = []
+    if problems:
+        reasons.append(
+            reason("campaign_not_active", f"campaign {campaign_id} " + "; ".join(problems))
+        )
+    if campaign is not None and purpose in SELLING_PURPOSES:
+        allowed = ctx.snapshot.policy.telesales_product_types
+        if campaign.product_type not in allowed:
+            reasons.append(
+                reason(
+                    "product_not_allowed",
+                    f"campaign {campaign_id} sells {campaign.product_type} products; "
+                    f"telephone sales may offer only {', '.join(allowed)}",
+                )
+            )
+    return tuple(reasons)

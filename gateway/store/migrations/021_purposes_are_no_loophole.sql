@@ -5,3 +5,11 @@
 -- is call-centre staff, as the gateway has treated them so far.
 ALTER TABLE agents ADD COLUMN kind text NOT NULL DEFAULT 'telesales'
     CONSTRAINT agents_kind CHECK (kind IN ('telesales', 'individual_agent'));
+
+-- Campaigns have the type of product they sell; only the types the policy allows for
+-- telephone sales (`telesales_product_types`, default ordinary products) may be sold
+-- by marketing and appointment calls. Every campaign registered before sells ordinary
+-- products, the only type telephone sales offered without conditions.
+ALTER TABLE campaigns ADD COLUMN product_type text NOT NULL DEFAULT 'ordinary'
+    CONSTRAINT campaigns_product_type
+    CHECK (product_type IN ('ordinary', 'participating', 'universal', 'unit_linked'));

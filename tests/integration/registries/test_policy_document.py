@@ -30,6 +30,7 @@ async def test_the_policy_is_readable_by_every_reviewer(sup: Tenant, role: str) 
         "frequency",
         "retention",
         "frequency_purposes",
+        "telesales_product_types",
     }
 
 
