@@ -13,6 +13,8 @@ from tests.support.headers import bearer
 
 CALLER_ID = "4008001234"
 CALLER_E164 = "+864008001234"
+# When the tests' caller ids were published: an active caller id needs the date.
+PUBLISHED_AT = "2025-06-01T00:00:00+08:00"
 
 
 def mobile() -> str:
@@ -70,6 +72,7 @@ class Tenant:
             json={
                 "number": CALLER_ID,
                 "purposes": ["marketing", "appointment", "callback", "service"],
+                "published_at": PUBLISHED_AT,
             },
         )
         assert status in (201, 409), body

@@ -1,17 +1,22 @@
-"""Rule `caller_id`: only a registered, active dedicated number allowed for the call."""
+"""Rule `caller_id`: only a registered, active dedicated number allowed for the call.
+
+A caller id that cannot be a dedicated number (a mobile, not a valid number) is refused
+even when the registry holds it: rows registered before registration refused them
+must not let such a number through.
+"""
 
 from __future__ import annotations
 
 from gateway.policy.context import CallContext
-from gateway.policy.numbers import normalize_caller_id
+from gateway.policy.numbers import dedicated_caller_id
 from gateway.policy.types import Reason, reason
 
 
 def check(ctx: CallContext) -> tuple[Reason, ...]:
     request = ctx.request
     snapshot = ctx.snapshot
-    key = normalize_caller_id(request.caller_id)
-    problems: list[str] = []
+    key, unfit = dedicated_caller_id(request.caller_id)
+    problems: list[str] = [] if unfit is None else [unfit]
     entry = snapshot.caller_ids.get(key)
     if entry is None:
         problems.append("is not registered")
