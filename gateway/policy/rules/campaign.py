@@ -37,19 +37,27 @@ def check(ctx: CallContext) -> tuple[Reason, ...]:
             problems.append(f"ended {ended}")
         if campaign.purpose != purpose:
             problems.append(f"is a {campaign.purpose} campaign, not {purpose}")
+    # Checked only for a campaign that sells: the common case costs one comparison.
+    unsold = (
+        campaign is not None
+        and purpose in SELLING_PURPOSES
+        and campaign.product_type not in ctx.snapshot.policy.telesales_product_types
+    )
+    if not problems and not unsold:
+        return ()
     reasons: list[Reason] = []
     if problems:
         reasons.append(
             reason("campaign_not_active", f"campaign {campaign_id} " + "; ".join(problems))
         )
-    if campaign is not None and purpose in SELLING_PURPOSES:
+    if unsold:
+        assert campaign is not None
         allowed = ctx.snapshot.policy.telesales_product_types
-        if campaign.product_type not in allowed:
-            reasons.append(
-                reason(
-                    "product_not_allowed",
-                    f"campaign {campaign_id} sells {campaign.product_type} products; "
-                    f"telephone sales may offer only {', '.join(allowed)}",
-                )
+        reasons.append(
+            reason(
+                "product_not_allowed",
+                f"campaign {campaign_id} sells {campaign.product_type} products; "
+                f"telephone sales may offer only {', '.join(allowed)}",
             )
+        )
     return tuple(reasons)
