@@ -10,9 +10,10 @@ How a check runs:
    check, in this order: `number` (invalid_number, staff_number), `hours`
    (calendar_unavailable, holiday_blocked or outside_calling_hours), `caller_id`,
    `script`, `agent` (agent_not_authorized, cold_call_forbidden, callback_by_seller),
-   `campaign`, `list`.
+   `campaign` (campaign_not_active, product_not_allowed), `list`.
 3. The API asks Redis what `fact_query(ctx)` names, in one script that counts the
-   attempt only when everything else passed, and wraps the answer in `Facts`.
+   attempt only when everything else passed (for the purposes the policy counts:
+   `Snapshot.counted_purposes`), and wraps the answer in `Facts`.
 4. `judge(ctx, static, facts)` adds `dnc` and `frequency`; when `facts.degraded` says a
    fact could not be established it adds `gateway_degraded` instead of those two.
 
