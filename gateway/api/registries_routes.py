@@ -15,7 +15,15 @@ from gateway.api.changes import check_text, check_when, set_fields
 from gateway.api.routing import Routes, json_response, principal, read_json
 from gateway.appkeys import REGISTRY_SERVICE
 from gateway.core.errors import Conflict, InvalidRequest, InvalidState, NotFound
-from gateway.policy import PROVINCES, Purpose, normalize_caller_id, normalize_number
+from gateway.policy import (
+    PROVINCES,
+    AgentKind,
+    ProductType,
+    Purpose,
+    normalize_caller_id,
+    normalize_number,
+)
+from gateway.policy.numbers import dedicated_caller_id
 from gateway.services.registries import PatchCheck
 
 routes = Routes()
@@ -58,10 +66,29 @@ def path_id(request: web.Request, name: str) -> str:
 
 
 def _caller_id(raw: str, field: str) -> str:
-    number = normalize_caller_id(raw)
-    if not number:
-        raise InvalidRequest(f"{field}: {raw!r} is not a telephone number")
+    """The registry key of a dedicated telemarketing number; 400 naming `field` for a
+    mobile or a number that is not valid."""
+    number, unfit = dedicated_caller_id(raw)
+    if unfit is not None:
+        raise InvalidRequest(f"{field}: {raw!r} {unfit}")
     return number
+
+
+def _check_published(active: bool, published_at: datetime | None) -> None:
+    if active and published_at is None:
+        raise InvalidRequest(
+            "published_at: an active caller id needs published_at, when the number was "
+            "published (on the company's website); register it with active false until then"
+        )
+
+
+def _check_caller_id(before: dict[str, Any], changes: dict[str, Any]) -> None:
+    active = changes.get("active", before["active"])
+    _check_published(active, changes.get("published_at", before["published_at"]))
+    if active:
+        _, unfit = dedicated_caller_id(before["number"])
+        if unfit is not None:
+            raise InvalidRequest(f"number: {before['number']} {unfit}; it may only be inactive")
 
 
 async def _list(request: web.Request, table: str, order: list[str]) -> web.StreamResponse:
@@ -141,6 +168,7 @@ async def create_caller_id(request: web.Request) -> web.StreamResponse:
     body = await read_json(request, CallerIdIn)
     number = _caller_id(body.number, "number")
     check_when("published_at", body.published_at)
+    _check_published(body.active, body.published_at)
     values = {
         "number": number,
         "purposes": _unique(list(body.purposes)),
@@ -173,7 +201,13 @@ async def patch_caller_id(request: web.Request) -> web.StreamResponse:
     if not number:
         raise NotFound(f"caller_id {raw} does not exist")
     return await _patch(
-        request, "caller_ids", "caller_ids", "caller_id", {"number": number}, changes
+        request,
+        "caller_ids",
+        "caller_ids",
+        "caller_id",
+        {"number": number},
+        changes,
+        _check_caller_id,
     )
 
 
@@ -283,6 +317,7 @@ class AgentIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     training_valid_until: date
     purposes: Purposes
     active: bool = True
+    kind: AgentKind = "telesales"
 
 
 class AgentPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -292,6 +327,7 @@ class AgentPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     training_valid_until: date | UnsetType = UNSET
     purposes: Purposes | UnsetType = UNSET
     active: bool | UnsetType = UNSET
+    kind: AgentKind | UnsetType = UNSET
 
 
 class CustomersIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -337,7 +373,7 @@ async def create_agent(request: web.Request) -> web.StreamResponse:
     "/v1/agents/{agent_id}",
     roles=EDITORS,
     body=AgentPatch,
-    summary="Change an agent (licence, training, purposes, active)",
+    summary="Change an agent (licence, training, purposes, active, kind)",
     errors=(NotFound,),
 )
 async def patch_agent(request: web.Request) -> web.StreamResponse:
@@ -393,6 +429,7 @@ class CampaignIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     starts_at: datetime | None = None
     ends_at: datetime | None = None
     active: bool = True
+    product_type: ProductType = "ordinary"
 
 
 class CampaignPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -403,6 +440,7 @@ class CampaignPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     starts_at: datetime | UnsetType | None = UNSET
     ends_at: datetime | UnsetType | None = UNSET
     active: bool | UnsetType = UNSET
+    product_type: ProductType | UnsetType = UNSET
 
 
 def _campaign_values(values: dict[str, Any]) -> dict[str, Any]:

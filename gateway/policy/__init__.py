@@ -10,9 +10,10 @@ How a check runs:
    check, in this order: `number` (invalid_number, staff_number), `hours`
    (calendar_unavailable, holiday_blocked or outside_calling_hours), `caller_id`,
    `script`, `agent` (agent_not_authorized, cold_call_forbidden, callback_by_seller),
-   `campaign`, `list`.
+   `campaign` (campaign_not_active, product_not_allowed), `list`.
 3. The API asks Redis what `fact_query(ctx)` names, in one script that counts the
-   attempt only when everything else passed, and wraps the answer in `Facts`.
+   attempt only when everything else passed (for the purposes the policy counts:
+   `Snapshot.counted_purposes`), and wraps the answer in `Facts`.
 4. `judge(ctx, static, facts)` adds `dnc` and `frequency`; when `facts.degraded` says a
    fact could not be established it adds `gateway_degraded` instead of those two.
 
@@ -37,6 +38,7 @@ from gateway.policy.document import (
     RetentionPolicy,
     Window,
     clamp_stored,
+    counted_purposes,
     validate_policy,
 )
 from gateway.policy.engine import decide, judge, static_reasons, valid_until
@@ -56,11 +58,15 @@ from gateway.policy.retention import REFUSAL_MIN_DAYS, earliest_refusal_expiry, 
 from gateway.policy.rules.frequency import frequency_reasons
 from gateway.policy.scrub import ScrubResult, scrub
 from gateway.policy.types import (
+    AGENT_KINDS,
+    PRODUCT_TYPES,
     PURPOSES,
     REASON_CODES,
     REASONS,
+    AgentKind,
     DayType,
     DncScope,
+    ProductType,
     Purpose,
     Reason,
     Verdict,
@@ -69,14 +75,17 @@ from gateway.policy.types import (
 )
 
 __all__ = [
+    "AGENT_KINDS",
     "DEFAULT_POLICY",
     "DNC_BLOCKING_SCOPES",
+    "PRODUCT_TYPES",
     "PROVINCES",
     "PURPOSES",
     "REASONS",
     "REASON_CODES",
     "REFUSAL_MIN_DAYS",
     "Agent",
+    "AgentKind",
     "CallContext",
     "CallerId",
     "Campaign",
@@ -91,6 +100,7 @@ __all__ = [
     "ParsedNumber",
     "PolicyDocument",
     "PolicyProblem",
+    "ProductType",
     "Purpose",
     "Reason",
     "RetentionPolicy",
@@ -104,6 +114,7 @@ __all__ = [
     "clamp_stored",
     "completed",
     "completed_fields",
+    "counted_purposes",
     "day_type",
     "decide",
     "earliest_refusal_expiry",

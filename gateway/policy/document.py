@@ -8,7 +8,15 @@ from typing import Annotated, Any, Final, NamedTuple
 import msgspec
 
 from gateway.policy.provinces import canonical_province, is_province
-from gateway.policy.types import DAY_TYPES, DayType
+from gateway.policy.types import (
+    DAY_TYPES,
+    PRODUCT_TYPES,
+    PURPOSES,
+    SELLING_PURPOSES,
+    DayType,
+    ProductType,
+    Purpose,
+)
 
 # Regulatory floor ([99号] 六): no calling window may reach outside 09:00-21:00.
 FLOOR_START: Final = 9 * 60
@@ -43,7 +51,8 @@ class DayWindows(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class FrequencyPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Attempt caps for marketing and appointment calls; None means no cap."""
+    """Attempt caps for the calls of `PolicyDocument.frequency_purposes`; None means no
+    cap."""
 
     per_day: Cap | None = 2
     per_7_days: Cap | None = 5
@@ -59,6 +68,13 @@ class PolicyDocument(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     province_hours: dict[str, DayWindows] = {}
     frequency: FrequencyPolicy = msgspec.field(default_factory=FrequencyPolicy)
     retention: RetentionPolicy = msgspec.field(default_factory=RetentionPolicy)
+    # The purposes whose attempts are counted and capped: every purpose unless the admin
+    # takes callback or service out; marketing and appointment can never be taken out.
+    frequency_purposes: tuple[Purpose, ...] = PURPOSES
+    # The product types marketing and appointment calls may sell ([电销2013]): ordinary
+    # products unless the admin allows more (participating ones, for a company that meets
+    # the conditions).
+    telesales_product_types: tuple[ProductType, ...] = ("ordinary",)
 
 
 DEFAULT_POLICY: Final = PolicyDocument(
@@ -137,6 +153,8 @@ def validate_policy(doc: PolicyDocument) -> list[PolicyProblem]:
                 )
             )
         problems.extend(_window_problems(f"province_hours.{name}", windows))
+    problems.extend(_purpose_problems(doc.frequency_purposes))
+    problems.extend(_product_problems(doc.telesales_product_types))
     for field, value in _numbers(doc):
         low, high, nullable = BOUNDS[field]
         if value is None and nullable:
@@ -145,6 +163,40 @@ def validate_policy(doc: PolicyDocument) -> list[PolicyProblem]:
             what = f"an integer from {low} to {high}" + (" or null" if nullable else "")
             problems.append(PolicyProblem(field, f"must be {what}", False))
     return problems
+
+
+def _purpose_problems(purposes: tuple[Purpose, ...]) -> list[PolicyProblem]:
+    problems = [
+        PolicyProblem("frequency_purposes", f"lists {p} more than once", False)
+        for p in PURPOSES
+        if purposes.count(p) > 1
+    ]
+    problems.extend(
+        PolicyProblem(
+            "frequency_purposes",
+            f"must include {p}: attempts of marketing and appointment calls are always capped",
+            True,
+        )
+        for p in sorted(SELLING_PURPOSES)
+        if p not in purposes
+    )
+    return problems
+
+
+def _product_problems(types: tuple[ProductType, ...]) -> list[PolicyProblem]:
+    if not types:
+        return [PolicyProblem("telesales_product_types", "must name at least one type", False)]
+    return [
+        PolicyProblem("telesales_product_types", f"lists {t} more than once", False)
+        for t in PRODUCT_TYPES
+        if types.count(t) > 1
+    ]
+
+
+def counted_purposes(doc: PolicyDocument) -> frozenset[Purpose]:
+    """The purposes whose attempts are counted and capped. Marketing and appointment are
+    counted whatever the document says: no document lets them escape the caps."""
+    return SELLING_PURPOSES | frozenset(doc.frequency_purposes)
 
 
 # Each number of the document: (least, greatest, whether null is allowed).

@@ -13,7 +13,7 @@ from typing import Final
 import msgspec
 
 from gateway.policy.context import CallContext
-from gateway.policy.types import SELLING_PURPOSES, DncScope, Purpose
+from gateway.policy.types import DncScope, Purpose
 
 # Entry scopes that block a purpose: the DNC scope table of the API contract.
 DNC_BLOCKING_SCOPES: Final[dict[Purpose, tuple[DncScope, ...]]] = {
@@ -30,7 +30,7 @@ _MS: Final = timedelta(milliseconds=1)
 class FactQuery(msgspec.Struct, frozen=True, kw_only=True):
     e164: str | None  # None when the callee is invalid: nothing to ask
     dnc_blocking_scopes: tuple[DncScope, ...]
-    counts_attempts: bool  # marketing and appointment
+    counts_attempts: bool  # the purpose is one the policy counts (Snapshot.counted_purposes)
     day_start_ms: int  # the callee's local midnight today
     week_start_ms: int  # the callee's local midnight six days ago
     now_ms: int
@@ -72,7 +72,7 @@ def fact_query(ctx: CallContext) -> FactQuery:
     return FactQuery(
         e164=ctx.callee.e164 if ctx.callee is not None else None,
         dnc_blocking_scopes=DNC_BLOCKING_SCOPES[purpose],
-        counts_attempts=purpose in SELLING_PURPOSES,
+        counts_attempts=purpose in ctx.snapshot.counted_purposes,
         day_start_ms=day_start_ms,
         week_start_ms=week_start_ms,
         now_ms=epoch_ms(ctx.now),

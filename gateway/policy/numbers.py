@@ -220,6 +220,44 @@ def normalize_caller_id(raw: str) -> str:
     return "".join(ch for ch in text if "0" <= ch <= "9")
 
 
+def _caller_id_problem(raw: str, key: str) -> str | None:
+    number = _parse(raw)
+    if number is None:
+        return "is not a telephone number"
+    if number.extension:
+        return "carries an extension"
+    if phonenumbers.is_valid_number(number):
+        if number.country_code != _CHINA_CODE:
+            return "is not a mainland China (+86) number"
+        national = str(number.national_number)
+        if _kind(number) == "mobile" or (len(national) == 11 and national.startswith("1")):
+            return "is a mobile number, never a dedicated telemarketing number"
+        return None
+    # A service number (95519) is no number of any type to phonenumbers but a valid short
+    # number; kept, as it always was, as its bare digits.
+    if (
+        number.country_code == _CHINA_CODE
+        and key == str(number.national_number)
+        and phonenumbers.is_valid_short_number(number)
+    ):
+        return None
+    return "is not a valid number"
+
+
+@lru_cache(maxsize=4096)
+def dedicated_caller_id(raw: str) -> tuple[str, str | None]:
+    """The registry key of a caller id (`normalize_caller_id`), and why it cannot be a
+    dedicated telemarketing number (None when it can).
+
+    It can when it is a valid mainland China number that is not a mobile (a landline, 400,
+    800), or a valid service number (95519). Registration refuses the others, and a check
+    presenting one is denied whatever the registry holds. Cached: dialers present few
+    caller ids.
+    """
+    key = normalize_caller_id(raw)
+    return key, _caller_id_problem(raw, key)
+
+
 def mask_number(e164: str) -> str:
     """`+8613812345678` -> `138****5678`; `+861012345678` -> `010****5678`."""
     if e164.startswith("+86"):

@@ -10,9 +10,15 @@ from typing import Any, Literal
 
 import msgspec
 
-from gateway.policy.document import DEFAULT_POLICY, HoursPlan, PolicyDocument, compile_hours
+from gateway.policy.document import (
+    DEFAULT_POLICY,
+    HoursPlan,
+    PolicyDocument,
+    compile_hours,
+    counted_purposes,
+)
 from gateway.policy.numberset import NumberSet
-from gateway.policy.types import DayType, Purpose
+from gateway.policy.types import AgentKind, DayType, ProductType, Purpose
 
 ScriptStatus = Literal["draft", "approved", "filed", "retired"]
 
@@ -35,7 +41,8 @@ class Script(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Agent(msgspec.Struct, frozen=True, kw_only=True):
-    """An agent; `customers` is the customer and referral register (E.164)."""
+    """An agent; `customers` is the customer and referral register (E.164). An
+    `individual_agent` (营销员) may make no marketing calls."""
 
     agent_id: str
     name: str
@@ -44,10 +51,12 @@ class Agent(msgspec.Struct, frozen=True, kw_only=True):
     purposes: frozenset[str]
     active: bool
     customers: NumberSet = msgspec.field(default_factory=NumberSet)
+    kind: AgentKind = "telesales"
 
 
 class Campaign(msgspec.Struct, frozen=True, kw_only=True):
-    """`caller_ids` in normalize_caller_id() form; empty means any registered caller id."""
+    """`caller_ids` in normalize_caller_id() form; empty means any registered caller id.
+    `product_type` is the type of product the campaign sells."""
 
     campaign_id: str
     purpose: Purpose
@@ -57,6 +66,7 @@ class Campaign(msgspec.Struct, frozen=True, kw_only=True):
     starts_at: datetime | None  # aware; None = open
     ends_at: datetime | None  # aware, exclusive; None = open
     active: bool
+    product_type: ProductType = "ordinary"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False)
@@ -79,9 +89,11 @@ class Snapshot:
     # the only years whose days have a type (gateway.policy.days).
     complete_years: frozenset[int] = frozenset()
     hours_plan: HoursPlan = field(init=False, repr=False)
+    counted_purposes: frozenset[Purpose] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hours_plan", compile_hours(self.policy))
+        object.__setattr__(self, "counted_purposes", counted_purposes(self.policy))
 
     @classmethod
     def empty(cls) -> Snapshot:

@@ -12,6 +12,8 @@ Purpose = Literal["marketing", "appointment", "callback", "service"]
 DncScope = Literal["all", "marketing"]
 DayType = Literal["workday", "restday", "holiday"]
 Decision = Literal["allow", "deny"]
+AgentKind = Literal["telesales", "individual_agent"]
+ProductType = Literal["ordinary", "participating", "universal", "unit_linked"]
 
 ReasonCode = Literal[
     "invalid_number",
@@ -26,6 +28,7 @@ ReasonCode = Literal[
     "cold_call_forbidden",
     "callback_by_seller",
     "campaign_not_active",
+    "product_not_allowed",
     "not_in_approved_list",
     "frequency_exceeded",
     "gateway_degraded",
@@ -34,20 +37,37 @@ ReasonCode = Literal[
 PURPOSES: Final[tuple[Purpose, ...]] = ("marketing", "appointment", "callback", "service")
 DNC_SCOPES: Final[tuple[DncScope, ...]] = ("all", "marketing")
 DAY_TYPES: Final[tuple[DayType, ...]] = ("workday", "restday", "holiday")
+# Call-centre staff, or an individual agent (营销员), who may make no marketing calls.
+AGENT_KINDS: Final[tuple[AgentKind, ...]] = ("telesales", "individual_agent")
+PRODUCT_TYPES: Final[tuple[ProductType, ...]] = (
+    "ordinary",
+    "participating",
+    "universal",
+    "unit_linked",
+)
 
-# Purposes that sell: a script and a campaign are required, attempts are capped and a
-# marketing do-not-call entry blocks them.
-# How Chinese messages name each purpose and scope.
+# How Chinese messages name each purpose, scope and day type.
 PURPOSE_ZH: Final[Mapping[str, str]] = MappingProxyType(
     {"marketing": "营销", "appointment": "约访", "callback": "回访", "service": "服务"}
 )
 SCOPE_ZH: Final[Mapping[str, str]] = MappingProxyType(
     {"all": "全部呼叫", "marketing": "营销类呼叫"}
 )
+PRODUCT_ZH: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "ordinary": "普通型",
+        "participating": "分红型",
+        "universal": "万能型",
+        "unit_linked": "投资连结型",
+    }
+)
 DAY_ZH: Final[Mapping[str, str]] = MappingProxyType(
     {"workday": "工作日", "restday": "休息日", "holiday": "法定节假日"}
 )
 
+# Purposes that sell: a script and a campaign are required, attempts are always capped
+# (whatever the policy's frequency_purposes say) and a marketing do-not-call entry blocks
+# them.
 SELLING_PURPOSES: Final[frozenset[Purpose]] = frozenset({"marketing", "appointment"})
 
 
@@ -105,6 +125,11 @@ REASONS: Final[Mapping[str, ReasonInfo]] = MappingProxyType(
         ),
         "campaign_not_active": ReasonInfo(
             "campaign", f"{_S99} 第六条、第七条", "营销活动未登记、未启用或不在有效期内"
+        ),
+        "product_not_allowed": ReasonInfo(
+            "campaign",
+            f"{_S2013}（电话销售的产品范围）",
+            "该营销活动销售的产品类型不在电话销售允许的产品范围内",
         ),
         "not_in_approved_list": ReasonInfo(
             "list",

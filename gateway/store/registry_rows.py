@@ -106,8 +106,8 @@ async def _agent_customers(conn: Db, agent_id: str | None) -> dict[str, NumberSe
 
 async def load_agents(conn: Db, agent_id: str | None = None) -> dict[str, Agent]:
     query = (
-        "SELECT agent_id, name, licence_valid_until, training_valid_until, purposes, active "
-        "FROM agents"
+        "SELECT agent_id, name, licence_valid_until, training_valid_until, purposes, active, "
+        "kind FROM agents"
     )
     rows = (
         await conn.fetch(query)
@@ -125,6 +125,7 @@ async def load_agents(conn: Db, agent_id: str | None = None) -> dict[str, Agent]
             purposes=frozenset(r["purposes"]),
             active=r["active"],
             customers=customers.get(r["agent_id"], empty),
+            kind=r["kind"],
         )
         for r in rows
     }
@@ -132,8 +133,8 @@ async def load_agents(conn: Db, agent_id: str | None = None) -> dict[str, Agent]
 
 async def load_campaigns(conn: Db) -> dict[str, Campaign]:
     rows = await conn.fetch(
-        "SELECT campaign_id, purpose, script_ids, caller_ids, list_ids, starts_at, ends_at, active "
-        "FROM campaigns"
+        "SELECT campaign_id, purpose, script_ids, caller_ids, list_ids, starts_at, ends_at, "
+        "active, product_type FROM campaigns"
     )
     return {
         r["campaign_id"]: Campaign(
@@ -145,6 +146,7 @@ async def load_campaigns(conn: Db) -> dict[str, Campaign]:
             starts_at=r["starts_at"],
             ends_at=r["ends_at"],
             active=r["active"],
+            product_type=r["product_type"],
         )
         for r in rows
     }

@@ -12,6 +12,7 @@ import msgspec
 from redis.asyncio import Redis
 
 from gateway.core.aliases import Conn
+from gateway.policy import counted_purposes
 from gateway.store.answers import (
     ANSWER_COLUMNS,
     BINDING,
@@ -21,18 +22,19 @@ from gateway.store.answers import (
 )
 from gateway.store.bulk import CHUNK_BYTES, REBUILD_TIMEOUT, Feed, copy_lines
 from gateway.store.keys import Keys
+from gateway.store.registry_rows import load_policy
 from gateway.store.scripts import lua
 
 log = logging.getLogger("gateway.dnc")
 
 ATTEMPTS_TTL_MS = 8 * 86_400_000  # the same as the check script's
 
-# The allowed decisions whose attempts count, as attempts_restore.lua's lines; the time in
-# whole milliseconds, as the check counts it.
+# The allowed decisions whose attempts count (of the purposes the stored policy counts),
+# as attempts_restore.lua's lines; the time in whole milliseconds, as the check counts it.
 _ATTEMPT_LINES = """
 SELECT callee_e164 || ' ' || floor(extract(epoch FROM created_at) * 1000)::bigint || ' '
     || call_id FROM calls
-WHERE created_at > $1 AND decision = 'allow' AND purpose IN ('marketing', 'appointment')
+WHERE created_at > $1 AND decision = 'allow' AND purpose = ANY($2::text[])
     AND callee_e164 IS NOT NULL
 """
 # The answer Redis held for each (token, request_id), as the check left it for retries:
@@ -59,13 +61,16 @@ class RedisRestore:
 
     async def restore_attempts(self, conn: Conn) -> None:
         """Counters live only in Redis; after Redis lost them, count again from the
-        allowed decisions of the last week (member = call id, so re-adding is harmless)."""
+        allowed decisions of the last week (member = call id, so re-adding is harmless)
+        of the purposes the policy in force counts."""
         async with conn.transaction(isolation="repeatable_read", readonly=True):
+            purposes = sorted(counted_purposes(await load_policy(conn)))
             await copy_lines(
                 self._redis,
                 conn,
                 _ATTEMPT_LINES,
                 self._clock() - timedelta(milliseconds=ATTEMPTS_TTL_MS),
+                purposes,
                 script=self._attempts_script,
                 keys=[],
                 head=[self._keys.attempts_prefix, str(ATTEMPTS_TTL_MS)],

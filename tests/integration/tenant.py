@@ -13,6 +13,8 @@ from tests.support.headers import bearer
 
 CALLER_ID = "4008001234"
 CALLER_E164 = "+864008001234"
+# When the tests' caller ids were published: an active caller id needs the date.
+PUBLISHED_AT = "2025-06-01T00:00:00+08:00"
 
 
 def mobile() -> str:
@@ -70,6 +72,7 @@ class Tenant:
             json={
                 "number": CALLER_ID,
                 "purposes": ["marketing", "appointment", "callback", "service"],
+                "published_at": PUBLISHED_AT,
             },
         )
         assert status in (201, 409), body
@@ -189,6 +192,8 @@ OPEN_POLICY: dict[str, Any] = {
     "province_hours": {},
     "frequency": {"per_day": 2, "per_7_days": 5, "min_gap_minutes": 0},
     "retention": {"no_sale_days": 1095},
+    "frequency_purposes": ["marketing", "appointment", "callback", "service"],
+    "telesales_product_types": ["ordinary"],
 }
 
 

@@ -1,7 +1,8 @@
 """The two halves of each fact rule agree: the do-not-call scope rule and the attempt caps
 are written in Python (gateway.policy) and again in the check script (precheck.lua).
 
-On generated states (a do-not-call entry, earlier attempts, a purpose, caps, a moment) the
+On generated states (a do-not-call entry, earlier attempts, a purpose, caps and the purposes
+they count, a moment) the
 real script runs against a real Redis, first read-only ("peek") and then counting
 ("check"), and its facts and verdict are compared with what the Python rules make of the
 same state. The Python rules are the reference.
@@ -69,6 +70,7 @@ class State:
     min_gap_minutes: int
     buckets: int
     neighbours: tuple[DncScope, ...]  # entries of numbers sharing the callee's bucket or field
+    frequency_purposes: tuple[Purpose, ...] = PURPOSES  # the purposes the caps count
 
 
 def _local_midnight_ms(moment: datetime, days_back: int) -> int:
@@ -128,6 +130,11 @@ def states(draw: Any) -> State:
         min_gap_minutes=gap,
         buckets=draw(st.sampled_from([1024, 4096, 1 << 20])),
         neighbours=tuple(draw(st.lists(st.sampled_from(["marketing", "all"]), max_size=3))),
+        frequency_purposes=(
+            "marketing",
+            "appointment",
+            *draw(st.lists(st.sampled_from(["callback", "service"]), unique=True)),
+        ),
     )
 
 
@@ -283,6 +290,7 @@ def _query(state: State) -> tuple[Any, FactQuery]:
             per_7_days=state.per_7_days,
             min_gap_minutes=state.min_gap_minutes,
         ),
+        frequency_purposes=state.frequency_purposes,
     )
     request = world.request(state.purpose, callee=state.callee)
     ctx = build_context(request, state.now, world.snapshot(policy=policy))
@@ -321,6 +329,37 @@ def _query(state: State) -> tuple[Any, FactQuery]:
         min_gap_minutes=240,
         buckets=1024,
         neighbours=(),
+    )
+)
+# A return visit is counted and capped as a sales call is; with callback left out of the
+# policy's purposes it is neither.
+@example(
+    state=State(
+        callee="13812345678",
+        purpose="callback",
+        now=datetime(2026, 11, 23, 10, 0, tzinfo=CST),
+        entry=None,
+        attempts=(epoch_ms(datetime(2026, 11, 23, 9, 0, tzinfo=CST)),),
+        per_day=1,
+        per_7_days=None,
+        min_gap_minutes=0,
+        buckets=1024,
+        neighbours=(),
+    )
+)
+@example(
+    state=State(
+        callee="13812345678",
+        purpose="callback",
+        now=datetime(2026, 11, 23, 10, 0, tzinfo=CST),
+        entry=None,
+        attempts=(epoch_ms(datetime(2026, 11, 23, 9, 0, tzinfo=CST)),),
+        per_day=1,
+        per_7_days=None,
+        min_gap_minutes=0,
+        buckets=1024,
+        neighbours=(),
+        frequency_purposes=("marketing", "appointment", "service"),
     )
 )
 def test_the_script_and_the_python_rules_agree(rig: Rig, state: State) -> None:

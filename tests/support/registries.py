@@ -9,7 +9,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from tests.integration.tenant import OPEN_POLICY, Tenant
+from tests.integration.tenant import OPEN_POLICY, PUBLISHED_AT, Tenant
 from tests.support.headers import bearer
 
 FAR = "2030-12-31"
@@ -23,6 +23,13 @@ def uid(prefix: str) -> str:
 def caller_number() -> str:
     """A random 400 number, which is valid as a caller id."""
     return f"400{random.randint(0, 9_999_999):07d}"
+
+
+def caller_body(number: str, purposes: list[str], **changes: Any) -> dict[str, Any]:
+    """A caller id to register: active, and published (an active one needs the date)."""
+    body: dict[str, Any] = {"number": number, "purposes": purposes, "published_at": PUBLISHED_AT}
+    body.update(changes)
+    return body
 
 
 def script_body(script_id: str, version: int = 1, **changes: Any) -> dict[str, Any]:

@@ -1,5 +1,8 @@
 """Rule `agent`: an authorised agent, no cold calls, no return visit by the seller.
 
+No cold calls: an individual agent (营销员) makes no marketing calls at all, and any
+agent's appointment calls go only to its own customers and referrals.
+
 Licence and training dates are valid through that day, in the callee's local date.
 The customer register is judged for a known agent and a valid callee only; an
 unknown agent or an invalid number already denies the call.
@@ -36,6 +39,16 @@ def check(ctx: CallContext) -> tuple[Reason, ...]:
     if problems:
         reasons.append(
             problems.reason("agent_not_authorized", f"agent {agent_id}", f"坐席 {agent_id} ")
+        )
+    if purpose == "marketing" and agent is not None and agent.kind == "individual_agent":
+        reasons.append(
+            reason(
+                "cold_call_forbidden",
+                f"agent {agent_id} is an individual agent: no marketing calls, only "
+                "appointment calls to own customers and referrals",
+                f"坐席 {agent_id} 是个人营销员：不得拨打营销电话，"
+                "只能对自有客户和转介绍客户进行约访",
+            )
         )
     callee = ctx.callee
     if (

@@ -1,17 +1,35 @@
-"""Rule `caller_id`: only a registered, active dedicated number allowed for the call."""
+"""Rule `caller_id`: only a registered, active dedicated number allowed for the call.
+
+A caller id that cannot be a dedicated number (a mobile, not a valid number) is refused
+even when the registry holds it: rows registered before registration refused them
+must not let such a number through.
+"""
 
 from __future__ import annotations
 
 from gateway.policy.context import CallContext
-from gateway.policy.numbers import normalize_caller_id
+from gateway.policy.numbers import dedicated_caller_id
 from gateway.policy.types import PURPOSE_ZH, Problems, Reason
+
+# `dedicated_caller_id`'s problems, in Chinese.
+_UNFIT_ZH = {
+    "is not a telephone number": "不是电话号码",
+    "carries an extension": "带有分机号",
+    "is not a mainland China (+86) number": "不是中国大陆（+86）号码",
+    "is a mobile number, never a dedicated telemarketing number": (
+        "是手机号码，不能作为电话营销专用号码"
+    ),
+    "is not a valid number": "不是有效号码",
+}
 
 
 def check(ctx: CallContext) -> tuple[Reason, ...]:
     request = ctx.request
     snapshot = ctx.snapshot
-    key = normalize_caller_id(request.caller_id)
+    key, unfit = dedicated_caller_id(request.caller_id)
     problems = Problems()
+    if unfit is not None:
+        problems.add(unfit, _UNFIT_ZH.get(unfit, unfit))
     entry = snapshot.caller_ids.get(key)
     if entry is None:
         problems.add("is not registered", "未登记")

@@ -1,4 +1,6 @@
-"""Rule `frequency`: attempt caps for marketing and appointment calls.
+"""Rule `frequency`: attempt caps, for calls of the purposes the policy counts (every
+purpose by default; marketing and appointment always). One count per callee covers
+every counted purpose: a return visit uses up the same day's attempts as a sales call.
 
 The same comparisons the Redis script makes before it counts an attempt:
 today >= per_day, last 7 days >= per_7_days, now - last < min_gap.

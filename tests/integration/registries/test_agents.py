@@ -23,6 +23,7 @@ async def test_adding_an_agent_answers_201_with_it(sup: Tenant) -> None:
     assert body["training_valid_until"] == FAR
     assert body["purposes"] == ["callback", "service"]
     assert body["active"] is True
+    assert body["kind"] == "telesales"
     listed = await sup.ok("GET", "/v1/agents", "auditor")
     assert [a["name"] for a in listed["items"] if a["agent_id"] == aid] == ["张伟"]
 
@@ -88,3 +89,42 @@ async def test_a_customer_register_refuses_an_invalid_number(tenant: Tenant, db:
 async def test_the_customer_register_of_an_unknown_agent_is_404(sup: Tenant) -> None:
     answer = await sup.call("PUT", f"/v1/agents/{uid('A')}/customers", json={"numbers": []})
     refused(answer, 404, "not_found")
+
+
+async def test_an_agent_may_be_registered_as_an_individual_agent(sup: Tenant) -> None:
+    aid = uid("A")
+    body = await sup.ok("POST", "/v1/agents", json=agent_body(aid, kind="individual_agent"))
+    assert body["kind"] == "individual_agent"
+    body = await sup.ok("PATCH", f"/v1/agents/{aid}", json={"kind": "telesales"})
+    assert body["kind"] == "telesales"
+
+
+@pytest.mark.parametrize("kind", ["agent", "Telesales", "", None, 1])
+async def test_an_unknown_agent_kind_is_400_naming_it(sup: Tenant, kind: Any) -> None:
+    aid = uid("A")
+    answer = await sup.call("POST", "/v1/agents", json=agent_body(aid, kind=kind))
+    refused(answer, 400, "invalid_request", "kind")
+    await sup.ok("POST", "/v1/agents", json=agent_body(aid))
+    answer = await sup.call("PATCH", f"/v1/agents/{aid}", json={"kind": kind})
+    refused(answer, 400, "invalid_request", "kind")
+
+
+async def test_an_individual_agent_makes_no_marketing_call(tenant: Tenant) -> None:
+    assert (await tenant.precheck(tenant.marketing()))["decision"] == "allow"
+    await tenant.ok("PATCH", f"/v1/agents/{tenant.agent}", json={"kind": "individual_agent"})
+    # Not even to a number on the campaign's list, nor to one of its own customers.
+    assert codes(await tenant.precheck(tenant.marketing())) == {"cold_call_forbidden"}
+    tenant.listed.append(tenant.customers[0])
+    await tenant.ok(
+        "PUT",
+        f"/v1/lists/{tenant.list_id}",
+        json={"provenance": "test leads", "numbers": tenant.listed},
+    )
+    own = tenant.marketing(tenant.customers[0])
+    answer = await tenant.precheck(own)
+    assert codes(answer) == {"cold_call_forbidden"}
+    assert "individual agent" in answer["reasons"][0]["message"]
+    # Appointment calls to its own customers stay allowed.
+    assert (await tenant.precheck(tenant.appointment(tenant.customers[1])))["decision"] == "allow"
+    await tenant.ok("PATCH", f"/v1/agents/{tenant.agent}", json={"kind": "telesales"})
+    assert (await tenant.precheck(tenant.marketing(tenant.listed[1])))["decision"] == "allow"

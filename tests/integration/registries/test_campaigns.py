@@ -1,10 +1,12 @@
-"""Campaigns: their dates and caller ids."""
+"""Campaigns: their dates, caller ids and the type of product they sell."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from tests.integration.tenant import CALLER_ID, Tenant
+from tests.integration.tenant import CALLER_ID, OPEN_POLICY, Tenant, codes
 from tests.support.registries import campaign_body, refused, uid
 
 pytestmark = pytest.mark.asyncio
@@ -31,6 +33,7 @@ async def test_adding_a_campaign_answers_201_with_it(sup: Tenant) -> None:
     assert body["starts_at"] == "2025-12-31T16:00:00Z"
     assert body["ends_at"] == "2026-12-31T16:00:00Z"
     assert body["active"] is True
+    assert body["product_type"] == "ordinary"
     listed = await sup.ok("GET", "/v1/campaigns", "auditor")
     assert [c["purpose"] for c in listed["items"] if c["campaign_id"] == cid] == ["marketing"]
 
@@ -104,3 +107,76 @@ async def test_a_campaigns_caller_ids_must_be_numbers(sup: Tenant) -> None:
     await sup.ok("POST", "/v1/campaigns", json=campaign_body(cid))
     answer = await sup.call("PATCH", f"/v1/campaigns/{cid}", json={"caller_ids": ["--"]})
     refused(answer, 400, "invalid_request", "caller_ids[0]")
+
+
+async def test_a_campaign_names_the_type_of_product_it_sells(sup: Tenant) -> None:
+    cid = uid("c")
+    body = await sup.ok("POST", "/v1/campaigns", json=campaign_body(cid, product_type="universal"))
+    assert body["product_type"] == "universal"
+    body = await sup.ok("PATCH", f"/v1/campaigns/{cid}", json={"product_type": "unit_linked"})
+    assert body["product_type"] == "unit_linked"
+
+
+@pytest.mark.parametrize("product_type", ["annuity", "Ordinary", "", None, 3])
+async def test_an_unknown_product_type_is_400_naming_it(sup: Tenant, product_type: Any) -> None:
+    cid = uid("c")
+    answer = await sup.call(
+        "POST", "/v1/campaigns", json=campaign_body(cid, product_type=product_type)
+    )
+    refused(answer, 400, "invalid_request", "product_type")
+    await sup.ok("POST", "/v1/campaigns", json=campaign_body(cid))
+    answer = await sup.call("PATCH", f"/v1/campaigns/{cid}", json={"product_type": product_type})
+    refused(answer, 400, "invalid_request", "product_type")
+
+
+async def test_telephone_sales_offer_only_the_product_types_the_policy_allows(
+    tenant: Tenant,
+) -> None:
+    appointment = tenant.appointment(tenant.customers[0])
+    for purpose_campaign in (tenant.campaign, appointment["campaign_id"]):
+        await tenant.ok(
+            "PATCH", f"/v1/campaigns/{purpose_campaign}", json={"product_type": "participating"}
+        )
+    marketing = await tenant.precheck(tenant.marketing())
+    assert codes(marketing) == {"product_not_allowed"}
+    [reason] = marketing["reasons"]
+    assert reason["rule"] == "campaign"
+    assert "participating" in reason["message"]
+    assert codes(await tenant.precheck(appointment)) == {"product_not_allowed"}
+    # Call review finds them by their reason.
+    found = await tenant.ok(
+        "GET", f"/v1/calls?campaign_id={tenant.campaign}&reason=product_not_allowed", "auditor"
+    )
+    assert [c["call_id"] for c in found["items"]] == [marketing["call_id"]]
+    # A company that meets the conditions allows participating products.
+    policy = {**OPEN_POLICY, "telesales_product_types": ["ordinary", "participating"]}
+    try:
+        body = await tenant.ok("PUT", "/v1/policy", "admin", json=policy)
+        assert body["telesales_product_types"] == ["ordinary", "participating"]
+        assert (await tenant.precheck(tenant.marketing()))["decision"] == "allow"
+        assert (await tenant.precheck(appointment))["decision"] == "allow"
+    finally:
+        await tenant.ok("PUT", "/v1/policy", "admin", json=OPEN_POLICY)
+    assert codes(await tenant.precheck(tenant.marketing(tenant.listed[1]))) == {
+        "product_not_allowed"
+    }
+
+
+@pytest.mark.parametrize(
+    ("types", "field"),
+    [
+        ([], "telesales_product_types"),
+        (["ordinary", "ordinary"], "telesales_product_types"),
+        (["ordinary", "annuity"], "telesales_product_types[1]"),
+        ("ordinary", "telesales_product_types"),
+    ],
+)
+async def test_a_bad_list_of_product_types_is_400_naming_it(
+    sup: Tenant, types: Any, field: str
+) -> None:
+    before = await sup.ok("GET", "/v1/policy")
+    answer = await sup.call(
+        "PUT", "/v1/policy", "admin", json={**OPEN_POLICY, "telesales_product_types": types}
+    )
+    refused(answer, 400, "invalid_request", field)
+    assert await sup.ok("GET", "/v1/policy") == before

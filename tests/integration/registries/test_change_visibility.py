@@ -10,7 +10,7 @@ import pytest
 from tests.integration.tenant import CALLER_ID, OPEN_POLICY, Tenant, codes, mobile
 from tests.support.clock import Clock
 from tests.support.headers import bearer
-from tests.support.registries import caller_number, eventually, hours, policy_with
+from tests.support.registries import caller_body, caller_number, eventually, hours, policy_with
 
 pytestmark = pytest.mark.asyncio
 
@@ -85,9 +85,7 @@ async def test_a_change_reaches_another_process_within_a_second(
 ) -> None:
     # The tenant's campaign gets a caller id of its own, so changing it touches no one else.
     caller = caller_number()
-    await tenant.ok(
-        "POST", "/v1/caller-ids", json={"number": caller, "purposes": ["marketing", "service"]}
-    )
+    await tenant.ok("POST", "/v1/caller-ids", json=caller_body(caller, ["marketing", "service"]))
     await tenant.ok(
         "PATCH", f"/v1/campaigns/{tenant.campaign}", json={"caller_ids": [CALLER_ID, caller]}
     )

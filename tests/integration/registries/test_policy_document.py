@@ -24,7 +24,14 @@ def landline_e164(number: str) -> str:
 @pytest.mark.parametrize("role", ["supervisor", "auditor", "admin"])
 async def test_the_policy_is_readable_by_every_reviewer(sup: Tenant, role: str) -> None:
     body = await sup.ok("GET", "/v1/policy", role)
-    assert set(body) == {"hours", "province_hours", "frequency", "retention"}
+    assert set(body) == {
+        "hours",
+        "province_hours",
+        "frequency",
+        "retention",
+        "frequency_purposes",
+        "telesales_product_types",
+    }
 
 
 @pytest.mark.parametrize("role", ["supervisor", "auditor", "dialer"])

@@ -14,6 +14,7 @@ from tests.support.registries import (
     NUL,
     agent_body,
     audit_entries,
+    caller_body,
     caller_number,
     campaign_body,
     hours,
@@ -30,7 +31,7 @@ def _caller_case() -> tuple[Any, ...]:
     n = caller_number()
     return (
         "/v1/caller-ids",
-        {"number": n, "purposes": ["marketing"]},
+        caller_body(n, ["marketing"]),
         f"/v1/caller-ids/{n}",
         {"active": False},
         "caller_id",

@@ -12,6 +12,7 @@ from tests.integration.tenant import CALLER_ID, OPEN_POLICY, Tenant, e164, mobil
 from tests.support.registries import (
     NUL,
     agent_body,
+    caller_body,
     caller_number,
     campaign_body,
     refused,
@@ -281,8 +282,8 @@ def _caller_id_twice() -> Twice:
     written_otherwise = f"+86 {number[:3]}-{number[3:6]}-{number[6:]}"
     return (
         "/v1/caller-ids",
-        {"number": number, "purposes": ["marketing"]},
-        {"number": written_otherwise, "purposes": ["service"]},
+        caller_body(number, ["marketing"]),
+        caller_body(written_otherwise, ["service"]),
         e164(number),
     )
 

@@ -27,6 +27,8 @@ NATIONAL_DEFAULT = {
     "province_hours": {},
     "frequency": {"per_day": 2, "per_7_days": 5, "min_gap_minutes": 240},
     "retention": {"no_sale_days": 1095},
+    "frequency_purposes": ["marketing", "appointment", "callback", "service"],
+    "telesales_product_types": ["ordinary"],
 }
 
 
@@ -207,6 +209,65 @@ def _doc(**days: tuple[Window, ...]) -> PolicyDocument:
 )
 def test_validate_policy_names_each_problem_and_whether_it_breaks_a_floor(doc, problems):
     assert [(p.field, p.below_floor) for p in validate_policy(doc)] == problems
+
+
+@pytest.mark.parametrize(
+    ("purposes", "problems"),
+    [
+        (("marketing", "appointment", "callback", "service"), []),
+        (("service", "appointment", "marketing"), []),
+        (("marketing", "appointment"), []),
+        (("appointment", "callback", "service"), [("frequency_purposes", True)]),
+        (("marketing", "callback"), [("frequency_purposes", True)]),
+        ((), [("frequency_purposes", True), ("frequency_purposes", True)]),
+        (("marketing", "appointment", "marketing"), [("frequency_purposes", False)]),
+        (
+            ("callback", "callback"),
+            [
+                ("frequency_purposes", False),  # callback twice
+                ("frequency_purposes", True),  # no appointment
+                ("frequency_purposes", True),  # no marketing
+            ],
+        ),
+    ],
+)
+def test_frequency_purposes_keep_marketing_and_appointment(purposes, problems):
+    doc = PolicyDocument(hours=DEFAULT_POLICY.hours, frequency_purposes=purposes)
+    assert [(p.field, p.below_floor) for p in validate_policy(doc)] == problems
+
+
+@pytest.mark.parametrize(
+    ("types", "problems"),
+    [
+        (("ordinary",), []),
+        (("participating", "ordinary"), []),
+        (("ordinary", "participating", "universal", "unit_linked"), []),
+        (("participating",), []),
+        ((), [("telesales_product_types", False)]),
+        (("ordinary", "ordinary"), [("telesales_product_types", False)]),
+    ],
+)
+def test_telesales_product_types_are_a_non_empty_list_without_repeats(types, problems):
+    doc = PolicyDocument(hours=DEFAULT_POLICY.hours, telesales_product_types=types)
+    assert [(p.field, p.below_floor) for p in validate_policy(doc)] == problems
+
+
+def test_an_unknown_product_type_is_refused_when_decoded():
+    document = {**NATIONAL_DEFAULT, "telesales_product_types": ["ordinary", "annuity"]}
+    with pytest.raises(msgspec.ValidationError, match=r"telesales_product_types\[1\]"):
+        msgspec.convert(document, PolicyDocument)
+
+
+def test_leaving_appointment_out_of_the_caps_says_why():
+    doc = PolicyDocument(hours=DEFAULT_POLICY.hours, frequency_purposes=("marketing",))
+    assert validate_policy(doc) == [
+        PolicyProblem(
+            "frequency_purposes",
+            "must include appointment: attempts of marketing and appointment calls are "
+            "always capped",
+            True,
+        )
+    ]
 
 
 def test_province_hours_are_held_to_the_same_floor():

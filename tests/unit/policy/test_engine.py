@@ -19,7 +19,18 @@ from gateway.policy import (
     static_reasons,
 )
 
-from .world import ALL_PURPOSES, CALLER_KEY, NOW, caller_id, context, request, snapshot, verdict
+from .world import (
+    ALL_PURPOSES,
+    CALLER_KEY,
+    CAMPAIGN_FOR,
+    NOW,
+    caller_id,
+    campaign,
+    context,
+    request,
+    snapshot,
+    verdict,
+)
 
 API_REASON_TABLE = {
     "invalid_number": "number",
@@ -34,6 +45,7 @@ API_REASON_TABLE = {
     "cold_call_forbidden": "agent",
     "callback_by_seller": "agent",
     "campaign_not_active": "campaign",
+    "product_not_allowed": "campaign",
     "not_in_approved_list": "list",
     "frequency_exceeded": "frequency",
     "gateway_degraded": "system",
@@ -224,7 +236,20 @@ SCENARIOS = {
             "service": "campaign_not_active",
         },
     ),
-    "two calls today": ({}, {}, NOW, 2, dict.fromkeys(SELLING, "frequency_exceeded")),
+    "participating product": (
+        {},
+        {
+            "campaigns": {
+                name: campaign(purpose, product_type="participating")
+                for purpose, name in CAMPAIGN_FOR.items()
+            }
+        },
+        NOW,
+        0,
+        dict.fromkeys(SELLING, "product_not_allowed"),
+    ),
+    # The default policy counts and caps every purpose.
+    "two calls today": ({}, {}, NOW, 2, dict.fromkeys(ALL_PURPOSES, "frequency_exceeded")),
 }
 
 

@@ -145,3 +145,13 @@ def test_the_rules_document_lists_every_reason_with_its_summary_and_source():
     assert rows == {
         code: (info.rule, info.summary_zh, info.source) for code, info in REASONS.items()
     }
+
+
+def test_every_reason_a_caller_id_cannot_be_dedicated_for_has_chinese():
+    import inspect
+
+    from gateway.policy import numbers
+    from gateway.policy.rules import caller_id
+
+    said = set(re.findall(r'return "([^"]+)"', inspect.getsource(numbers._caller_id_problem)))
+    assert said and said == set(caller_id._UNFIT_ZH)

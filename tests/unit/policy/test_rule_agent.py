@@ -125,3 +125,42 @@ def test_one_rule_gives_every_agent_reason_that_applies():
 def test_cold_call_reason_masks_the_callee():
     [reason] = rule_reasons("agent", request("appointment", callee=OTHER_CALLEE))
     assert "139****5678" in reason.message and OTHER_CALLEE not in reason.message
+
+
+# --- individual agents (营销员) make no marketing calls -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "purpose", "callee", "expected"),
+    [
+        ("telesales", "marketing", None, set()),
+        ("individual_agent", "marketing", None, {"cold_call_forbidden"}),
+        # Even to its own customer: a sales call by an individual agent is a cold call.
+        ("individual_agent", "marketing", "own", {"cold_call_forbidden"}),
+        ("individual_agent", "marketing", OTHER_CALLEE, {"cold_call_forbidden"}),
+        ("individual_agent", "marketing", "95519", {"cold_call_forbidden"}),  # invalid callee
+        ("individual_agent", "appointment", None, set()),
+        ("individual_agent", "appointment", OTHER_CALLEE, {"cold_call_forbidden"}),
+        ("telesales", "appointment", OTHER_CALLEE, {"cold_call_forbidden"}),
+        ("individual_agent", "callback", OTHER_CALLEE, set()),
+        ("individual_agent", "service", OTHER_CALLEE, set()),
+    ],
+)
+def test_an_individual_agent_may_make_no_marketing_call(kind, purpose, callee, expected):
+    changes = {} if callee in (None, "own") else {"callee": callee}
+    snap = _with_agent(kind=kind)
+    assert rule_codes("agent", request(purpose, **changes), snap) == expected
+
+
+def test_an_individual_agents_marketing_call_gives_one_reason_naming_the_agent():
+    snap = _with_agent(kind="individual_agent", active=False)
+    reasons = rule_reasons("agent", request("marketing"), snap)
+    assert [r.code for r in reasons] == ["agent_not_authorized", "cold_call_forbidden"]
+    assert reasons[1].message == (
+        "agent A1001 is an individual agent: no marketing calls, only appointment calls "
+        "to own customers and referrals"
+    )
+
+
+def test_agents_are_call_centre_staff_unless_registered_otherwise():
+    assert agent().kind == "telesales"

@@ -1,8 +1,14 @@
-"""Rule `caller_id`: registered, active, for the purpose, the province and the campaign."""
+"""Rule `caller_id`: registered, active, for the purpose, the province and the campaign,
+and a number that can be a dedicated telemarketing number at all."""
 
 from __future__ import annotations
 
+import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.policy.numbers import dedicated_caller_id, normalize_caller_id, parse_callee
 
 from .world import (
     ALL_PURPOSES,
@@ -100,3 +106,66 @@ def test_short_code_caller_ids_register_by_their_digits():
         rule_codes("caller_id", request("service", caller_id="955-19", campaign_id=None), snap)
         == set()
     )
+
+
+# --- a mobile or a number that is not valid is never a dedicated number ------------------
+
+
+def _registered(written: str):
+    """A snapshot in which `written` is registered, active and the campaigns' caller id,
+    as a row from before registration refused such numbers would be."""
+    key = normalize_caller_id(written)
+    snap = snapshot(caller_ids={key: caller_id(number=key)})
+    campaigns = {
+        c.campaign_id: msgspec.structs.replace(c, caller_ids=frozenset({key}))
+        for c in snap.campaigns.values()
+    }
+    return snap.replace(campaigns=campaigns)
+
+
+@pytest.mark.parametrize(
+    ("written", "unfit"),
+    [
+        ("4008001234", None),
+        ("+86 400 800 1234", None),
+        ("010-12345678", None),
+        ("8008001234", None),
+        ("95519", None),
+        ("13812345678", "is a mobile number, never a dedicated telemarketing number"),
+        ("+8617012345678", "is a mobile number, never a dedicated telemarketing number"),
+        ("12345678901", "is not a valid number"),
+        ("1234", "is not a valid number"),
+        ("+8695519", "is not a valid number"),
+        ("+1 415 555 0123", "is not a mainland China (+86) number"),
+        ("call us", "is not a telephone number"),
+    ],
+)
+def test_which_numbers_can_be_a_dedicated_telemarketing_number(written, unfit):
+    assert dedicated_caller_id(written) == (normalize_caller_id(written), unfit)
+
+
+@pytest.mark.parametrize("purpose", ALL_PURPOSES)
+@pytest.mark.parametrize("written", ["13812345678", "+86 138-1234-5678", "12345678901", "1234"])
+def test_a_registered_mobile_or_invalid_caller_id_is_refused(purpose, written):
+    snap = _registered(written)
+    [reason] = rule_reasons("caller_id", request(purpose, caller_id=written), snap)
+    assert reason.code == "caller_id_not_registered"
+    assert "not registered" not in reason.message
+
+
+_MOBILE_PREFIXES = ["130", "138", "139", "147", "150", "166", "170", "177", "186", "199"]
+
+
+@given(
+    prefix=st.sampled_from(_MOBILE_PREFIXES),
+    rest=st.from_regex(r"\A[0-9]{8}\Z"),
+    form=st.sampled_from(["{n}", "+86{n}", "0086 {n}", "+86 {a} {b} {c}", "{a}-{b}-{c}"]),
+    purpose=st.sampled_from(ALL_PURPOSES),
+)
+def test_no_registered_mobile_is_ever_presented(prefix, rest, form, purpose):
+    national = prefix + rest
+    if parse_callee(national) is None:
+        return  # not a mobile phonenumbers knows
+    written = form.format(n=national, a=national[:3], b=national[3:7], c=national[7:])
+    snap = _registered(written)
+    assert rule_codes("caller_id", request(purpose, caller_id=written), snap) == DENIED

@@ -1,4 +1,5 @@
-"""Rule `campaign`: registered, active, within its dates, of this purpose."""
+"""Rule `campaign`: registered, active, within its dates, of this purpose, and selling a
+product type telephone sales may offer."""
 
 from __future__ import annotations
 
@@ -6,6 +7,10 @@ from datetime import datetime
 
 import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.policy import DEFAULT_POLICY, PRODUCT_TYPES, validate_policy
 
 from .world import (
     ALL_PURPOSES,
@@ -81,3 +86,85 @@ def test_campaign_message_lists_every_problem():
         "campaign term-life-q4 is not active; ended 2026-11-01T00:00+08:00; "
         "is a service campaign, not marketing"
     )
+
+
+# --- product types telephone sales may offer --------------------------------------------
+
+NOT_ALLOWED = {"product_not_allowed"}
+
+
+def _selling(purpose, product_type, allowed=None):
+    changed = campaign(purpose, product_type=product_type)
+    policy = DEFAULT_POLICY
+    if allowed is not None:
+        policy = msgspec.structs.replace(DEFAULT_POLICY, telesales_product_types=allowed)
+    return snapshot(campaigns={changed.campaign_id: changed}, policy=policy)
+
+
+@pytest.mark.parametrize(
+    ("purpose", "product_type", "allowed", "expected"),
+    [
+        ("marketing", "ordinary", None, set()),
+        ("appointment", "ordinary", None, set()),
+        # By default only ordinary products may be sold by telephone.
+        ("marketing", "participating", None, NOT_ALLOWED),
+        ("marketing", "universal", None, NOT_ALLOWED),
+        ("appointment", "unit_linked", None, NOT_ALLOWED),
+        # A company that meets the conditions may allow participating products.
+        ("marketing", "participating", ("ordinary", "participating"), set()),
+        ("appointment", "participating", ("participating", "ordinary"), set()),
+        ("marketing", "unit_linked", ("ordinary", "participating"), NOT_ALLOWED),
+        # An allowed list need not hold ordinary products.
+        ("marketing", "ordinary", ("participating",), NOT_ALLOWED),
+        # Return visits and service calls sell nothing.
+        ("callback", "unit_linked", None, set()),
+        ("service", "participating", None, set()),
+    ],
+)
+def test_a_sales_call_may_sell_only_an_allowed_product_type(
+    purpose, product_type, allowed, expected
+):
+    snap = _selling(purpose, product_type, allowed)
+    assert rule_codes("campaign", request(purpose), snap) == expected
+
+
+def test_a_product_not_allowed_is_its_own_reason_beside_an_inactive_campaign():
+    changed = campaign("marketing", product_type="universal", active=False)
+    snap = snapshot(campaigns={changed.campaign_id: changed})
+    reasons = rule_reasons("campaign", request("marketing"), snap)
+    assert [(r.code, r.rule) for r in reasons] == [
+        ("campaign_not_active", "campaign"),
+        ("product_not_allowed", "campaign"),
+    ]
+    assert reasons[1].message == (
+        "campaign term-life-q4 sells universal products; telephone sales may offer only ordinary"
+    )
+
+
+def test_a_campaign_of_another_purpose_is_still_judged_on_its_product():
+    # A marketing call naming a service campaign that sells unit-linked products.
+    changed = campaign("service", product_type="unit_linked")
+    snap = snapshot(campaigns={changed.campaign_id: changed})
+    req = request("marketing", campaign_id=CAMPAIGN_FOR["service"])
+    assert rule_codes("campaign", req, snap) == DENIED | NOT_ALLOWED
+
+
+def test_campaigns_sell_ordinary_products_unless_registered_otherwise():
+    assert campaign().product_type == "ordinary"
+    assert DEFAULT_POLICY.telesales_product_types == ("ordinary",)
+
+
+@given(
+    product_type=st.sampled_from(PRODUCT_TYPES),
+    allowed=st.lists(st.sampled_from(PRODUCT_TYPES), max_size=5).map(tuple),
+    purpose=st.sampled_from(ALL_PURPOSES),
+)
+def test_no_policy_the_admin_can_save_lets_a_sales_call_sell_a_type_it_does_not_list(
+    product_type, allowed, purpose
+):
+    policy = msgspec.structs.replace(DEFAULT_POLICY, telesales_product_types=allowed)
+    if validate_policy(policy):
+        return  # refused: 400
+    snap = _selling(purpose, product_type, allowed)
+    denied = "product_not_allowed" in rule_codes("campaign", request(purpose), snap)
+    assert denied is (purpose in ("marketing", "appointment") and product_type not in allowed)

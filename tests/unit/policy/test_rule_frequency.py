@@ -1,12 +1,14 @@
-"""Rule `frequency`: attempt caps for marketing and appointment calls, and what Redis is asked."""
+"""Rule `frequency`: attempt caps for the purposes the policy counts (marketing and
+appointment always), and what Redis is asked."""
 
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import msgspec
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from gateway.policy import (
@@ -14,8 +16,11 @@ from gateway.policy import (
     Facts,
     FrequencyPolicy,
     PolicyDocument,
+    Purpose,
+    Snapshot,
     fact_query,
     frequency_reasons,
+    validate_policy,
 )
 from gateway.policy.facts import day_starts_ms
 
@@ -26,16 +31,91 @@ NOW_MS = int(NOW.timestamp() * 1000)
 CAPPED = {"frequency_exceeded"}
 
 
+BUSY = Facts(attempts_today=9, attempts_7_days=9, last_attempt_ms=NOW_MS - MINUTE_MS)
+
+
+def _counting(*purposes: Purpose) -> PolicyDocument:
+    return msgspec.structs.replace(DEFAULT_POLICY, frequency_purposes=purposes)
+
+
 @pytest.mark.parametrize(
-    ("purpose", "counted"),
-    [("marketing", True), ("appointment", True), ("callback", False), ("service", False)],
+    ("frequency_purposes", "purpose", "counted"),
+    [
+        # By default every purpose is counted and capped.
+        (None, "marketing", True),
+        (None, "appointment", True),
+        (None, "callback", True),
+        (None, "service", True),
+        # The admin may take callback and service out.
+        (("marketing", "appointment"), "callback", False),
+        (("marketing", "appointment"), "service", False),
+        (("marketing", "appointment", "service"), "callback", False),
+        (("marketing", "appointment", "service"), "service", True),
+        (("appointment", "callback", "marketing"), "callback", True),
+        # Marketing and appointment are counted whatever a document says (one that leaves
+        # them out is refused by validate_policy; this is the second line).
+        ((), "marketing", True),
+        (("callback",), "appointment", True),
+        (("service",), "service", True),
+    ],
 )
-def test_caps_apply_to_marketing_and_appointment_only(purpose, counted):
-    busy = Facts(attempts_today=9, attempts_7_days=9, last_attempt_ms=NOW_MS - MINUTE_MS)
-    assert fact_query(context(request(purpose))).counts_attempts is counted
-    codes = {r.code for r in verdict(request(purpose), facts=busy).reasons}
+def test_the_purposes_whose_attempts_are_capped(frequency_purposes, purpose, counted):
+    policy = DEFAULT_POLICY if frequency_purposes is None else _counting(*frequency_purposes)
+    snap = snapshot(policy=policy)
+    assert fact_query(context(request(purpose), snap)).counts_attempts is counted
+    codes = {r.code for r in verdict(request(purpose), snap, facts=BUSY).reasons}
     assert (codes == CAPPED) is counted
     assert codes <= CAPPED
+
+
+_PURPOSE_TEXT = st.sampled_from([*ALL_PURPOSES, "Marketing", "sales", ""])
+
+
+@given(
+    frequency_purposes=st.lists(_PURPOSE_TEXT, max_size=6),
+    per_day=st.none() | st.integers(-1, 1001),
+    per_7_days=st.none() | st.integers(-1, 1001),
+    min_gap_minutes=st.integers(-1, 10081),
+    purpose=st.sampled_from(["marketing", "appointment"]),
+)
+@example(
+    frequency_purposes=["callback", "service"],
+    per_day=2,
+    per_7_days=5,
+    min_gap_minutes=0,
+    purpose="marketing",
+)
+def test_no_policy_the_admin_can_save_lets_a_sales_call_escape_the_caps(
+    frequency_purposes, per_day, per_7_days, min_gap_minutes, purpose
+):
+    """What `PUT /v1/policy` accepts (the document decodes and validate_policy finds no
+    problem) always counts and caps marketing and appointment attempts."""
+    document = {
+        "hours": msgspec.to_builtins(DEFAULT_POLICY.hours),
+        "frequency": {
+            "per_day": per_day,
+            "per_7_days": per_7_days,
+            "min_gap_minutes": min_gap_minutes,
+        },
+        "frequency_purposes": frequency_purposes,
+    }
+    try:
+        doc = msgspec.convert(document, PolicyDocument)
+    except msgspec.ValidationError:
+        return  # refused: 400
+    if validate_policy(doc):
+        return  # refused: 400
+    assert {"marketing", "appointment"} <= set(doc.frequency_purposes)
+    query = fact_query(context(request(purpose), Snapshot(version=1, policy=doc)))
+    assert query.counts_attempts
+    # At every cap the policy sets, the call is denied.
+    at_cap = Facts(
+        attempts_today=per_day or 0,
+        attempts_7_days=per_7_days or 0,
+        last_attempt_ms=NOW_MS if min_gap_minutes else None,
+    )
+    capped = per_day is not None or per_7_days is not None or min_gap_minutes > 0
+    assert bool(frequency_reasons(query, at_cap)) is capped
 
 
 @pytest.mark.parametrize(
