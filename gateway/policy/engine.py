@@ -11,7 +11,7 @@ from gateway.policy.facts import FactQuery, Facts, fact_query
 from gateway.policy.rules import agent, caller_id, campaign, hours, lists, number, script
 from gateway.policy.rules.dnc import dnc_reasons
 from gateway.policy.rules.frequency import frequency_reasons
-from gateway.policy.rules.hours import window_end
+from gateway.policy.rules.hours import window_left_us
 from gateway.policy.rules.system import system_reasons
 from gateway.policy.types import Reason, Verdict
 
@@ -63,8 +63,11 @@ def valid_until(ctx: CallContext, valid: timedelta) -> datetime:
     """Until when an allow covers a dial: `valid` after the check, truncated to the second,
     and never past the end of the calling window the check fell in; in the callee's zone."""
     local = ctx.local_now
-    until = (local + valid).replace(microsecond=0)
-    end = window_end(ctx)
-    if end is not None and end < until:
-        return end
-    return until
+    until_us = valid // _MICROSECOND - local.microsecond  # truncated to the second
+    left_us = window_left_us(ctx)
+    if left_us is not None and left_us < until_us:
+        until_us = left_us
+    return local + timedelta(microseconds=until_us)
+
+
+_MICROSECOND = timedelta(microseconds=1)
