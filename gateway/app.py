@@ -61,6 +61,7 @@ from gateway.services.call_events import CallEvents
 from gateway.services.calls import Calls
 from gateway.services.cdrs import Cdrs
 from gateway.services.dnc_list import DncList
+from gateway.services.dnc_since import ListedSinceLookup
 from gateway.services.precheck import PreCallChecker
 from gateway.services.recordings import Recordings
 from gateway.services.registries import Registries
@@ -234,6 +235,7 @@ async def _checker(app: web.Application) -> AsyncIterator[None]:
     s = app[SETTINGS]
     decisions = DecisionLog(app[PG], max_batch=s.decision_batch_max, writers=s.decision_writers)
     decisions.start()
+    listed = ListedSinceLookup(app[PG])
     app[CHECKER] = PreCallChecker(
         app[REDIS],
         app[KEYS],
@@ -244,9 +246,10 @@ async def _checker(app: web.Application) -> AsyncIterator[None]:
         known=app[DNC].known,
         behind=app[DNC].wake,
         timeout_ms=s.check_timeout_ms,
+        listed=listed,
     )
     app[SIMULATIONS] = Simulations(app[PG], app[CHECKER])
-    scrubber = Scrubber(app[REDIS], app[KEYS], app[REGISTRIES], app[CLOCK], app[DNC].known)
+    scrubber = Scrubber(app[REDIS], app[KEYS], app[REGISTRIES], app[CLOCK], app[DNC].known, listed)
     app[SCRUBBER] = scrubber
     app[SCRUB_JOBS] = ScrubJobs(app[PG], scrubber)
     yield

@@ -14,7 +14,7 @@ from gateway.api.csvlines import body_blocks
 from gateway.api.masked_answers import MaskedCsv, number_mask
 from gateway.api.routing import Routes, convert_query, json_response, principal, read_json
 from gateway.appkeys import DNC_LIST, SETTINGS
-from gateway.core.errors import InvalidRequest, NotFound, UnsupportedMediaType
+from gateway.core.errors import InvalidRequest, NotFound, RefusalProtected, UnsupportedMediaType
 from gateway.policy import normalize_number
 
 routes = Routes()
@@ -24,15 +24,21 @@ Reason = Annotated[str, Meta(min_length=1, max_length=500)]
 Source = Annotated[str, Meta(pattern=r"^(supervisor|customer_refusal|external:[\w.-]{1,64})$")]
 
 
+Evidence = Annotated[str, Meta(min_length=1, max_length=500)]
+
+
 class DncPut(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     reason: Reason
     scope: Literal["all", "marketing"] = "marketing"
     expires_at: datetime | None = None
     source: Source = "supervisor"
+    replace: bool = False
+    consent_evidence: Evidence | None = None
 
 
-class DncDelete(msgspec.Struct, forbid_unknown_fields=True):
+class DncDelete(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     reason: Reason
+    consent_evidence: Evidence | None = None
 
 
 class DncEntry(msgspec.Struct):
@@ -48,6 +54,10 @@ class DncEntry(msgspec.Struct):
     ended_at: datetime | None
     ended_by: str | None
     end_reason: str | None
+    supersedes: int | None
+    refusal_made_at: datetime | None
+    protected_until: datetime | None
+    consent_evidence: str | None
 
 
 class DncHistory(msgspec.Struct):
@@ -81,6 +91,12 @@ def _number(request: web.Request) -> str:
     if e164 is None:
         raise InvalidRequest(f"number: {raw!r} is not a valid mainland mobile or landline number")
     return e164
+
+
+def _evidence(value: str | None) -> str | None:
+    if value is not None and not value.strip():
+        raise InvalidRequest("consent_evidence: must not be blank")
+    return value
 
 
 def _entry(row: dict[str, Any]) -> DncEntry:
@@ -190,7 +206,9 @@ async def get_dnc(request: web.Request) -> web.StreamResponse:
     roles=("supervisor",),
     body=DncPut,
     response=DncEntry,
-    summary="List a number, or change its scope or expiry; 201 new, 200 updated",
+    summary="List a number (merged with its active entry: the wider scope, the later "
+    'expiry), or with "replace": true set it exactly; 201 new, 200 updated',
+    errors=(RefusalProtected,),
 )
 async def put_dnc(request: web.Request) -> web.StreamResponse:
     e164 = _number(request)
@@ -199,14 +217,29 @@ async def put_dnc(request: web.Request) -> web.StreamResponse:
         check_when("expires_at", body.expires_at)
         if body.expires_at <= datetime.now(UTC):
             raise InvalidRequest("expires_at: must be in the future")
-    change = await request.app[DNC_LIST].add(
-        e164,
-        scope=body.scope,
-        source=body.source,
-        actor=principal(request).name,
-        reason=body.reason,
-        expires_at=body.expires_at,
-    )
+    evidence = _evidence(body.consent_evidence)
+    dnc = request.app[DNC_LIST]
+    if body.replace:
+        change = await dnc.replace(
+            e164,
+            scope=body.scope,
+            source=body.source,
+            actor=principal(request).name,
+            reason=body.reason,
+            expires_at=body.expires_at,
+            consent_evidence=evidence,
+        )
+    elif evidence is not None:
+        raise InvalidRequest('consent_evidence: only with "replace": true')
+    else:
+        change = await dnc.add(
+            e164,
+            scope=body.scope,
+            source=body.source,
+            actor=principal(request).name,
+            reason=body.reason,
+            expires_at=body.expires_at,
+        )
     return json_response(_entry(change.entry), status=201 if change.created else 200)
 
 
@@ -216,8 +249,9 @@ async def put_dnc(request: web.Request) -> web.StreamResponse:
     roles=("supervisor",),
     body=DncDelete,
     response=DncEntry,
-    summary="End a number's active entry (a reason is required); history is kept",
-    errors=(NotFound,),
+    summary="End a number's active entry (a reason is required; inside a customer "
+    "refusal's protection also consent_evidence); history is kept",
+    errors=(NotFound, RefusalProtected),
 )
 async def delete_dnc(request: web.Request) -> web.StreamResponse:
     e164 = _number(request)
@@ -225,7 +259,10 @@ async def delete_dnc(request: web.Request) -> web.StreamResponse:
         raise InvalidRequest('reason: required; send {"reason": "..."}')
     body = await read_json(request, DncDelete)
     ended = await request.app[DNC_LIST].remove(
-        e164, actor=principal(request).name, reason=body.reason
+        e164,
+        actor=principal(request).name,
+        reason=body.reason,
+        consent_evidence=_evidence(body.consent_evidence),
     )
     if ended is None:
         raise NotFound(f"{e164} has no active do-not-call entry")

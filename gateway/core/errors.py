@@ -47,6 +47,15 @@ class InvalidState(DomainError):
     """The thing is not in a state that allows the change."""
 
 
+class RefusalProtected(DomainError):
+    """A change that would weaken a customer's do-not-call refusal inside its protection
+    period, without the customer's consent as evidence."""
+
+    def __init__(self, message: str, *, protected_until: str) -> None:
+        super().__init__(message)
+        self.protected_until = protected_until
+
+
 class CallDenied(DomainError):
     """A call event that the call's record refuses."""
 

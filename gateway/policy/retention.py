@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Final
+from zoneinfo import ZoneInfo
 
 from gateway.policy.document import MAX_NO_SALE_DAYS, RetentionPolicy
 
-# A customer_refusal do-not-call entry may not expire sooner than this after it was made.
+# A customer's refusal stands six calendar months, and never fewer than this many days.
 REFUSAL_MIN_DAYS: Final = 183
+REFUSAL_MONTHS: Final = 6
+_CHINA: Final = ZoneInfo("Asia/Shanghai")
 SHORT_TERM_MONTHS: Final = 12
 SHORT_TERM_YEARS: Final = 5
 LONG_TERM_YEARS: Final = 10
@@ -64,6 +67,26 @@ def _by_sale(
     return add_years(terminated_at, years)
 
 
+def months_on(day: date, months: int) -> date:
+    """The same day number `months` calendar months later; the month's last day when that
+    month is shorter (31 August + 6 months = 28 or 29 February)."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    month_end = date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
+    return date(year, month, min(day.day, month_end.day))
+
+
+def refusal_floor_date(day: date) -> date:
+    """The first day a refusal made on `day` (a calendar day in Asia/Shanghai) no longer
+    has to stand: six calendar months on, and never fewer than 183 days on. So 2026-03-01
+    gives 2026-09-01 (184 days), 2026-01-31 gives 2026-08-02 (six months would be
+    2026-07-31, 181 days)."""
+    return max(months_on(day, REFUSAL_MONTHS), day + timedelta(days=REFUSAL_MIN_DAYS))
+
+
 def earliest_refusal_expiry(made_at: datetime) -> datetime:
-    """The soonest a customer_refusal entry made at `made_at` may expire."""
-    return made_at + timedelta(days=REFUSAL_MIN_DAYS)
+    """The soonest a customer's refusal made at `made_at` may expire, and the end of its
+    protection: the same time of day, Beijing time, on `refusal_floor_date` of its day."""
+    local = made_at.astimezone(_CHINA)
+    days = (refusal_floor_date(local.date()) - local.date()).days
+    return made_at + timedelta(days=days)  # Beijing keeps no summer time: days are 24 h

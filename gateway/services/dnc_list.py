@@ -11,21 +11,34 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
+from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 import asyncpg
 from redis.exceptions import RedisError
 
-from gateway.core.errors import InvalidRequest
-from gateway.policy.retention import REFUSAL_MIN_DAYS
+from gateway.core.aliases import Conn
+from gateway.core.errors import InvalidRequest, RefusalProtected
+from gateway.policy.dnc_merge import (
+    Protection,
+    Refused,
+    end,
+    protected_until,
+    replace,
+    weakens,
+)
+from gateway.policy.retention import REFUSAL_MIN_DAYS, earliest_refusal_expiry
+from gateway.policy.types import DncScope
 from gateway.store import audit, dnc_changes
 from gateway.store import dnc_entries as entries
 from gateway.store.dnc_cache import DncCache
 from gateway.store.dnc_changes import cache_line
+from gateway.store.dnc_entries import REFUSAL_SOURCE
 from gateway.store.dnc_import import ImportReport, Progress, batch_size, import_entries
 
 log = logging.getLogger("gateway.dnc")
+CHINA = ZoneInfo("Asia/Shanghai")
 
 
 class RefusalTooShort(InvalidRequest):
@@ -39,13 +52,32 @@ class Change:
 
 
 def check_refusal_expiry(source: str, expires_at: datetime | None, made_at: datetime) -> None:
-    if source == "customer_refusal" and expires_at is not None:
-        earliest = made_at + timedelta(days=REFUSAL_MIN_DAYS)
+    if source == REFUSAL_SOURCE and expires_at is not None:
+        earliest = earliest_refusal_expiry(made_at)
         if expires_at < earliest:
             raise RefusalTooShort(
-                f"expires_at: a customer's refusal must stand at least {REFUSAL_MIN_DAYS} days "
-                f"(expires_at no earlier than {earliest.date().isoformat()})"
+                "expires_at: a customer's refusal must stand six calendar months and at "
+                f"least {REFUSAL_MIN_DAYS} days (expires_at no earlier than "
+                f"{earliest.astimezone(CHINA).isoformat()})"
             )
+
+
+def refused(number: str, until: datetime, change: str) -> RefusalProtected:
+    when = until.astimezone(CHINA).isoformat()
+    return RefusalProtected(
+        f"{change} would weaken the customer's refusal of calls to {number}, protected "
+        f"until {when}: send consent_evidence (where the customer asked to be called again)",
+        protected_until=when,
+    )
+
+
+def answer(row: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
+    """An entry as the API shows it: its columns, and for an active one when the
+    protection of the customer refusal it holds ends."""
+    entry = dict(row)
+    active = entry["ended_at"] is None
+    entry["protected_until"] = protected_until(entries.protection(row)) if active else None
+    return entry
 
 
 class DncList:
@@ -91,11 +123,11 @@ class DncList:
         expires_at: datetime | None = None,
         evidence_call_id: uuid.UUID | None = None,
     ) -> Change:
-        """List a number (or change its active entry's scope or expiry)."""
+        """List a number. With an active entry the two merge: the wider scope and the later
+        expiry (see gateway.policy.dnc_merge); this never weakens an entry."""
         async with self._pool.acquire() as c, c.transaction():
             now = await c.fetchval("SELECT now()")
             check_refusal_expiry(source, expires_at, now)
-            before = await entries.active_entry(c, e164)
             listing = await entries.list_number(
                 c,
                 e164,
@@ -106,29 +138,108 @@ class DncList:
                 expires_at=expires_at,
                 evidence_call_id=evidence_call_id,
             )
-            after = dict(listing.entry)
+            after = answer(listing.entry)
             if listing.created:
-                await audit.record(
-                    c,
-                    actor=actor,
-                    action="list",
-                    entity="dnc",
-                    entity_id=e164,
-                    before=dict(before) if before else None,
-                    after=after,
-                    reason=reason,
-                )
-                line = cache_line(e164, after["scope"], after["expires_at"])
-                seq = await dnc_changes.record(c, "list", line, 1)
+                before = listing.before
+                seq, line = await self._changed(c, "list", e164, actor, reason, before, after)
         if listing.created:
             await self.publish(seq, line)
-        return Change(after, created=before is None and listing.created)
+        return Change(after, created=listing.created and listing.before is None)
 
-    async def remove(self, e164: str, *, actor: str, reason: str) -> dict[str, Any] | None:
+    async def replace(
+        self,
+        e164: str,
+        *,
+        scope: str,
+        source: str,
+        actor: str,
+        reason: str,
+        expires_at: datetime | None,
+        consent_evidence: str | None,
+    ) -> Change:
+        """Set the number's entry to exactly this scope and expiry, narrower or sooner
+        ending than the active one if so asked. Inside a customer refusal's protection a
+        weakening needs `consent_evidence`, else RefusalProtected."""
         async with self._pool.acquire() as c, c.transaction():
-            ended = await entries.end_entry(c, e164, ended_by=actor, reason=reason)
-            if ended is None:
+            now = await c.fetchval("SELECT now()")
+            check_refusal_expiry(source, expires_at, now)
+            current = await entries.active_entry(c, e164)
+            asked = Protection(
+                cast(DncScope, scope), expires_at, now if source == REFUSAL_SOURCE else None
+            )
+            result = replace(
+                entries.protection(current) if current is not None else None,
+                asked,
+                now=now,
+                consent=consent_evidence is not None,
+            )
+            if isinstance(result, Refused):
+                raise refused(e164, result.protected_until, "this replace")
+            before = None
+            if current is not None:
+                # The consent is kept on the entry it weakened (and in the audit log).
+                weakened = weakens(entries.protection(current), asked)
+                before = await entries.end_entry(
+                    c,
+                    current["id"],
+                    ended_by=actor,
+                    reason=f"replaced: {reason}",
+                    consent_evidence=consent_evidence if weakened else None,
+                )
+            row = await entries.insert_entry(
+                c,
+                e164,
+                result,
+                source=source,
+                created_by=actor,
+                reason=reason,
+                supersedes=before["id"] if before is not None else None,
+            )
+            after = answer(row)
+            seq, line = await self._changed(c, "replace", e164, actor, reason, before, after)
+        await self.publish(seq, line)
+        return Change(after, created=before is None)
+
+    async def _changed(
+        self,
+        c: Conn,
+        action: str,
+        e164: str,
+        actor: str,
+        reason: str | None,
+        before: asyncpg.Record | None,
+        after: dict[str, Any],
+    ) -> tuple[int, str]:
+        """Audit a new active entry and number its change; returns (number, cache line)."""
+        await audit.record(
+            c,
+            actor=actor,
+            action=action,
+            entity="dnc",
+            entity_id=e164,
+            before=dict(before) if before else None,
+            after=after,
+            reason=reason,
+        )
+        line = cache_line(e164, after["scope"], after["expires_at"])
+        return await dnc_changes.record(c, "list", line, 1), line
+
+    async def remove(
+        self, e164: str, *, actor: str, reason: str, consent_evidence: str | None = None
+    ) -> dict[str, Any] | None:
+        """End the active entry; None when there is none. Inside a customer refusal's
+        protection only with `consent_evidence`, else RefusalProtected."""
+        async with self._pool.acquire() as c, c.transaction():
+            current = await entries.active_entry(c, e164)
+            if current is None:
                 return None
+            now = await c.fetchval("SELECT now()")
+            result = end(entries.protection(current), now=now, consent=consent_evidence is not None)
+            if result is not None:
+                raise refused(e164, result.protected_until, "ending the entry")
+            ended = await entries.end_entry(
+                c, current["id"], ended_by=actor, reason=reason, consent_evidence=consent_evidence
+            )
             await audit.record(
                 c,
                 actor=actor,
@@ -142,7 +253,7 @@ class DncList:
             line = cache_line(e164, None)
             seq = await dnc_changes.record(c, "unlist", line, 1)
         await self.publish(seq, line)
-        return dict(ended)
+        return answer(ended)
 
     async def export(
         self,
@@ -167,7 +278,7 @@ class DncList:
 
     async def history(self, e164: str) -> list[dict[str, Any]]:
         async with self._pool.acquire() as c:
-            return [dict(r) for r in await entries.history(c, e164)]
+            return [answer(r) for r in await entries.history(c, e164)]
 
     async def import_lines(
         self,

@@ -28,6 +28,7 @@ from gateway.policy import (
     valid_until,
 )
 from gateway.services.auth import Principal
+from gateway.services.dnc_since import ListedSinceLookup
 from gateway.services.revision import RULES_REVISION
 from gateway.store.answers import (
     PrecheckAnswer,
@@ -60,6 +61,7 @@ class PreCallChecker:
         known: KnownChanges,
         behind: Callable[[], None] = lambda: None,
         timeout_ms: int = 2000,
+        listed: ListedSinceLookup | None = None,
     ) -> None:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._timeout = timeout_ms / 1000
@@ -72,6 +74,7 @@ class PreCallChecker:
         self._decisions = decisions
         self._valid = timedelta(seconds=valid_seconds)
         self._store = CheckScript(redis, keys, known, timeout=self._facts_timeout, behind=behind)
+        self._listed = listed  # since when and why, for a dnc_listed deny
 
     async def check(self, request: CheckRequest, who: Principal) -> bytes:
         """The answer, within the check's time limit: its decision, a degraded deny, or
@@ -114,6 +117,9 @@ class PreCallChecker:
                 return earlier
             takeover = earlier
         verdict = judge(ctx, static, facts, q)
+        if verdict.decision == "deny" and self._listed is not None:
+            left = deadline - time.monotonic()
+            verdict = await self._listed.explain(verdict, q.e164, ctx.request.purpose, left)
         answer = self._answer(ctx, verdict, call_id, now)
         record = self._record(ctx, verdict, call_id, now, answer, who, encoded)
         try:
@@ -215,6 +221,8 @@ class PreCallChecker:
             q, others_pass=False, member="", idem_key="", digest="", mode="peek"
         )
         verdict = judge(ctx, static, facts, q)
+        if verdict.decision == "deny" and self._listed is not None:
+            verdict = await self._listed.explain(verdict, q.e164, ctx.request.purpose, 1.0)
         return self._answer(ctx, verdict, None, at)
 
     def _answer(

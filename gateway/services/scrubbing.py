@@ -23,6 +23,7 @@ from gateway.core.tasks import abandon, raise_if_stopping, stop
 from gateway.policy import Facts, Purpose, ScrubResult, scrub
 from gateway.policy.facts import epoch_ms
 from gateway.policy.fast_numbers import parse_for_scrub
+from gateway.services.dnc_since import ListedSinceLookup
 from gateway.store.dnc_changes import KnownChanges
 from gateway.store.keys import Keys
 from gateway.store.registry_cache import RegistryCache
@@ -50,8 +51,10 @@ class Scrubber:
         registries: RegistryCache,
         clock: Callable[[], datetime],
         known: KnownChanges,
+        listed: ListedSinceLookup | None = None,
     ) -> None:
         self._known = known
+        self._listed = listed
         self._redis = redis
         self._keys = keys
         self._registries = registries
@@ -80,15 +83,25 @@ class Scrubber:
         return [_FACTS[next(scopes)] if n is not None else _CLEAR for n in numbers]
 
     async def scrub(
-        self, raw_numbers: Sequence[str], purpose: Purpose, campaign_id: str | None
+        self,
+        raw_numbers: Sequence[str],
+        purpose: Purpose,
+        campaign_id: str | None,
+        *,
+        explain: bool = True,
     ) -> list[ScrubResult]:
+        """`explain`: the `dnc_listed` messages say since when and why (looked up after
+        the results; a job's CSV carries only the codes, so it does without)."""
         snapshot = self._registries.current
         parsed = [parse_for_scrub(raw) for raw in raw_numbers]
         facts = await self._scopes([p.e164 if p else None for p in parsed], epoch_ms(self._clock()))
-        return [
+        results = [
             scrub(raw, callee, purpose, campaign_id, snapshot, fact)
             for raw, callee, fact in zip(raw_numbers, parsed, facts, strict=True)
         ]
+        if explain and self._listed is not None:
+            results = await self._listed.explain_scrub(results, purpose)
+        return results
 
 
 def _discard(spool: IO[str]) -> None:
@@ -211,7 +224,9 @@ class ScrubJobs:
         def start(chunk: list[str]) -> asyncio.Task[list[ScrubResult]] | None:
             if not chunk:
                 return None
-            return asyncio.create_task(self._scrubber.scrub(chunk, purpose, campaign_id))
+            return asyncio.create_task(
+                self._scrubber.scrub(chunk, purpose, campaign_id, explain=False)
+            )
 
         processed = number = 0
         storing: asyncio.Task[None] | None = None

@@ -1,27 +1,53 @@
 """Do-not-call entries in PostgreSQL. An entry is never erased: removing or replacing it
-sets its end (when, who, why) and the history stays."""
+sets its end (when, who, why, and the customer's consent when one was needed) and the
+history stays. An entry that took over from an active one names it (`supersedes`), so
+how long a number has been blocked can be followed back; `refusal_made_at` is when the
+newest customer refusal it holds was made (its protection runs from then)."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
 import asyncpg
 
 from gateway.core.aliases import Conn
+from gateway.policy.dnc_merge import Protection, merge
+from gateway.policy.types import DncScope
+
+REFUSAL_SOURCE = "customer_refusal"
+SUPERSEDED = "superseded by a new entry"
 
 
 @dataclass(frozen=True)
 class Listing:
     entry: asyncpg.Record
-    created: bool  # False when an identical active entry already existed
+    created: bool  # False when the listing repeated the active entry, which was kept
+    before: asyncpg.Record | None = None  # the active entry it merged with, now ended
+
+
+def protection(entry: asyncpg.Record | Mapping[str, Any]) -> Protection:
+    return Protection(entry["scope"], entry["expires_at"], entry["refusal_made_at"])
 
 
 async def active_entry(conn: Conn, e164: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
+    """The number's active entry, locked for the caller's transaction; one whose expiry
+    has passed is ended first (`expired`) and None is returned."""
+    current = await conn.fetchrow(
         "SELECT * FROM dnc_entries WHERE number = $1 AND ended_at IS NULL FOR UPDATE", e164
     )
+    if current is not None and current["expires_at"] is not None:
+        if current["expires_at"] <= await conn.fetchval("SELECT now()"):
+            await conn.execute(
+                "UPDATE dnc_entries SET ended_at = expires_at, ended_by = 'system', "
+                "end_reason = 'expired' WHERE id = $1",
+                current["id"],
+            )
+            return None
+    return current
 
 
 async def list_number(
@@ -35,50 +61,85 @@ async def list_number(
     expires_at: datetime | None = None,
     evidence_call_id: uuid.UUID | None = None,
 ) -> Listing:
-    """List a number (inside the caller's transaction). An active entry with the same scope
-    and expiry is kept as it is; a different one is ended as superseded and replaced."""
+    """List a number (inside the caller's transaction), merged with its active entry
+    (`gateway.policy.dnc_merge.merge`): the active entry is ended as superseded and the new
+    one carries the wider scope and the later expiry. A listing that repeats the active
+    entry (same source, reason and evidence, nothing to widen) keeps it as it is."""
     current = await active_entry(conn, e164)
-    if current is not None and current["expires_at"] is not None:
-        if current["expires_at"] <= await conn.fetchval("SELECT now()"):
-            await conn.execute(
-                "UPDATE dnc_entries SET ended_at = expires_at, ended_by = 'system', "
-                "end_reason = 'expired' WHERE id = $1",
-                current["id"],
-            )
-            current = None
+    now = await conn.fetchval("SELECT now()")
+    refusal_at = now if source == REFUSAL_SOURCE else None
+    asked = Protection(cast(DncScope, scope), expires_at, refusal_at)
+    merged = merge(protection(current), asked) if current is not None else asked
     if current is not None:
-        if current["scope"] == scope and current["expires_at"] == expires_at:
-            return Listing(current, created=False)
-        await conn.execute(
-            "UPDATE dnc_entries SET ended_at = now(), ended_by = $2, end_reason = $3 WHERE id = $1",
-            current["id"],
-            created_by,
-            "superseded by a new entry",
+        same = (current["source"], current["reason"], current["evidence_call_id"]) == (
+            source,
+            reason,
+            evidence_call_id,
         )
+        unchanged = (merged.scope, merged.expires_at) == (current["scope"], current["expires_at"])
+        if same and unchanged:
+            return Listing(current, created=False)
+        current = await end_entry(conn, current["id"], ended_by=created_by)
+    row = await insert_entry(
+        conn,
+        e164,
+        merged,
+        source=source,
+        created_by=created_by,
+        reason=reason,
+        evidence_call_id=evidence_call_id,
+        supersedes=current["id"] if current is not None else None,
+    )
+    return Listing(row, created=True, before=current)
+
+
+async def end_entry(
+    conn: Conn,
+    entry_id: int,
+    *,
+    ended_by: str,
+    reason: str = SUPERSEDED,
+    consent_evidence: str | None = None,
+) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        "UPDATE dnc_entries SET ended_at = now(), ended_by = $2, end_reason = $3, "
+        "consent_evidence = $4 WHERE id = $1 RETURNING *",
+        entry_id,
+        ended_by,
+        reason,
+        consent_evidence,
+    )
+    assert row is not None
+    return cast(asyncpg.Record, row)
+
+
+async def insert_entry(
+    conn: Conn,
+    e164: str,
+    entry: Protection,
+    *,
+    source: str,
+    created_by: str,
+    reason: str | None,
+    evidence_call_id: uuid.UUID | None = None,
+    supersedes: int | None = None,
+) -> asyncpg.Record:
     row = await conn.fetchrow(
         """INSERT INTO dnc_entries (number, scope, source, reason, created_by, expires_at,
-                                    evidence_call_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *""",
+                                    evidence_call_id, supersedes, refusal_made_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *""",
         e164,
-        scope,
+        entry.scope,
         source,
         reason,
         created_by,
-        expires_at,
+        entry.expires_at,
         evidence_call_id,
+        supersedes,
+        entry.refusal_at,
     )
     assert row is not None
-    return Listing(row, created=True)
-
-
-async def end_entry(conn: Conn, e164: str, *, ended_by: str, reason: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        "UPDATE dnc_entries SET ended_at = now(), ended_by = $2, end_reason = $3 "
-        "WHERE number = $1 AND ended_at IS NULL RETURNING *",
-        e164,
-        ended_by,
-        reason,
-    )
+    return cast(asyncpg.Record, row)
 
 
 async def history(conn: Conn, e164: str) -> list[asyncpg.Record]:
@@ -89,3 +150,31 @@ async def history(conn: Conn, e164: str) -> list[asyncpg.Record]:
         e164,
     )
     return list(rows)
+
+
+# From each number's active entry back through the entries it took over from, as long as
+# they blocked the same purposes: the last one reached made the blocking that is in force.
+_LISTED_SINCE = """
+WITH RECURSIVE chain AS (
+    SELECT number, supersedes, created_at, source, reason, 0 AS depth
+    FROM dnc_entries
+    WHERE number = ANY($1::text[]) AND ended_at IS NULL AND scope = ANY($2::text[])
+      AND (expires_at IS NULL OR expires_at > now())
+  UNION ALL
+    SELECT c.number, p.supersedes, p.created_at, p.source, p.reason, c.depth + 1
+    FROM chain c JOIN dnc_entries p ON p.id = c.supersedes
+    WHERE p.scope = ANY($2::text[]) AND c.depth < $3
+)
+SELECT DISTINCT ON (number) number, created_at, source, reason
+FROM chain ORDER BY number, depth DESC
+"""
+MAX_CHAIN = 1000
+
+
+async def listed_since(
+    conn: Conn, numbers: Sequence[str], scopes: Sequence[str]
+) -> dict[str, asyncpg.Record]:
+    """For each number whose active entry has one of `scopes`: the entry that began the
+    unbroken blocking by those scopes (created_at, source, reason), by number."""
+    rows = await conn.fetch(_LISTED_SINCE, list(numbers), list(scopes), MAX_CHAIN)
+    return {r["number"]: r for r in rows}

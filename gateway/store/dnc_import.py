@@ -127,14 +127,40 @@ def parse_line(number: int, line: str, report: ImportReport, now: datetime) -> R
     return (e164, reason, expires)
 
 
-# Inserts the staged numbers not listed yet, each once (duplicates within the batch and
-# numbers another writer lists meanwhile are skipped by the conflict clause), records them
-# as one numbered change, and returns them as a count, the cache script's lines and the
-# change's number (none when nothing was added).
+# Merges each staged number with its active entry where the import would widen the scope
+# (`?scope=all` over a `marketing` entry) or extend the expiry: the active entry is ended
+# as superseded, and the staged row takes the wider scope, the later expiry (NULL, never,
+# wins), the entry it supersedes and the refusal it holds. An import never narrows or
+# shortens an entry: where it would change nothing the entry is left as it is.
+_MERGE = """
+WITH ended AS (
+    UPDATE dnc_entries e SET ended_at = now(), ended_by = $2,
+        end_reason = 'superseded by a new entry'
+    FROM dnc_import_staging s
+    WHERE e.number = s.number AND e.ended_at IS NULL
+      AND ((e.scope = 'marketing' AND $1 = 'all')
+           OR (e.expires_at IS NOT NULL
+               AND (s.expires_at IS NULL OR s.expires_at > e.expires_at)))
+    RETURNING e.id, e.number, e.scope, e.expires_at, e.refusal_made_at)
+UPDATE dnc_import_staging s SET supersedes = ended.id,
+    scope = CASE WHEN ended.scope = 'all' THEN 'all' ELSE $1 END,
+    expires_at = CASE WHEN s.expires_at IS NULL OR ended.expires_at IS NULL THEN NULL
+                      ELSE greatest(s.expires_at, ended.expires_at) END,
+    refusal_made_at = ended.refusal_made_at
+FROM ended WHERE s.number = ended.number
+"""
+
+# Inserts the staged numbers without an active entry (now also those merged above), each
+# once (duplicates within the batch and numbers another writer lists meanwhile are skipped
+# by the conflict clause), records them as one numbered change, and returns them as a
+# count, the cache script's lines and the change's number (none when nothing was added).
 _INSERT = f"""
 WITH added AS (
-    INSERT INTO dnc_entries (number, scope, source, reason, created_by, expires_at)
-    SELECT number, $1, $2, reason, $3, expires_at FROM dnc_staging ORDER BY number
+    INSERT INTO dnc_entries (number, scope, source, reason, created_by, expires_at,
+                             supersedes, refusal_made_at)
+    SELECT number, coalesce(scope, $1), $2, reason, $3, expires_at, supersedes,
+           refusal_made_at
+    FROM dnc_import_staging ORDER BY number
     ON CONFLICT (number) WHERE ended_at IS NULL DO NOTHING
     RETURNING number, scope, expires_at),
 packed AS (
@@ -155,11 +181,15 @@ async def _insert_batch(
         # rather than reading the whole list into a hash table.
         await conn.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
         await conn.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS dnc_staging "
-            '(number text COLLATE "C", reason text, expires_at timestamptz) '
-            "ON COMMIT DELETE ROWS"
+            "CREATE TEMP TABLE IF NOT EXISTS dnc_import_staging "
+            '(number text COLLATE "C", reason text, expires_at timestamptz, scope text, '
+            "supersedes bigint, refusal_made_at timestamptz) ON COMMIT DELETE ROWS; "
+            "CREATE INDEX IF NOT EXISTS dnc_import_staging_number "
+            "ON dnc_import_staging (number)"
         )
-        await conn.copy_records_to_table("dnc_staging", records=rows)
+        await conn.copy_records_to_table(
+            "dnc_import_staging", records=rows, columns=["number", "reason", "expires_at"]
+        )
         # An entry whose expiry has passed no longer counts: end it, so the number can be
         # listed again.
         expired = await conn.fetchval(
@@ -169,18 +199,10 @@ async def _insert_batch(
         if expired:
             await conn.execute(
                 "UPDATE dnc_entries e SET ended_at = e.expires_at, ended_by = 'system', "
-                "end_reason = 'expired' FROM dnc_staging s WHERE e.number = s.number "
+                "end_reason = 'expired' FROM dnc_import_staging s WHERE e.number = s.number "
                 "AND e.ended_at IS NULL AND e.expires_at <= now()"
             )
-        if scope == "all":
-            # Refusing every call is wider than refusing sales calls: such an entry
-            # replaces a marketing one (which is ended, and kept in the history).
-            await conn.execute(
-                "UPDATE dnc_entries e SET ended_at = now(), ended_by = $1, "
-                "end_reason = 'superseded by a new entry' FROM dnc_staging s "
-                "WHERE e.number = s.number AND e.ended_at IS NULL AND e.scope = 'marketing'",
-                created_by,
-            )
+        await conn.execute(_MERGE, scope, created_by)
         added = await conn.fetchrow(_INSERT, scope, source, created_by)
     if added is None or added[2] is None:
         return (0, "", None)
@@ -215,11 +237,12 @@ async def import_entries(
     batch: int = BATCH_MIN,
 ) -> ImportReport:
     """Import `number[,reason[,expires_at]]` lines, read as blocks (the 1-based number of
-    a block's first line, its lines), over one or more connections. Entries already
-    active are left as they are and counted in `already_listed` (with scope `all`, a
-    marketing entry is replaced and counted as added); duplicates within the file count
-    once. Each batch is a numbered change, applied to Redis by `publish`; once one could
-    not be, the later ones are not tried, and `unapplied` is told the last number."""
+    a block's first line, its lines), over one or more connections. A number with an
+    active entry is merged with it (`_MERGE`) and counted as added when that widens its
+    scope or extends its expiry; otherwise the entry is left as it is and counted in
+    `already_listed`; duplicates within the file count once. Each batch is a numbered
+    change, applied to Redis by `publish`; once one could not be, the later ones are not
+    tried, and `unapplied` is told the last number."""
     if source == "customer_refusal":
         raise ValueError(f"refusals are recorded one by one (minimum {REFUSAL_MIN_DAYS} days)")
     report = ImportReport()
