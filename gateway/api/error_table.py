@@ -91,6 +91,7 @@ ERROR_ZH: dict[str, str] = {
     "request_timeout": "请求发送超时",
     "exists": "已存在",
     "invalid_state": "当前状态不允许此变更",
+    "refusal_protected": "客户拒绝受保护期内，不得削弱，除非提供客户同意的证据",
     "call_denied": "该呼叫的记录不接受此事件",
     "request_id_conflict": "请求编号已用于另一个请求",
     "precondition_failed": "前提条件不满足",

@@ -51,8 +51,10 @@ class RefusalProtected(DomainError):
     """A change that would weaken a customer's do-not-call refusal inside its protection
     period, without the customer's consent as evidence."""
 
-    def __init__(self, message: str, *, protected_until: str) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, *, protected_until: str, message_zh: str | None = None
+    ) -> None:
+        super().__init__(message, message_zh=message_zh)
         self.protected_until = protected_until
 
 

@@ -55,10 +55,14 @@ def check_refusal_expiry(source: str, expires_at: datetime | None, made_at: date
     if source == REFUSAL_SOURCE and expires_at is not None:
         earliest = earliest_refusal_expiry(made_at)
         if expires_at < earliest:
+            shown = earliest.astimezone(CHINA).isoformat()
             raise RefusalTooShort(
                 "expires_at: a customer's refusal must stand six calendar months and at "
-                f"least {REFUSAL_MIN_DAYS} days (expires_at no earlier than "
-                f"{earliest.astimezone(CHINA).isoformat()})"
+                f"least {REFUSAL_MIN_DAYS} days (expires_at no earlier than {shown})",
+                message_zh=(
+                    f"expires_at：客户拒绝至少保留六个自然月且不少于 {REFUSAL_MIN_DAYS} 天"
+                    f"（到期时间不得早于 {shown}）"
+                ),
             )
 
 
@@ -68,6 +72,10 @@ def refused(number: str, until: datetime, change: str) -> RefusalProtected:
         f"{change} would weaken the customer's refusal of calls to {number}, protected "
         f"until {when}: send consent_evidence (where the customer asked to be called again)",
         protected_until=when,
+        message_zh=(
+            f"客户已明确拒绝来电，该拒绝受保护至 {when}，此操作（{change}）会削弱它。"
+            "如客户要求再次来电，请在 consent_evidence 中注明证据（如客户来电录音、签字的书面申请）"
+        ),
     )
 
 

@@ -60,8 +60,8 @@ def since_clause(listed: ListedSince) -> str:
 
 
 def since_clause_zh(listed: ListedSince) -> str:
-    """`，自 2026-11-02 起（customer_refusal：客户明确拒绝）`, for the Chinese message."""
-    return f"，自 {listed.since.isoformat()} 起（{_why(listed, '：')}）"
+    """`；自 2026-11-02 起列入（customer_refusal：客户明确拒绝）`, for the Chinese message."""
+    return f"；自 {listed.since.isoformat()} 起列入（{_why(listed, '：')}）"
 
 
 def is_listed(reasons: tuple[Reason, ...]) -> bool:
@@ -71,7 +71,11 @@ def is_listed(reasons: tuple[Reason, ...]) -> bool:
 def with_listed_since(reasons: tuple[Reason, ...], listed: ListedSince) -> tuple[Reason, ...]:
     """The reasons with the `dnc_listed` one saying since when and why."""
     return tuple(
-        msgspec.structs.replace(r, message=r.message + since_clause(listed))
+        msgspec.structs.replace(
+            r,
+            message=r.message + since_clause(listed),
+            message_zh=r.message_zh + since_clause_zh(listed),
+        )
         if r.code == "dnc_listed"
         else r
         for r in reasons

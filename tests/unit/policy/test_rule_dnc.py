@@ -82,12 +82,21 @@ def test_a_dnc_listed_message_says_since_when_and_why():
         "callee 138****5678 is on the do-not-call list, scope marketing, which covers "
         "marketing calls, since 2026-11-02 (customer_refusal: 客户明确拒绝)"
     )
-    assert (explained.code, explained.rule) == (reason.code, reason.rule)
+    assert explained.message_zh == (
+        "被叫号码 138****5678 在禁止拨打名单中（范围：营销类呼叫），不得拨打营销电话"
+        "；自 2026-11-02 起列入（customer_refusal：客户明确拒绝）"
+    )
+    assert (explained.code, explained.rule, explained.source) == (
+        reason.code,
+        reason.rule,
+        reason.source,
+    )
 
 
 def test_the_chinese_clause_says_the_same():
     assert (
-        since_clause_zh(REFUSED_ON_2_NOV) == "，自 2026-11-02 起（customer_refusal：客户明确拒绝）"
+        since_clause_zh(REFUSED_ON_2_NOV)
+        == "；自 2026-11-02 起列入（customer_refusal：客户明确拒绝）"
     )
 
 
