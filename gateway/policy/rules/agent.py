@@ -1,4 +1,5 @@
-"""Rule `agent`: an authorised agent, no cold calls, no return visit by the seller.
+"""Rule `agent`: an authorised agent, no cold calls, no return visit by the seller (the
+`sold_by_agent_id` the dialer names, or a seller of the policy the check names).
 
 Licence and training dates are valid through that day, in the callee's local date.
 The customer register is judged for a known agent and a valid callee only; an
@@ -47,11 +48,14 @@ def check(ctx: CallContext) -> tuple[Reason, ...]:
                 "customer and referral register",
             )
         )
-    if purpose == "callback" and request.sold_by_agent_id == agent_id:
+    if purpose == "callback" and (
+        request.sold_by_agent_id == agent_id or agent_id in ctx.policy_sellers
+    ):
+        sold = f"policy {request.policy_no}" if request.policy_no else "the policy"
         reasons.append(
             reason(
                 "callback_by_seller",
-                f"agent {agent_id} sold the policy and may not make its return visit",
+                f"agent {agent_id} sold {sold} and may not make its return visit",
             )
         )
     return tuple(reasons)
