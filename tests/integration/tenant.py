@@ -189,6 +189,7 @@ OPEN_POLICY: dict[str, Any] = {
     "province_hours": {},
     "frequency": {"per_day": 2, "per_7_days": 5, "min_gap_minutes": 0},
     "retention": {"no_sale_days": 1095},
+    "cooling_off_days": 15,
 }
 
 

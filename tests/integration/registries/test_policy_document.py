@@ -24,7 +24,7 @@ def landline_e164(number: str) -> str:
 @pytest.mark.parametrize("role", ["supervisor", "auditor", "admin"])
 async def test_the_policy_is_readable_by_every_reviewer(sup: Tenant, role: str) -> None:
     body = await sup.ok("GET", "/v1/policy", role)
-    assert set(body) == {"hours", "province_hours", "frequency", "retention"}
+    assert set(body) == {"hours", "province_hours", "frequency", "retention", "cooling_off_days"}
 
 
 @pytest.mark.parametrize("role", ["supervisor", "auditor", "dialer"])
