@@ -401,7 +401,7 @@ async def test_a_failed_migration_is_named_and_not_recorded(
         await conn.close()
 
 
-_INSERT_CALL = (
+_INSERT_SOLD_CALL = (
     "INSERT INTO calls (call_id, created_at, decision, reasons, request, caller_id, agent_id, "
     "purpose, policy_version, token_name, valid_until) VALUES ($1, now(), 'allow', '[]', '{}', "
     "'4008001234', 'A1', 'marketing', 'r1', 't', now()) "
@@ -420,7 +420,7 @@ async def test_sales_linked_before_022_become_policies_linked_to_their_calls(
     try:
         calls = [uuid.uuid4() for _ in range(4)]
         for call in calls:
-            await conn.execute(_INSERT_CALL, call)
+            await conn.execute(_INSERT_SOLD_CALL, call)
         sales = [
             (calls[0], "P-A", 240, None),
             (calls[1], "P-B", 12, datetime(2027, 1, 1, tzinfo=UTC)),
