@@ -18,6 +18,7 @@ from gateway.api import (
     calls_routes,
     cdrs_routes,
     dnc_routes,
+    evidence_routes,
     middleware,
     ops,
     precheck_routes,
@@ -33,16 +34,19 @@ from gateway.appkeys import (
     CDRS,
     CHECKER,
     CLOCK,
+    DISPUTES,
     DNC,
     DNC_LIST,
     JOBS,
     KEYS,
     NOTIFICATIONS,
     PG,
+    POLICIES,
     RECORDINGS,
     REDIS,
     REGISTRIES,
     REGISTRY_SERVICE,
+    RETURN_VISITS,
     REVIEW,
     SCRUB_JOBS,
     SCRUBBER,
@@ -60,11 +64,14 @@ from gateway.services.auth import TokenVerifier
 from gateway.services.call_events import CallEvents
 from gateway.services.calls import Calls
 from gateway.services.cdrs import Cdrs
+from gateway.services.disputes import Disputes
 from gateway.services.dnc_list import DncList
 from gateway.services.dnc_since import ListedSinceLookup
+from gateway.services.policies import Policies
 from gateway.services.precheck import PreCallChecker
 from gateway.services.recordings import Recordings
 from gateway.services.registries import Registries
+from gateway.services.return_visits import ReturnVisits
 from gateway.services.review import Review
 from gateway.services.scrubbing import Scrubber, ScrubJobs
 from gateway.services.simulation import Simulations
@@ -92,6 +99,7 @@ def all_routes() -> list[Routes]:
         dnc_routes.routes,
         scrub_routes.routes,
         calls_routes.routes,
+        evidence_routes.routes,
         review_routes.routes,
         cdrs_routes.routes,
     ]
@@ -210,6 +218,9 @@ async def _dnc(app: web.Application) -> AsyncIterator[None]:
     app[CALLS] = Calls(app[PG], app[REGISTRIES])
     app[REVIEW] = Review(app[PG], app[REGISTRIES])
     app[CDRS] = Cdrs(app[PG], app[CLOCK])
+    app[POLICIES] = Policies(app[PG], app[REGISTRIES], app[CLOCK])
+    app[DISPUTES] = Disputes(app[PG], app[CLOCK])
+    app[RETURN_VISITS] = ReturnVisits(app[PG], app[CLOCK])
     s = app[SETTINGS]
     store = FilesystemStore(s.recordings_dir, s.backup_dir)
     app[RECORDINGS] = Recordings(app[PG], store, s.max_recording_bytes)

@@ -14,10 +14,13 @@ from gateway.jobs.scheduler import JobScheduler
 from gateway.services.call_events import CallEvents
 from gateway.services.calls import Calls
 from gateway.services.cdrs import Cdrs
+from gateway.services.disputes import Disputes
 from gateway.services.dnc_list import DncList
+from gateway.services.policies import Policies
 from gateway.services.precheck import PreCallChecker
 from gateway.services.recordings import Recordings
 from gateway.services.registries import Registries
+from gateway.services.return_visits import ReturnVisits
 from gateway.services.review import Review
 from gateway.services.scrubbing import Scrubber, ScrubJobs
 from gateway.services.simulation import Simulations
@@ -38,6 +41,9 @@ DNC_LIST = web.AppKey("dnc_list", DncList)
 CALL_EVENTS = web.AppKey("call_events", CallEvents)
 CALLS = web.AppKey("calls", Calls)
 CDRS = web.AppKey("cdrs", Cdrs)
+POLICIES = web.AppKey("policies", Policies)
+DISPUTES = web.AppKey("disputes", Disputes)
+RETURN_VISITS = web.AppKey("return_visits", ReturnVisits)
 RECORDINGS = web.AppKey("recordings", Recordings)
 REVIEW = web.AppKey("review", Review)
 JOBS = web.AppKey("jobs", JobScheduler)

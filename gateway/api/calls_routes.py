@@ -1,4 +1,5 @@
-"""What happens after a check: call events, the recording, the sale, a legal hold."""
+"""What happens after a check: call events, the recording, a legal hold. The policies sold
+on a call and its disputes are in `evidence_routes`."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from gateway.appkeys import CALL_EVENTS, CALLS, CLOCK, RECORDINGS
 from gateway.core.errors import (
     CallDenied,
     Conflict,
-    InvalidRequest,
+    InvalidState,
     NotFound,
     PreconditionFailed,
     RangeNotSatisfiable,
@@ -55,11 +56,13 @@ def call_id_of(request: web.Request) -> uuid.UUID:
     body=CallEvent,
     response=EventAnswer,
     status=201,
-    summary="Report what happened on a call (dialed, answered, ended, opt_out, complaint); "
-    "409 call_denied for a call the gateway denied (recorded as a violation)",
+    summary="Report what happened on a call (dialed, answered, ended, opt_out, complaint, "
+    "visit_completed); 409 call_denied for a call the gateway denied (recorded as a "
+    "violation); a complaint opens a dispute",
     errors=(
         NotFound,
         CallDenied,
+        InvalidState,
     ),
 )
 async def post_event(request: web.Request) -> web.StreamResponse:
@@ -199,59 +202,12 @@ def _check_range(request: web.Request, header: str, size: int) -> None:
         )
 
 
-# --- sale link and legal hold ------------------------------------------------------------
-
-
-class SaleIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    policy_no: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-    term_months: Annotated[int, msgspec.Meta(ge=1, le=1200)]
-    terminated_at: datetime | None = None
-
-
-class SaleOut(msgspec.Struct, kw_only=True):
-    call_id: str
-    policy_no: str
-    term_months: int
-    terminated_at: datetime | None
-    retention_until: datetime | None
+# --- legal hold -------------------------------------------------------------------------
 
 
 class HoldIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     hold: bool
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
-
-
-@routes.route(
-    "POST",
-    "/v1/calls/{call_id}/policy",
-    roles=("dialer", "supervisor"),
-    body=SaleIn,
-    response=SaleOut,
-    status=201,
-    summary="Link the policy sold on this call; its recording's retention follows the "
-    "contract (201 linked, 200 when the same policy is updated, e.g. its termination)",
-    errors=(
-        NotFound,
-        Conflict,
-    ),
-)
-async def link_sale(request: web.Request) -> web.StreamResponse:
-    call_id = call_id_of(request)
-    body = await read_json(request, SaleIn)
-    check_when("terminated_at", body.terminated_at)
-    if body.terminated_at is not None and body.terminated_at.year > 2200:
-        raise InvalidRequest("terminated_at: out of range")
-    sale = await request.app[CALLS].link_sale(
-        principal(request).name, call_id, body.policy_no, body.term_months, body.terminated_at
-    )
-    answer = SaleOut(
-        call_id=str(call_id),
-        policy_no=body.policy_no,
-        term_months=body.term_months,
-        terminated_at=body.terminated_at,
-        retention_until=sale.retention_until,
-    )
-    return json_response(answer, status=201 if sale.created else 200)
 
 
 @routes.route(

@@ -155,6 +155,9 @@ def _csv(rows: list[dict[str, Any]], day: date) -> web.Response:
         "recordings_missing",
         "callbacks_attempted",
         "callbacks_reached",
+        "callbacks_unlinked",
+        "visits_ended",
+        "visits_done_in_time",
         "callback_success_rate",
         "callback_target_met",
         "denies_by_reason",
@@ -167,6 +170,8 @@ def _csv(rows: list[dict[str, Any]], day: date) -> web.Response:
             [
                 ";".join(f"{k}={v}" for k, v in sorted(row[c].items()))
                 if c == "denies_by_reason"
+                else ";".join(row.get(c) or [])
+                if c == "callbacks_unlinked"
                 else ("" if row.get(c) is None else row[c])
                 for c in columns
             ]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 from aiohttp import web
 
 from gateway.api.routing import Routes, json_response, principal, read_json
-from gateway.appkeys import CHECKER, SIMULATIONS
-from gateway.core.errors import InvalidRequest, RequestIdConflict
+from gateway.appkeys import CHECKER, POLICIES, SETTINGS, SIMULATIONS
+from gateway.core.errors import InvalidRequest, RequestIdConflict, Unavailable
 from gateway.policy import CheckRequest, missing_fields
 from gateway.store.answers import PrecheckAnswer
 
@@ -25,6 +26,18 @@ def _require_fields(req: CheckRequest) -> None:
         raise InvalidRequest(f"{', '.join(missing)}: required for purpose {req.purpose}")
 
 
+async def _policy_sellers(request: web.Request, req: CheckRequest) -> frozenset[str]:
+    """The sellers of the policy a callback check names; nothing is looked up for a check
+    that names none. Within half the check's time limit, else 503 (do not dial)."""
+    if req.purpose != "callback" or req.policy_no is None:
+        return frozenset()
+    limit = request.app[SETTINGS].check_timeout_ms / 2000
+    try:
+        return await asyncio.wait_for(request.app[POLICIES].sellers(req.policy_no), limit)
+    except TimeoutError as e:
+        raise Unavailable("the policy's seller could not be looked up in time; do not dial") from e
+
+
 @routes.route(
     "POST",
     "/v1/precheck",
@@ -37,7 +50,8 @@ def _require_fields(req: CheckRequest) -> None:
 async def precheck(request: web.Request) -> web.StreamResponse:
     req = await read_json(request, CheckRequest)
     _require_fields(req)
-    body = await request.app[CHECKER].check(req, principal(request))
+    sellers = await _policy_sellers(request, req)
+    body = await request.app[CHECKER].check(req, principal(request), policy_sellers=sellers)
     return web.Response(body=body, content_type="application/json")
 
 
@@ -54,5 +68,8 @@ async def simulate(request: web.Request) -> web.StreamResponse:
     _require_fields(req)
     if req.at.tzinfo is None:
         raise InvalidRequest("at: must carry a UTC offset (RFC 3339)")
-    answer = await request.app[SIMULATIONS].simulate(principal(request).name, req, req.at)
+    sellers = await _policy_sellers(request, req)
+    answer = await request.app[SIMULATIONS].simulate(
+        principal(request).name, req, req.at, policy_sellers=sellers
+    )
     return json_response(answer)

@@ -1,5 +1,6 @@
 """The retention job: delete recordings (both copies) whose retention date has passed,
-unless a legal hold is on the call. Each deletion leaves a tombstone and an audit entry.
+unless a legal hold or a dispute (open, or closed less than two years ago) keeps the
+call. Each deletion leaves a tombstone and an audit entry.
 
 Order, so that a crash anywhere leaves nothing inconsistent: one transaction drops the
 recording rows and writes their tombstones (files_removed = false); then the files go;
@@ -17,34 +18,30 @@ from gateway.store.recording_storage import FilesystemStore
 BATCH = 1000
 DRY_RUN_SAMPLE = 20
 
-_DUE = """
-    SELECT r.call_id, recording_retention_until(c.created_at, $2, s.term_months,
-                                                s.terminated_at, c.purpose = 'callback') AS until
-    FROM recordings r JOIN calls c USING (call_id) LEFT JOIN call_sales s USING (call_id)
-    WHERE r.state = 'stored'
-      AND recording_retention_until(c.created_at, $2, s.term_months, s.terminated_at,
-                                    c.purpose = 'callback') < $1
-      AND NOT EXISTS (SELECT 1 FROM call_holds h WHERE h.call_id = r.call_id AND h.hold)
+_UNTIL = (
+    "call_retention_until(c.call_id, c.created_at, c.purpose, "
+    "call_visited_policy(c.call_id, c.purpose, c.request), $2)"
+)
+# Kept whatever the date: a legal hold, or a dispute open or closed less than two years ago.
+_KEPT = """
+    EXISTS (SELECT 1 FROM call_holds h WHERE h.call_id = r.call_id AND h.hold)
+    OR call_kept_by_dispute(r.call_id, $1)
 """
 
-# The same conditions again at the moment of deletion: a hold or a sale added since the
-# candidates were read wins.
-_DROP = """
+_DUE = f"""
+    SELECT r.call_id, {_UNTIL} AS until
+    FROM recordings r JOIN calls c USING (call_id)
+    WHERE r.state = 'stored' AND {_UNTIL} < $1 AND NOT ({_KEPT})
+"""
+
+# The same conditions again at the moment of deletion: a hold, a dispute or a policy
+# added since the candidates were read wins.
+_DROP = f"""
     WITH gone AS (
         DELETE FROM recordings r USING calls c
         WHERE r.call_id = ANY($3::uuid[]) AND c.call_id = r.call_id AND r.state = 'stored'
-          AND NOT EXISTS (SELECT 1 FROM call_holds h WHERE h.call_id = r.call_id AND h.hold)
-          AND recording_retention_until(
-                c.created_at, $2,
-                (SELECT term_months FROM call_sales s WHERE s.call_id = r.call_id),
-                (SELECT terminated_at FROM call_sales s WHERE s.call_id = r.call_id),
-                c.purpose = 'callback') < $1
-        RETURNING r.call_id, r.key, r.sha256, r.size,
-                  recording_retention_until(
-                    c.created_at, $2,
-                    (SELECT term_months FROM call_sales s WHERE s.call_id = r.call_id),
-                    (SELECT terminated_at FROM call_sales s WHERE s.call_id = r.call_id),
-                    c.purpose = 'callback') AS until
+          AND {_UNTIL} < $1 AND NOT ({_KEPT})
+        RETURNING r.call_id, r.key, r.sha256, r.size, {_UNTIL} AS until
     )
     INSERT INTO recording_tombstones (call_id, key, sha256, size, retention_until, reason)
     SELECT call_id, key, sha256, size, until, $4 FROM gone
@@ -148,5 +145,5 @@ RETENTION = JobSpec(
     name="retention",
     cron="30 2 * * *",
     run=run_retention,
-    summary="delete recordings past their retention date (not under legal hold); tombstones",
+    summary="delete recordings past their retention date (not held or disputed); tombstones",
 )

@@ -54,7 +54,13 @@ from gateway.policy.numberset import NumberSet
 from gateway.policy.provinces import PROVINCES, canonical_province
 from gateway.policy.registry import Agent, CallerId, Campaign, Script, Snapshot
 from gateway.policy.request import CheckRequest, missing_fields
-from gateway.policy.retention import REFUSAL_MIN_DAYS, earliest_refusal_expiry, retention_until
+from gateway.policy.retention import (
+    REFUSAL_MIN_DAYS,
+    PolicyTerms,
+    earliest_refusal_expiry,
+    may_delete,
+    retention_until,
+)
 from gateway.policy.rules.frequency import frequency_reasons
 from gateway.policy.scrub import ScrubResult, scrub
 from gateway.policy.types import (
@@ -100,6 +106,7 @@ __all__ = [
     "ParsedNumber",
     "PolicyDocument",
     "PolicyProblem",
+    "PolicyTerms",
     "ProductType",
     "Purpose",
     "Reason",
@@ -122,6 +129,7 @@ __all__ = [
     "frequency_reasons",
     "judge",
     "mask_number",
+    "may_delete",
     "missing_fields",
     "normalize_caller_id",
     "normalize_number",

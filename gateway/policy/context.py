@@ -22,6 +22,8 @@ class CallContext(msgspec.Struct, frozen=True, kw_only=True):
     """The request, the moment, the registries, and the callee parsed once.
 
     `local_now` is `now` in the callee's zone (Asia/Shanghai when the callee is invalid).
+    `policy_sellers` are the agents who sold the policy a `callback` names (`policy_no`),
+    looked up by the caller only for such a check.
     """
 
     request: CheckRequest
@@ -29,6 +31,7 @@ class CallContext(msgspec.Struct, frozen=True, kw_only=True):
     snapshot: Snapshot
     callee: ParsedNumber | None
     local_now: datetime
+    policy_sellers: frozenset[str] = frozenset()
 
 
 def callee_zone(callee: ParsedNumber | None) -> ZoneInfo:
@@ -36,7 +39,13 @@ def callee_zone(callee: ParsedNumber | None) -> ZoneInfo:
     return zone(callee.tz if callee is not None else CHINA_TZ)
 
 
-def build_context(request: CheckRequest, now: datetime, snapshot: Snapshot) -> CallContext:
+def build_context(
+    request: CheckRequest,
+    now: datetime,
+    snapshot: Snapshot,
+    *,
+    policy_sellers: frozenset[str] = frozenset(),
+) -> CallContext:
     """`now` must be aware: every time rule works in the callee's local time."""
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be an aware datetime")
@@ -48,4 +57,5 @@ def build_context(request: CheckRequest, now: datetime, snapshot: Snapshot) -> C
         snapshot=snapshot,
         callee=callee,
         local_now=now.astimezone(tz),
+        policy_sellers=policy_sellers,
     )

@@ -27,12 +27,19 @@ FLOOR_END: Final = 21 * 60
 MAX_CAP: Final = 1000  # attempts a day or a week
 MAX_GAP_MINUTES: Final = 7 * 24 * 60  # a week
 MAX_NO_SALE_DAYS: Final = 36500  # a hundred years
+# The shortest a recording without a sale may be kept: a complaint about a call can come
+# weeks after it, and the recording is its evidence.
+MIN_NO_SALE_DAYS: Final = 90
+# The cooling-off period (犹豫期) a return visit must fall in, in days from signing.
+DEFAULT_COOLING_OFF_DAYS: Final = 15
+MAX_COOLING_OFF_DAYS: Final = 90
 
 _HHMM_PATTERN: Final = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 ClockTime = Annotated[str, msgspec.Meta(pattern=_HHMM_PATTERN, examples=["09:00"])]
 Cap = Annotated[int, msgspec.Meta(ge=1, le=MAX_CAP)]
 GapMinutes = Annotated[int, msgspec.Meta(ge=0, le=MAX_GAP_MINUTES)]
 NoSaleDays = Annotated[int, msgspec.Meta(ge=1, le=MAX_NO_SALE_DAYS)]
+CoolingOffDays = Annotated[int, msgspec.Meta(ge=1, le=MAX_COOLING_OFF_DAYS)]
 
 
 class Window(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -75,6 +82,7 @@ class PolicyDocument(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # products unless the admin allows more (participating ones, for a company that meets
     # the conditions).
     telesales_product_types: tuple[ProductType, ...] = ("ordinary",)
+    cooling_off_days: CoolingOffDays = DEFAULT_COOLING_OFF_DAYS
 
 
 DEFAULT_POLICY: Final = PolicyDocument(
@@ -138,7 +146,8 @@ def validate_policy(doc: PolicyDocument) -> list[PolicyProblem]:
     """Every problem with the document; empty when it may be saved.
 
     A malformed or nonsensical value has `below_floor` False (answer `invalid_request`);
-    a window reaching outside 09:00-21:00 has it True (answer `policy_below_floor`).
+    a window reaching outside 09:00-21:00, or a number under its floor (`FLOORS`), has it
+    True (answer `policy_below_floor`).
     """
     problems = _window_problems("hours", doc.hours)
     for name, windows in doc.province_hours.items():
@@ -158,6 +167,11 @@ def validate_policy(doc: PolicyDocument) -> list[PolicyProblem]:
     for field, value in _numbers(doc):
         low, high, nullable = BOUNDS[field]
         if value is None and nullable:
+            continue
+        if value is not None and field in FLOORS and value < FLOORS[field]:
+            problems.append(
+                PolicyProblem(field, f"{value} is below the floor of {FLOORS[field]}", True)
+            )
             continue
         if value is None or not low <= value <= high:
             what = f"an integer from {low} to {high}" + (" or null" if nullable else "")
@@ -204,8 +218,13 @@ BOUNDS: Final[Mapping[str, tuple[int, int, bool]]] = {
     "frequency.per_day": (1, MAX_CAP, True),
     "frequency.per_7_days": (1, MAX_CAP, True),
     "frequency.min_gap_minutes": (0, MAX_GAP_MINUTES, False),
-    "retention.no_sale_days": (1, MAX_NO_SALE_DAYS, False),
+    "retention.no_sale_days": (MIN_NO_SALE_DAYS, MAX_NO_SALE_DAYS, False),
+    "cooling_off_days": (1, MAX_COOLING_OFF_DAYS, False),
 }
+
+# The numbers whose least value is a regulatory floor: a value under it is refused as
+# `policy_below_floor`, and a stored one is raised to it.
+FLOORS: Final[Mapping[str, int]] = {"retention.no_sale_days": MIN_NO_SALE_DAYS}
 
 
 def _numbers(doc: PolicyDocument) -> list[tuple[str, int | None]]:
@@ -214,6 +233,7 @@ def _numbers(doc: PolicyDocument) -> list[tuple[str, int | None]]:
         ("frequency.per_7_days", doc.frequency.per_7_days),
         ("frequency.min_gap_minutes", doc.frequency.min_gap_minutes),
         ("retention.no_sale_days", doc.retention.no_sale_days),
+        ("cooling_off_days", doc.cooling_off_days),
     ]
 
 
@@ -238,15 +258,18 @@ def clamp_stored(document: Any) -> tuple[Any, list[Clamped]]:
     out = dict(document)
     clamped: list[Clamped] = []
     for field, (low, high, _) in BOUNDS.items():
-        section, _, name = field.partition(".")
-        part = out.get(section)
+        section, _, name = field.rpartition(".")
+        part = out.get(section) if section else out
         if not isinstance(part, dict):
             continue
         value = part.get(name)
         if isinstance(value, bool) or not isinstance(value, int) or low <= value <= high:
             continue
         used = min(max(value, low), high)
-        out[section] = {**part, name: used}
+        if section:
+            out[section] = {**part, name: used}
+        else:
+            out[name] = used
         clamped.append(Clamped(field, value, used))
     return out, clamped
 

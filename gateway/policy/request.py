@@ -27,6 +27,7 @@ class CheckRequest(msgspec.Struct, frozen=True, kw_only=True):
     list_id: Identifier | None = None
     request_id: RequestId | None = None
     sold_by_agent_id: Identifier | None = None
+    policy_no: Identifier | None = None  # callback: the policy the return visit is for
 
 
 def missing_fields(req: CheckRequest) -> list[str]:

@@ -1,12 +1,19 @@
-"""How long a call's recording and record are kept, and the refusal floor ([2013], 保险法 87)."""
+"""How long a call's recording and record are kept ([2013], 保险法 87, [电子回访] 三), what
+stops the retention job deleting one (a legal hold, a dispute: [回溯]), when a policy's
+return visit (回访) falls due ([基本服务] 十五), and the refusal floor.
+
+Years are added in UTC, as the retention job's SQL (`call_retention_until` and
+`call_kept_by_dispute`) adds them; tests hold the two to the same answers."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
-from typing import Final
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Final, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
-from gateway.policy.document import MAX_NO_SALE_DAYS, RetentionPolicy
+from gateway.policy.document import MAX_NO_SALE_DAYS, MIN_NO_SALE_DAYS, RetentionPolicy
+from gateway.policy.types import SELLING_PURPOSES
 
 # A customer's refusal stands six calendar months, and never fewer than this many days.
 REFUSAL_MIN_DAYS: Final = 183
@@ -16,6 +23,17 @@ SHORT_TERM_MONTHS: Final = 12
 SHORT_TERM_YEARS: Final = 5
 LONG_TERM_YEARS: Final = 10
 RETURN_VISIT_YEARS: Final = 10
+# A disputed call is kept while the dispute is open and this long after it closed.
+DISPUTE_KEEP_YEARS: Final = 2
+
+VisitStatus = Literal["due", "done", "overdue"]
+
+
+class PolicyTerms(NamedTuple):
+    """What of a policy sets how long its calls are kept."""
+
+    term_months: int
+    terminated_at: datetime | None  # None while the contract is in force
 
 
 def add_years(moment: datetime, years: int) -> datetime:
@@ -26,45 +44,98 @@ def add_years(moment: datetime, years: int) -> datetime:
         return moment.replace(year=moment.year + years, month=3, day=1)
 
 
+def policy_kept_until(terms: PolicyTerms, *, return_visit: bool = False) -> datetime | None:
+    """How long a call linked to this policy is kept for its sake; None while it is in force.
+
+    A sale: 5 years after the contract ends for a term of 12 months or less, 10 years for
+    a longer term. A return visit: 10 years after the contract ends, whatever the term.
+    """
+    if terms.terminated_at is None:
+        return None
+    if return_visit or terms.term_months > SHORT_TERM_MONTHS:
+        years = LONG_TERM_YEARS
+    else:
+        years = SHORT_TERM_YEARS
+    return add_years(terms.terminated_at.astimezone(UTC), years)
+
+
 def retention_until(
     call_time: datetime,
     policy: RetentionPolicy,
-    sale_term_months: int | None,
-    terminated_at: datetime | None,
+    policies: Sequence[PolicyTerms] = (),
     *,
     return_visit: bool = False,
 ) -> datetime | None:
-    """When the call's data may be deleted; None while a sold contract is still in force.
+    """When the call's data may be deleted; None while it must be kept whatever the date.
 
-    No sale: `no_sale_days` after the call. A sale: 5 years after the contract ends for a
-    term of 12 months or less, 10 years for a longer term. A return visit (`callback`) is
-    kept at least 10 years from the call whatever else applies.
+    `policies` are the call's: those sold on it and, for a return visit (`callback`), the
+    one it visited. The longest-lived decides: None when any is in force. A call without
+    a policy is kept `no_sale_days` after the call, and a call with one never less; a
+    return visit without one is kept until a supervisor names the policy it visited
+    (None), and with one at least 10 years from the call.
     """
-    until = _by_sale(call_time, policy, sale_term_months, terminated_at)
-    if until is None or not return_visit:
-        return until
-    # Return-visit (回访) records are kept at least 10 years from the visit.
-    return max(until, add_years(call_time, RETURN_VISIT_YEARS))
+    if not policies:
+        return None if return_visit else _no_sale(call_time, policy)
+    ends = [policy_kept_until(p, return_visit=return_visit) for p in policies]
+    latest: datetime | None = None
+    for end in ends:
+        if end is None:
+            return None
+        latest = end if latest is None else max(latest, end)
+    assert latest is not None
+    if return_visit:
+        return max(latest, add_years(call_time.astimezone(UTC), RETURN_VISIT_YEARS))
+    # Never sooner than a call without a sale (a contract that ended before the call).
+    return max(latest, _no_sale(call_time, policy))
 
 
-def _by_sale(
-    call_time: datetime,
-    policy: RetentionPolicy,
-    sale_term_months: int | None,
-    terminated_at: datetime | None,
-) -> datetime | None:
-    if sale_term_months is None:
-        # The bound holds for every document the API accepts or the loader passes on;
-        # the clamp and the net keep a read answering whatever reached this point.
-        days = min(max(policy.no_sale_days, 1), MAX_NO_SALE_DAYS)
-        try:
-            return call_time + timedelta(days=days)
-        except OverflowError:
-            return datetime.max.replace(tzinfo=call_time.tzinfo)
-    if terminated_at is None:
-        return None
-    years = SHORT_TERM_YEARS if sale_term_months <= SHORT_TERM_MONTHS else LONG_TERM_YEARS
-    return add_years(terminated_at, years)
+def _no_sale(call_time: datetime, policy: RetentionPolicy) -> datetime:
+    # The bounds hold for every document the API accepts or the loader passes on; the
+    # clamp and the net keep a read answering whatever reached this point.
+    days = min(max(policy.no_sale_days, MIN_NO_SALE_DAYS), MAX_NO_SALE_DAYS)
+    try:
+        return call_time + timedelta(days=days)
+    except OverflowError:
+        return datetime.max.replace(tzinfo=call_time.tzinfo)
+
+
+def dispute_keeps(closed_at: datetime | None, now: datetime) -> bool:
+    """Whether a dispute still keeps its call: open, or closed less than two years ago."""
+    return closed_at is None or now < add_years(closed_at.astimezone(UTC), DISPUTE_KEEP_YEARS)
+
+
+def may_delete(
+    until: datetime | None,
+    now: datetime,
+    *,
+    held: bool = False,
+    disputes_closed_at: Sequence[datetime | None] = (),
+) -> bool:
+    """Whether the retention job may delete a call's recording at `now`: its retention date
+    has passed, no legal hold is on it, and no dispute keeps it."""
+    if until is None or not until < now or held:
+        return False
+    return not any(dispute_keeps(closed, now) for closed in disputes_closed_at)
+
+
+def needs_return_visit(purpose: str, term_months: int) -> bool:
+    """A policy of more than a year sold on a sales call gets a return visit."""
+    return purpose in SELLING_PURPOSES and term_months > SHORT_TERM_MONTHS
+
+
+def return_visit_due_by(signed_at: datetime, cooling_off_days: int) -> datetime:
+    """The end of the cooling-off period: the visit is done in time up to this moment."""
+    return signed_at + timedelta(days=cooling_off_days)
+
+
+def visit_status(due_by: datetime, done_at: datetime | None, now: datetime) -> VisitStatus:
+    if done_at is not None:
+        return "done"
+    return "due" if now <= due_by else "overdue"
+
+
+def done_in_time(due_by: datetime, done_at: datetime | None) -> bool:
+    return done_at is not None and done_at <= due_by
 
 
 def months_on(day: date, months: int) -> date:

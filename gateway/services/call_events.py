@@ -1,7 +1,8 @@
 """Call events: what the dialer reports after a check. An event for a call the gateway
 denied, a dial after the allow expired, or a dial on an allow whose callee was listed
 since the check, is a violation recorded for review; a customer's opt-out lists the
-number at once, whatever the call's verdict."""
+number at once, whatever the call's verdict; a complaint opens a dispute on the call;
+`visit_completed` on an answered return visit marks its policy's visit done."""
 
 from __future__ import annotations
 
@@ -17,9 +18,11 @@ import msgspec
 from gateway.core.aliases import Db
 from gateway.core.errors import NotFound
 from gateway.policy import DNC_BLOCKING_SCOPES
+from gateway.services.disputes import open_dispute
 from gateway.services.dnc_list import DncList
+from gateway.services.return_visits import complete_visit
 
-EventType = Literal["dialed", "answered", "ended", "opt_out", "complaint"]
+EventType = Literal["dialed", "answered", "ended", "opt_out", "complaint", "visit_completed"]
 
 
 class CallEvent(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -98,6 +101,8 @@ class CallEvents:
             )
             if call is None:
                 raise UnknownCall(f"no call {call_id}; events need the call_id of a precheck")
+            if event.type == "visit_completed" and call["decision"] != "deny":
+                await complete_visit(conn, call_id, at)
             event_id = await conn.fetchval(
                 "INSERT INTO call_events (call_id, type, at, duration_s, disposition, scope, "
                 "fingerprint, token_name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
@@ -117,6 +122,10 @@ class CallEvents:
                     "SELECT id FROM call_events WHERE call_id = $1 AND fingerprint = $2",
                     call_id,
                     fingerprint(event, at),
+                )
+            if event.type == "complaint" and not duplicate:
+                await open_dispute(
+                    conn, call_id, "complaint", f"call event {event_id}", token_name, at, event_id
                 )
             violation = None
             if call["decision"] == "deny":

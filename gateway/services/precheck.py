@@ -76,9 +76,16 @@ class PreCallChecker:
         self._store = CheckScript(redis, keys, known, timeout=self._facts_timeout, behind=behind)
         self._listed = listed  # since when and why, for a dnc_listed deny
 
-    async def check(self, request: CheckRequest, who: Principal) -> bytes:
+    async def check(
+        self,
+        request: CheckRequest,
+        who: Principal,
+        *,
+        policy_sellers: frozenset[str] = frozenset(),
+    ) -> bytes:
         """The answer, within the check's time limit: its decision, a degraded deny, or
-        Unavailable (503) when no decision could be recorded in time."""
+        Unavailable (503) when no decision could be recorded in time. `policy_sellers`:
+        the sellers of the policy a callback names."""
         started = time.perf_counter()
         deadline = time.monotonic() + self._timeout
         idem_key = (
@@ -89,7 +96,9 @@ class PreCallChecker:
         takeover = ""
         while True:
             now = self._clock()
-            ctx = build_context(request, now, self._registries.current)
+            ctx = build_context(
+                request, now, self._registries.current, policy_sellers=policy_sellers
+            )
             static = static_reasons(ctx)
             q = fact_query(ctx)
             call_id = uuid7_text(q.now_ms)
@@ -213,8 +222,14 @@ class PreCallChecker:
         """Stores the answers still queued for Redis, then closes the connection."""
         await self._store.close()
 
-    async def simulate(self, request: CheckRequest, at: datetime) -> PrecheckAnswer:
-        ctx = build_context(request, at, self._registries.current)
+    async def simulate(
+        self,
+        request: CheckRequest,
+        at: datetime,
+        *,
+        policy_sellers: frozenset[str] = frozenset(),
+    ) -> PrecheckAnswer:
+        ctx = build_context(request, at, self._registries.current, policy_sellers=policy_sellers)
         static = static_reasons(ctx)
         q = fact_query(ctx)
         _, facts, _, _ = await self._store.facts(

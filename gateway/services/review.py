@@ -13,8 +13,10 @@ from typing import Any
 import asyncpg
 
 from gateway.core.errors import InvalidRequest
-from gateway.policy import RetentionPolicy, completed_fields, mask_number, retention_until
+from gateway.policy import RetentionPolicy, completed_fields, mask_number
 from gateway.services.auth import FULL_NUMBER_ROLES
+from gateway.services.disputes import dispute_item
+from gateway.services.policies import call_retention
 from gateway.store import audit
 from gateway.store.registry_cache import RegistryCache
 from gateway.store.rows import Where, newest_page
@@ -132,11 +134,19 @@ async def call_detail(
             "WHERE call_id = $1 AND state = 'stored'",
             call_id,
         )
-        sale = await conn.fetchrow(
-            "SELECT policy_no, term_months, terminated_at, linked_by, linked_at "
-            "FROM call_sales WHERE call_id = $1",
+        policies = await conn.fetch(
+            "SELECT cp.policy_no, p.term_months, p.terminated_at, cp.signed_at, cp.linked_by, "
+            "cp.linked_at FROM call_policies cp JOIN policies p USING (policy_no) "
+            "WHERE cp.call_id = $1 ORDER BY cp.linked_at, cp.policy_no",
             call_id,
         )
+        visited = await conn.fetchval(
+            "SELECT call_visited_policy($1, $2, $3)", call_id, row["purpose"], row["request"]
+        )
+        disputes = await conn.fetch(
+            "SELECT * FROM disputes WHERE call_id = $1 ORDER BY id", call_id
+        )
+        until = await call_retention(conn, row, retention)
         hold = await conn.fetchrow(
             "SELECT hold, reason, set_by, set_at FROM call_holds WHERE call_id = $1", call_id
         )
@@ -157,16 +167,13 @@ async def call_detail(
         valid_until=row["valid_until"],
         events=[dict(e) for e in events],
         recording=dict(recording) if recording else None,
-        sale=dict(sale) if sale else None,
+        sale=dict(policies[0]) if policies else None,  # the first policy linked
+        policies=[dict(p) for p in policies],
+        visited_policy=visited,
+        disputes=[dispute_item(d) for d in disputes],
         hold=dict(hold) if hold else None,
         exceptions=[dict(e) for e in exceptions],
-        retention_until=retention_until(
-            row["created_at"],
-            retention,
-            sale["term_months"] if sale else None,
-            sale["terminated_at"] if sale else None,
-            return_visit=row["purpose"] == "callback",
-        ),
+        retention_until=until,
     )
     return item
 

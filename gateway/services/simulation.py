@@ -19,8 +19,15 @@ class Simulations:
         self._pool = pool
         self._checker = checker
 
-    async def simulate(self, actor: str, request: CheckRequest, at: datetime) -> PrecheckAnswer:
-        answer = await self._checker.simulate(request, at)
+    async def simulate(
+        self,
+        actor: str,
+        request: CheckRequest,
+        at: datetime,
+        *,
+        policy_sellers: frozenset[str] = frozenset(),
+    ) -> PrecheckAnswer:
+        answer = await self._checker.simulate(request, at, policy_sellers=policy_sellers)
         async with self._pool.acquire() as conn:
             await audit.record(
                 conn,

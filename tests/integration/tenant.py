@@ -194,6 +194,7 @@ OPEN_POLICY: dict[str, Any] = {
     "retention": {"no_sale_days": 1095},
     "frequency_purposes": ["marketing", "appointment", "callback", "service"],
     "telesales_product_types": ["ordinary"],
+    "cooling_off_days": 15,
 }
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import secrets
 import sys
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -406,5 +408,64 @@ async def test_a_failed_migration_is_named_and_not_recorded(
         assert "Traceback" not in err
         await conn.execute("ALTER TABLE calls_elsewhere RENAME TO calls")
         assert await migrate(fresh_database) == [_MIGRATION_015]
+    finally:
+        await conn.close()
+
+
+_INSERT_SOLD_CALL = (
+    "INSERT INTO calls (call_id, created_at, decision, reasons, request, caller_id, agent_id, "
+    "purpose, policy_version, token_name, valid_until) VALUES ($1, now(), 'allow', '[]', '{}', "
+    "'4008001234', 'A1', 'marketing', 'r1', 't', now()) "
+)
+
+
+async def test_sales_linked_before_022_become_policies_linked_to_their_calls(
+    fresh_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    every = available_migrations()
+    monkeypatch.setattr(
+        postgres, "available_migrations", lambda: [m for m in every if m.number < 22]
+    )
+    await migrate(fresh_database)
+    conn = await asyncpg.connect(fresh_database)
+    try:
+        calls = [uuid.uuid4() for _ in range(4)]
+        for call in calls:
+            await conn.execute(_INSERT_SOLD_CALL, call)
+        sales = [
+            (calls[0], "P-A", 240, None),
+            (calls[1], "P-B", 12, datetime(2027, 1, 1, tzinfo=UTC)),
+            # One policy number on two calls with different terms (the old table allowed it):
+            # the policy keeps the terms that keep its calls longest.
+            (calls[2], "P-C", 12, datetime(2040, 1, 1, tzinfo=UTC)),  # kept to 2045
+            (calls[3], "P-C", 24, datetime(2030, 1, 1, tzinfo=UTC)),  # kept to 2040
+        ]
+        await conn.executemany(
+            "INSERT INTO call_sales (call_id, policy_no, term_months, terminated_at, linked_by) "
+            "VALUES ($1, $2, $3, $4, 'dialer-1')",
+            sales,
+        )
+        monkeypatch.undo()
+        assert await migrate(fresh_database) == [m.name for m in every if m.number >= 22]
+        policies = {
+            r["policy_no"]: (r["term_months"], r["terminated_at"])
+            for r in await conn.fetch("SELECT * FROM policies")
+        }
+        assert policies == {
+            "P-A": (240, None),
+            "P-B": (12, datetime(2027, 1, 1, tzinfo=UTC)),
+            "P-C": (12, datetime(2040, 1, 1, tzinfo=UTC)),
+        }
+        links = await conn.fetch(
+            "SELECT call_id, policy_no, linked_by, signed_at = linked_at AS signed FROM "
+            "call_policies"
+        )
+        assert sorted((r["call_id"], r["policy_no"]) for r in links) == sorted(
+            (c, p) for c, p, _, _ in sales
+        )
+        assert all(r["linked_by"] == "dialer-1" and r["signed"] for r in links)
+        # Nothing lost: the old rows are kept as they were.
+        kept = await conn.fetchval("SELECT count(*) FROM call_sales_before_022")
+        assert kept == len(sales)
     finally:
         await conn.close()

@@ -12,7 +12,7 @@ import pytest
 from gateway.appkeys import JOBS, PG
 from gateway.jobs.catalog import JOBS as CATALOG
 from gateway.jobs.runner import JobContext, run_job
-from gateway.policy import RetentionPolicy, retention_until
+from gateway.policy import PolicyTerms, RetentionPolicy, may_delete, retention_until
 from tests.integration.jobs_support import AT, copies, make_call, upload
 from tests.support.clock import Clock
 from tests.support.headers import bearer
@@ -131,32 +131,126 @@ async def test_retention_survives_a_crash_between_rows_and_files(
         )
 
 
-@pytest.mark.parametrize("return_visit", [False, True])
-@pytest.mark.parametrize(
-    ("call_time", "term", "terminated"),
-    [
-        ("2026-11-23T10:00:00+00:00", None, None),
-        ("2024-02-29T10:00:00+00:00", None, None),
-        ("2026-11-23T10:00:00+00:00", 12, "2027-11-23T00:00:00+00:00"),
-        ("2026-11-23T10:00:00+00:00", 13, "2028-02-29T16:30:00+00:00"),
-        ("2026-11-23T10:00:00+00:00", 6, "2024-02-29T00:00:00+00:00"),
-        ("2026-11-23T10:00:00+00:00", 240, None),
-    ],
-)
-async def test_the_database_retention_date_agrees_with_the_policy(
-    db: Any, call_time: str, term: int | None, terminated: str | None, return_visit: bool
-) -> None:
-    ended = AT(terminated) if terminated else None
-    sql = await db.fetchval(
-        "SELECT recording_retention_until($1, 1095, $2, $3, $4)",
-        AT(call_time),
+async def _sold(db: Any, call: uuid.UUID, policy_no: str, term: int, ended: Any) -> None:
+    await db.execute(
+        "INSERT INTO policies (policy_no, term_months, terminated_at, created_by) "
+        "VALUES ($1, $2, $3, 'test') ON CONFLICT (policy_no) DO NOTHING",
+        policy_no,
         term,
         ended,
-        return_visit,
+    )
+    await db.execute(
+        "INSERT INTO call_policies (call_id, policy_no, signed_at, linked_by) "
+        "VALUES ($1, $2, now(), 'test')",
+        call,
+        policy_no,
+    )
+
+
+_TERMS = [
+    (None, None),
+    (12, "2027-11-23T00:00:00+00:00"),
+    (13, "2028-02-29T16:30:00+00:00"),
+    (6, "2024-02-29T00:00:00+00:00"),  # ended before the call
+    (240, None),
+]
+
+
+@pytest.mark.parametrize("purpose", ["marketing", "callback"])
+@pytest.mark.parametrize("call_time", ["2026-11-23T10:00:00+00:00", "2024-02-29T10:00:00+00:00"])
+@pytest.mark.parametrize(
+    "sold",
+    [[], [0], [1], [2], [3], [1, 2], [2, 3], [1, 4], [4, 3]],
+)
+@pytest.mark.parametrize("no_sale_days", [30, 1095])
+async def test_the_database_retention_date_agrees_with_the_policy(
+    db: Any, call_time: str, sold: list[int], purpose: str, no_sale_days: int
+) -> None:
+    call = await make_call(db, AT(call_time), purpose=purpose)
+    terms = []
+    for index in sold:
+        term, ended = _TERMS[index]
+        if term is None:
+            continue
+        end = AT(ended) if ended else None
+        await _sold(db, call, f"agree-{call}-{index}", term, end)
+        terms.append(PolicyTerms(term, end))
+    sql = await db.fetchval(
+        "SELECT call_retention_until(call_id, created_at, purpose, "
+        "call_visited_policy(call_id, purpose, request), $2) FROM calls WHERE call_id = $1",
+        call,
+        no_sale_days,
     )
     assert sql == retention_until(
-        AT(call_time), RetentionPolicy(no_sale_days=1095), term, ended, return_visit=return_visit
+        AT(call_time),
+        RetentionPolicy(no_sale_days=no_sale_days),
+        terms,
+        return_visit=purpose == "callback",
     )
+
+
+@pytest.mark.parametrize(
+    ("closed", "kept"),
+    [
+        (None, True),  # open
+        ("2024-11-23T02:30:01+00:00", True),  # closed a moment less than two years ago
+        ("2024-11-22T18:30:00+00:00", False),  # two years to the moment
+        ("2020-01-01T00:00:00+00:00", False),
+    ],
+)
+async def test_the_database_dispute_rule_agrees_with_the_policy(
+    db: Any, closed: str | None, kept: bool
+) -> None:
+    now = AT("2026-11-23T02:30:00+08:00")
+    call = await make_call(db, AT("2020-01-01T10:00:00+08:00"))
+    await db.execute(
+        "INSERT INTO disputes (call_id, kind, ref, opened_by, opened_at, closed_at) "
+        "VALUES ($1, 'litigation', 'r', 'test', '2019-06-01', $2)",
+        call,
+        AT(closed) if closed else None,
+    )
+    assert await db.fetchval("SELECT call_kept_by_dispute($1, $2)", call, now) is kept
+    closed_at = AT(closed) if closed else None
+    assert may_delete(AT("2021-01-01T00:00:00+00:00"), now, disputes_closed_at=[closed_at]) is (
+        not kept
+    )
+
+
+async def test_retention_keeps_disputed_calls_until_two_years_after_closing(
+    client: Any, db: Any, tokens: dict[str, str], settings: Any
+) -> None:
+    supervisor = bearer(tokens["supervisor"])
+    calls = {
+        name: await make_call(db, AT("2022-03-01T10:00:00+08:00") + timedelta(minutes=i))
+        for i, name in enumerate(("open", "recent", "old", "complained", "none"))
+    }
+    for call in calls.values():
+        await upload(client, tokens["dialer"], call)
+    for name in ("open", "recent", "old"):
+        resp = await client.post(
+            f"/v1/calls/{calls[name]}/disputes",
+            json={"kind": "litigation", "ref": f"case {name}"},
+            headers=supervisor,
+        )
+        assert resp.status == 201, await resp.text()
+        dispute = await resp.json()
+        closed = {"recent": "2026-01-10T00:00:00+08:00", "old": "2024-01-10T00:00:00+08:00"}
+        if name in closed:
+            # Opened now (the test clock); closing is dated back through the table.
+            await db.execute(
+                "UPDATE disputes SET opened_at = '2023-01-01', closed_at = $2, note = 'n' "
+                "WHERE id = $1",
+                dispute["id"],
+                AT(closed[name]),
+            )
+    await event(
+        client, tokens["dialer"], calls["complained"], "complaint", "2022-03-02T10:00:00+08:00"
+    )
+    await run(client, "retention", "2026-11-23T02:30:00+08:00")
+    for name in ("open", "recent", "complained"):
+        assert len(copies(settings, calls[name])) == 2, name
+    for name in ("old", "none"):
+        assert copies(settings, calls[name]) == [], name
 
 
 # --- integrity ------------------------------------------------------------------------------
@@ -346,6 +440,30 @@ async def test_daily_report_counts_by_campaign_and_agent(
     await event(client, dialer, a, "opt_out", f"{day}T10:01:00+08:00")
     await event(client, dialer, cb1, "answered", f"{day}T11:00:10+08:00")
     await upload(client, dialer, cb1)
+    # Return visits whose cooling-off period ended that day count for the sale's campaign
+    # and seller: one done in time, one done late, one never; one ends another day.
+    sale = await make_call(db, AT("2026-10-26T10:00:00+08:00"), campaign_id="sold", agent_id="S9")
+    for n, (due, done) in enumerate(
+        [
+            (f"{day}T09:00:00+08:00", f"{day}T08:59:00+08:00"),
+            (f"{day}T10:00:00+08:00", f"{day}T10:00:01+08:00"),
+            (f"{day}T23:59:00+08:00", None),
+            ("2026-11-11T00:00:00+08:00", None),
+        ]
+    ):
+        policy = f"rep-{sale}-{n}"
+        await db.execute(
+            "INSERT INTO policies (policy_no, term_months, created_by) VALUES ($1, 24, 't')",
+            policy,
+        )
+        await db.execute(
+            "INSERT INTO return_visits (policy_no, sales_call_id, seller_agent_id, campaign_id, "
+            "signed_at, due_by, done_at) VALUES ($1, $2, 'S9', 'sold', $3, $3, $4)",
+            policy,
+            sale,
+            AT(due),
+            AT(done) if done else None,
+        )
     counts = await run(client, "daily-report", "2026-11-11T00:10:00+08:00")
     assert counts["day"] == day
     resp = await client.get(f"/v1/reports/daily?date={day}", headers=bearer(tokens["auditor"]))
@@ -358,8 +476,14 @@ async def test_daily_report_counts_by_campaign_and_agent(
     assert (rep["answered"], rep["opt_outs"], rep["recordings_missing"]) == (1, 1, 1)
     rv = rows[("rv", "R2")]
     assert (rv["callbacks_attempted"], rv["callbacks_reached"]) == (2, 1)
-    assert rv["callback_success_rate"] == 0.5
-    assert rv["callback_target_met"] is False
+    # Neither callback named the policy it visited: listed for a supervisor to link.
+    assert rv["callbacks_unlinked"] == sorted([str(cb1), str(cb2)])
+    # The success rate is of visits, not of calls answered.
+    assert rv["callback_success_rate"] is None
+    sold = rows[("sold", "S9")]
+    assert (sold["checks"], sold["visits_ended"], sold["visits_done_in_time"]) == (0, 3, 1)
+    assert sold["callback_success_rate"] == round(1 / 3, 4)
+    assert sold["callback_target_met"] is False
     resp = await client.get(
         f"/v1/reports/daily?date={day}",
         headers={**bearer(tokens["supervisor"]), "Accept": "text/csv"},
@@ -383,18 +507,30 @@ async def test_report_for_an_unreported_day_is_provisional(
         assert resp.status in (400, 404)
 
 
-async def test_return_visit_recordings_are_kept_ten_years(
+async def test_return_visit_recordings_are_kept_until_the_policy_visited_is_known(
     client: Any, db: Any, tokens: dict[str, str], settings: Any
 ) -> None:
     visit = await make_call(db, AT("2021-06-01T10:00:00+08:00"), purpose="callback")
+    named = await make_call(db, AT("2021-06-01T10:01:00+08:00"), purpose="callback")
     sale_call = await make_call(db, AT("2021-06-01T10:05:00+08:00"))
-    for call in (visit, sale_call):
+    for call in (visit, named, sale_call):
         await upload(client, tokens["dialer"], call)
+    policy = f"RV-{named}"
+    await _sold(db, sale_call, policy, 24, AT("2022-01-01T00:00:00+08:00"))
+    resp = await client.put(
+        f"/v1/calls/{named}/visited-policy",
+        json={"policy_no": policy, "reason": "visit log"},
+        headers=bearer(tokens["supervisor"]),
+    )
+    assert resp.status == 200, await resp.text()
     await run(client, "retention", "2026-11-23T02:30:00+08:00")
-    assert len(copies(settings, visit)) == 2  # a return visit: kept until 2031
-    assert copies(settings, sale_call) == []  # no sale, no visit: 1095 days have passed
+    assert len(copies(settings, visit)) == 2  # names no policy: kept
+    assert len(copies(settings, named)) == 2  # 10 years from the policy's end
+    assert len(copies(settings, sale_call)) == 2  # a sale of 24 months: 10 years from the end
     resp = await client.get(f"/v1/calls/{visit}", headers=bearer(tokens["supervisor"]))
-    assert (await resp.json())["retention_until"].startswith("2031-06-01")
+    assert (await resp.json())["retention_until"] is None
+    resp = await client.get(f"/v1/calls/{named}", headers=bearer(tokens["supervisor"]))
+    assert (await resp.json())["retention_until"].startswith("2031-12-31T16:00:00")
 
 
 async def test_old_scrub_jobs_are_removed_with_their_results(client: Any, db: Any) -> None:

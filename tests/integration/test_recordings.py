@@ -243,26 +243,22 @@ async def test_sale_sets_the_retention_date(tenant: Tenant) -> None:
     call = await allowed_call(tenant, 5)
     detail = await tenant.ok("GET", f"/v1/calls/{call}", "auditor")
     assert detail["retention_until"].startswith("2029-11-2")  # 1095 days, no sale
+    policy = f"P-1-{tenant.suffix}"
     status, sale = await tenant.call(
-        "POST", f"/v1/calls/{call}/policy", "dialer", json={"policy_no": "P-1", "term_months": 240}
+        "POST", f"/v1/calls/{call}/policy", "dialer", json={"policy_no": policy, "term_months": 240}
     )
     assert status == 201
     assert sale["retention_until"] is None  # kept while the contract is in force
-    status, sale = await tenant.call(
-        "POST",
-        f"/v1/calls/{call}/policy",
+    # The contract ended: a supervisor records it, and the call keeps 10 years from then.
+    await tenant.ok(
+        "PATCH",
+        f"/v1/policies/{policy}",
         "supervisor",
-        json={"policy_no": "P-1", "term_months": 240, "terminated_at": "2046-11-23T00:00:00+08:00"},
+        json={"terminated_at": "2026-11-22T16:00:00Z", "reason": "surrendered"},
     )
-    assert status == 200
-    assert sale["retention_until"].startswith("2056-11-2")
-    status, _ = await tenant.call(
-        "POST", f"/v1/calls/{call}/policy", "dialer", json={"policy_no": "P-2", "term_months": 12}
-    )
-    assert status == 409
     detail = await tenant.ok("GET", f"/v1/calls/{call}", "supervisor")
-    assert detail["sale"]["policy_no"] == "P-1"
-    assert detail["retention_until"].startswith("2056-11-2")
+    assert detail["sale"]["policy_no"] == policy
+    assert detail["retention_until"].startswith("2036-11-22")
 
 
 async def test_short_term_sale_keeps_five_years(tenant: Tenant) -> None:
@@ -271,9 +267,13 @@ async def test_short_term_sale_keeps_five_years(tenant: Tenant) -> None:
         "POST",
         f"/v1/calls/{call}/policy",
         "dialer",
-        json={"policy_no": "P-9", "term_months": 12, "terminated_at": "2027-11-23T00:00:00+08:00"},
+        json={
+            "policy_no": f"P-9-{tenant.suffix}",
+            "term_months": 12,
+            "terminated_at": "2026-11-22T16:00:00Z",
+        },
     )
-    assert sale["retention_until"].startswith("2032-11-2")
+    assert sale["retention_until"].startswith("2031-11-22")
 
 
 async def test_a_call_without_a_sale_stays_readable_whatever_retention_is_stored(

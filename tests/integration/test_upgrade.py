@@ -41,7 +41,9 @@ SEED = [
                        "retention": {"no_sale_days": 1095}}', '2026-02-01T00:00:00Z', 'admin')""",
     """INSERT INTO caller_ids (number, purposes, provinces, published_at, active)
        VALUES ('+864008001234', '{marketing,appointment}', NULL, '2026-01-01T00:00:00Z', true),
-              ('+862162345678', '{callback}', '{上海}', NULL, false)""",
+              ('+862162345678', '{callback}', '{上海}', NULL, false),
+              ('+861062345678', '{service}', NULL, NULL, true),
+              ('+8613812340000', '{marketing}', NULL, NULL, true)""",
     """INSERT INTO scripts (script_id, version, title, text, status, filing_ref,
                             discloses_identity)
        VALUES ('term-life', 1, 'intro', '您好，我是……', 'filed', 'REF-2026-1', true),
@@ -182,12 +184,61 @@ class Upgrade:
     replaces: frozenset[str] = frozenset()
 
 
-# One entry per migration after BASE, in order. For example:
-#   async def _agents_are_telesales(conn, seeded):
-#       kinds = {r["agent_id"]: r["kind"] for r in await conn.fetch("SELECT * FROM agents")}
-#       assert kinds == {a: "telesales" for (a,) in seeded["agents"]}
-#   Upgrade(21, _agents_are_telesales)
-UPGRADES: list[Upgrade] = []
+async def _refusals_know_when_they_were_made(conn: asyncpg.Connection, seeded: Rows) -> None:
+    """020: a refusal's protection counts from when it was made; nothing else changes."""
+    rows = {r["id"]: r for r in await conn.fetch("SELECT * FROM dnc_entries")}
+    for (entry_id,), old in seeded["dnc_entries"].items():
+        new = rows[entry_id]
+        made = old["created_at"] if old["source"] == "customer_refusal" else None
+        assert new["refusal_made_at"] == made, entry_id
+        assert (new["supersedes"], new["consent_evidence"]) == (None, None)
+
+
+async def _agents_telesales_campaigns_ordinary(conn: asyncpg.Connection, seeded: Rows) -> None:
+    """021: existing agents are call-centre staff, campaigns sell ordinary products, and an
+    active caller id without a publication date takes the date it was registered."""
+    kinds = {r["agent_id"]: r["kind"] for r in await conn.fetch("SELECT * FROM agents")}
+    assert kinds == {agent_id: "telesales" for (agent_id,) in seeded["agents"]}
+    types = {
+        r["campaign_id"]: r["product_type"] for r in await conn.fetch("SELECT * FROM campaigns")
+    }
+    assert types == {campaign_id: "ordinary" for (campaign_id,) in seeded["campaigns"]}
+    caller_ids = {r["number"]: r for r in await conn.fetch("SELECT * FROM caller_ids")}
+    for (number,), old in seeded["caller_ids"].items():
+        expected = old["published_at"]
+        if old["active"] and expected is None:
+            expected = old["created_at"]
+        assert caller_ids[number]["published_at"] == expected, number
+
+
+async def _sales_became_policies(conn: asyncpg.Connection, seeded: Rows) -> None:
+    """022: every sale is a policy linked to its call, and the old table is kept as it was."""
+    kept = {r["call_id"]: dict(r) for r in await conn.fetch("SELECT * FROM call_sales_before_022")}
+    policies = {r["policy_no"]: r for r in await conn.fetch("SELECT * FROM policies")}
+    links = {
+        (r["call_id"], r["policy_no"]) for r in await conn.fetch("SELECT * FROM call_policies")
+    }
+    assert seeded["call_sales"]
+    for (call_id,), sale in seeded["call_sales"].items():
+        assert kept[call_id] == sale
+        policy = policies[sale["policy_no"]]
+        assert (policy["term_months"], policy["terminated_at"]) == (
+            sale["term_months"],
+            sale["terminated_at"],
+        )
+        assert (call_id, sale["policy_no"]) in links
+
+
+# One entry per migration after BASE, in order.
+UPGRADES: list[Upgrade] = [
+    Upgrade(20, _refusals_know_when_they_were_made),
+    Upgrade(
+        21,
+        _agents_telesales_campaigns_ordinary,
+        rewrites=frozenset({("caller_ids", "published_at")}),
+    ),
+    Upgrade(22, _sales_became_policies, replaces=frozenset({"call_sales"})),
+]
 
 
 async def _tables(conn: asyncpg.Connection) -> dict[str, list[str]]:

@@ -1,4 +1,5 @@
-"""Rule `agent`: an authorised agent, no cold calls, no return visit by the seller.
+"""Rule `agent`: an authorised agent, no cold calls, no return visit by the seller (the
+`sold_by_agent_id` the dialer names, or a seller of the policy the check names).
 
 No cold calls: an individual agent (营销员) makes no marketing calls at all, and any
 agent's appointment calls go only to its own customers and referrals.
@@ -65,12 +66,16 @@ def check(ctx: CallContext) -> tuple[Reason, ...]:
                 f"被叫号码 {masked} 不在坐席 {agent_id} 的自有客户和转介绍客户名册中",
             )
         )
-    if purpose == "callback" and request.sold_by_agent_id == agent_id:
+    if purpose == "callback" and (
+        request.sold_by_agent_id == agent_id or agent_id in ctx.policy_sellers
+    ):
+        sold = f"policy {request.policy_no}" if request.policy_no else "the policy"
+        sold_zh = f"保单 {request.policy_no}" if request.policy_no else "该保单"
         reasons.append(
             reason(
                 "callback_by_seller",
-                f"agent {agent_id} sold the policy and may not make its return visit",
-                f"坐席 {agent_id} 销售了该保单，不得进行该保单的回访",
+                f"agent {agent_id} sold {sold} and may not make its return visit",
+                f"坐席 {agent_id} 销售了{sold_zh}，不得进行该保单的回访",
             )
         )
     return tuple(reasons)

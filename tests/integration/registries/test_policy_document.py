@@ -31,6 +31,7 @@ async def test_the_policy_is_readable_by_every_reviewer(sup: Tenant, role: str) 
         "retention",
         "frequency_purposes",
         "telesales_product_types",
+        "cooling_off_days",
     }
 
 

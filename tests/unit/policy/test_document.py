@@ -29,6 +29,7 @@ NATIONAL_DEFAULT = {
     "retention": {"no_sale_days": 1095},
     "frequency_purposes": ["marketing", "appointment", "callback", "service"],
     "telesales_product_types": ["ordinary"],
+    "cooling_off_days": 15,
 }
 
 
@@ -118,6 +119,18 @@ def test_a_stored_number_out_of_bounds_is_used_at_its_nearest_bound():
     assert stored["retention"] == {"no_sale_days": 3_000_000}  # the input is left alone
 
 
+def test_a_stored_no_sale_days_under_the_floor_is_raised_to_it():
+    stored = {**NATIONAL_DEFAULT, "retention": {"no_sale_days": 30}, "cooling_off_days": 400}
+    document, clamped = clamp_stored(stored)
+    assert clamped == [
+        Clamped("retention.no_sale_days", 30, 90),
+        Clamped("cooling_off_days", 400, 90),
+    ]
+    doc = msgspec.convert(document, PolicyDocument)
+    assert (doc.retention.no_sale_days, doc.cooling_off_days) == (90, 90)
+    assert validate_policy(doc) == []
+
+
 @pytest.mark.parametrize(
     "stored",
     [
@@ -182,8 +195,22 @@ def _doc(**days: tuple[Window, ...]) -> PolicyDocument:
         ),
         (
             PolicyDocument(hours=DEFAULT_POLICY.hours, retention=RetentionPolicy(0)),
-            [("retention.no_sale_days", False)],
+            [("retention.no_sale_days", True)],
         ),
+        (
+            PolicyDocument(hours=DEFAULT_POLICY.hours, retention=RetentionPolicy(89)),
+            [("retention.no_sale_days", True)],
+        ),
+        (PolicyDocument(hours=DEFAULT_POLICY.hours, retention=RetentionPolicy(90)), []),
+        (
+            PolicyDocument(hours=DEFAULT_POLICY.hours, cooling_off_days=0),
+            [("cooling_off_days", False)],
+        ),
+        (
+            PolicyDocument(hours=DEFAULT_POLICY.hours, cooling_off_days=91),
+            [("cooling_off_days", False)],
+        ),
+        (PolicyDocument(hours=DEFAULT_POLICY.hours, cooling_off_days=90), []),
         (
             PolicyDocument(
                 hours=DEFAULT_POLICY.hours,

@@ -6,11 +6,12 @@ from datetime import date, datetime
 
 import pytest
 
-from gateway.policy import NumberSet
+from gateway.policy import NumberSet, build_context, static_reasons
 
 from .world import (
     AGENT_ID,
     ALL_PURPOSES,
+    NOW,
     OTHER_CALLEE,
     SELLER_ID,
     agent,
@@ -108,6 +109,31 @@ def test_return_visit_by_the_seller_is_refused(purpose, expected):
 def test_callback_by_another_agent_or_with_seller_unknown_passes():
     assert rule_codes("agent", request("callback", sold_by_agent_id=SELLER_ID)) == set()
     assert rule_codes("agent", request("callback", sold_by_agent_id=None)) == set()
+
+
+def _with_sellers(req, sellers):
+    ctx = build_context(req, NOW, snapshot(), policy_sellers=frozenset(sellers))
+    return {r.code for r in static_reasons(ctx) if r.rule == "agent"}
+
+
+@pytest.mark.parametrize(
+    ("purpose", "sellers", "sold_by", "expected"),
+    [
+        # The policy the check names was sold by this agent: refused without sold_by_agent_id.
+        ("callback", {AGENT_ID}, None, {"callback_by_seller"}),
+        ("callback", {SELLER_ID, AGENT_ID}, None, {"callback_by_seller"}),
+        ("callback", {AGENT_ID}, SELLER_ID, {"callback_by_seller"}),  # either names the seller
+        ("callback", {SELLER_ID}, AGENT_ID, {"callback_by_seller"}),
+        ("callback", {SELLER_ID}, None, set()),
+        ("callback", set(), None, set()),
+        ("service", {AGENT_ID}, None, set()),
+    ],
+)
+def test_return_visit_by_a_seller_of_the_named_policy_is_refused(
+    purpose, sellers, sold_by, expected
+):
+    req = request(purpose, sold_by_agent_id=sold_by, policy_no="P-1")
+    assert _with_sellers(req, sellers) == expected
 
 
 def test_one_rule_gives_every_agent_reason_that_applies():
