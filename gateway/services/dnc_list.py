@@ -171,38 +171,40 @@ class DncList:
         async with self._pool.acquire() as c, c.transaction():
             now = await c.fetchval("SELECT now()")
             check_refusal_expiry(source, expires_at, now)
-            current = await entries.active_entry(c, e164)
             asked = Protection(
                 cast(DncScope, scope), expires_at, now if source == REFUSAL_SOURCE else None
             )
-            result = replace(
-                entries.protection(current) if current is not None else None,
-                asked,
-                now=now,
-                consent=consent_evidence is not None,
-            )
-            if isinstance(result, Refused):
-                raise refused(e164, result.protected_until, "this replace")
-            before = None
-            if current is not None:
-                # The consent is kept on the entry it weakened (and in the audit log).
-                weakened = weakens(entries.protection(current), asked)
-                before = await entries.end_entry(
-                    c,
-                    current["id"],
-                    ended_by=actor,
-                    reason=f"replaced: {reason}",
-                    consent_evidence=consent_evidence if weakened else None,
+            row = None
+            while row is None:  # again when an import listed the number meanwhile
+                current = await entries.active_entry(c, e164)
+                result = replace(
+                    entries.protection(current) if current is not None else None,
+                    asked,
+                    now=now,
+                    consent=consent_evidence is not None,
                 )
-            row = await entries.insert_entry(
-                c,
-                e164,
-                result,
-                source=source,
-                created_by=actor,
-                reason=reason,
-                supersedes=before["id"] if before is not None else None,
-            )
+                if isinstance(result, Refused):
+                    raise refused(e164, result.protected_until, "this replace")
+                before = None
+                if current is not None:
+                    # The consent is kept on the entry it weakened (and in the audit log).
+                    weakened = weakens(entries.protection(current), asked)
+                    before = await entries.end_entry(
+                        c,
+                        current["id"],
+                        ended_by=actor,
+                        reason=f"replaced: {reason}",
+                        consent_evidence=consent_evidence if weakened else None,
+                    )
+                row = await entries.insert_entry(
+                    c,
+                    e164,
+                    result,
+                    source=source,
+                    created_by=actor,
+                    reason=reason,
+                    supersedes=before["id"] if before is not None else None,
+                )
             after = answer(row)
             seq, line = await self._changed(c, "replace", e164, actor, reason, before, after)
         await self.publish(seq, line)

@@ -82,7 +82,9 @@ async def test_without_the_lookup_the_message_stays_as_it_was(
 ) -> None:
     number = mobile()
     await refuse(tenant, number)
-    denied = Verdict.of((reason("dnc_listed", "callee is on the do-not-call list"),))
+    denied = Verdict.of(
+        (reason("dnc_listed", "callee is on the do-not-call list", "被叫号码在禁止拨打名单中"),)
+    )
     pool = await create_pool(database_url, min_size=1, max_size=1)
     lookup = ListedSinceLookup(pool)
     assert (await lookup.explain(denied, e164(number), "marketing", 3.0)) != denied

@@ -42,6 +42,8 @@ AUDITOR_ROUTES = {
     ("GET", "/v1/export/calls"): "CSV: callees masked",
     ("GET", "/v1/audit"): "entity ids, before/after, simulated requests, reasons masked",
     ("GET", "/v1/reports/daily"): "counts per campaign and agent; no numbers",
+    ("GET", "/v1/policies/{policy_no}"): "policy terms and linked calls; callees masked",
+    ("GET", "/v1/return-visits"): "visits per policy; numbers in notes masked",
 }
 
 
