@@ -98,7 +98,17 @@ SEED = [
                '2026-02-01T00:00:00Z', 'dialer-site-1', NULL, '{CALL_ALLOWED}', NULL, NULL,
                NULL),
               ('+861062345678', 'marketing', 'import:leads.csv', NULL, '2026-03-01T00:00:00Z',
-               'ops', '2026-12-01T00:00:00Z', NULL, NULL, NULL, NULL)""",
+               'ops', '2026-12-01T00:00:00Z', NULL, NULL, NULL, NULL),
+              ('+8613912340001', 'marketing', 'customer_refusal', '客户明确拒绝',
+               '2026-10-01T00:00:00Z', 'ops', NULL, NULL, '2026-10-05T00:00:00Z', 'ops',
+               'superseded by a new entry'),
+              ('+8613912340001', 'all', 'supervisor', 'widened by hand',
+               '2026-10-05T00:00:00Z', 'ops', NULL, NULL, NULL, NULL, NULL),
+              ('+8613912345678', 'marketing', 'import:leads.csv', NULL, '2026-11-01T00:00:00Z',
+               'ops', NULL, NULL, NULL, NULL, NULL),
+              ('+8613912340002', 'marketing', 'customer_refusal', 'refused',
+               '2026-04-01T00:00:00Z', 'ops', NULL, NULL, '2026-04-02T00:00:00Z', 'ops',
+               'no longer wanted')""",
     "UPDATE dnc_change_seq SET value = 3",
     """INSERT INTO dnc_changes (seq, made_at, kind, lines, numbers)
        VALUES (1, '2026-01-01T00:00:00Z', 'list', '8613812345678 m\n', 1),
@@ -185,11 +195,25 @@ class Upgrade:
 
 
 async def _refusals_know_when_they_were_made(conn: asyncpg.Connection, seeded: Rows) -> None:
-    """020: a refusal's protection counts from when it was made; nothing else changes."""
+    """020: a refusal's protection counts from when it was made. An active entry holds the
+    newest refusal behind it too: one it took over from, or an opt-out event that the
+    previous release folded into an entry already there."""
     rows = {r["id"]: r for r in await conn.fetch("SELECT * FROM dnc_entries")}
+    expected_active = {
+        # Its own refusal.
+        "+8613812345678": datetime(2026, 2, 1, tzinfo=UTC),
+        # An opt-out the previous release folded into an import's entry.
+        "+8613912345678": datetime(2026, 11, 23, 2, 2, 1, tzinfo=UTC),
+        # A supervisor's entry that took over a refusal in the previous release.
+        "+8613912340001": datetime(2026, 10, 1, tzinfo=UTC),
+        "+861062345678": None,
+    }
     for (entry_id,), old in seeded["dnc_entries"].items():
         new = rows[entry_id]
-        made = old["created_at"] if old["source"] == "customer_refusal" else None
+        if old["ended_at"] is None:
+            made = expected_active[old["number"]]
+        else:
+            made = old["created_at"] if old["source"] == "customer_refusal" else None
         assert new["refusal_made_at"] == made, entry_id
         assert (new["supersedes"], new["consent_evidence"]) == (None, None)
 
