@@ -12,7 +12,15 @@ from msgspec import UNSET, Meta, UnsetType
 
 from gateway.api.calls_routes import call_id_of
 from gateway.api.changes import check_when
-from gateway.api.routing import Routes, convert_query, json_response, principal, read_json
+from gateway.api.routing import (
+    IdCursor,
+    Limit,
+    Routes,
+    convert_query,
+    json_response,
+    principal,
+    read_json,
+)
 from gateway.appkeys import DISPUTES, POLICIES, RETURN_VISITS
 from gateway.core.errors import (
     Conflict,
@@ -24,10 +32,10 @@ from gateway.core.errors import (
 
 routes = Routes()
 
-PolicyNo = Annotated[str, Meta(min_length=1, max_length=64)]
+# A policy number: printable, no control characters (NUL cannot be stored).
+PolicyNo = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")]
 TermMonths = Annotated[int, Meta(ge=1, le=1200)]
 Reason = Annotated[str, Meta(min_length=1, max_length=500)]
-Limit = Annotated[int, Meta(ge=1, le=500)]
 
 
 def _times(**times: datetime | UnsetType | None) -> None:
@@ -105,8 +113,8 @@ class PolicyPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 def _policy_no(request: web.Request) -> str:
     policy_no = request.match_info["policy_no"]
-    if not 1 <= len(policy_no) <= 64:
-        raise NotFound(f"no policy {policy_no[:64]}")
+    if not 1 <= len(policy_no) <= 64 or any(ch < " " or ch == "\x7f" for ch in policy_no):
+        raise NotFound(f"no policy {policy_no[:64]!r}")
     return policy_no
 
 
@@ -175,7 +183,7 @@ class Page(msgspec.Struct):
 
 class VisitQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     status: Literal["due", "done", "overdue"] | None = None
-    cursor: Annotated[int, Meta(ge=1)] | None = None
+    cursor: IdCursor | None = None
     limit: Limit = 100
 
 

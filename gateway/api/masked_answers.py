@@ -16,6 +16,7 @@ from aiohttp import web
 from gateway.api.routing import PRINCIPAL
 from gateway.appkeys import REGISTRIES
 from gateway.policy.masking import NumberMask
+from gateway.policy.numbers import dedicated_caller_id
 from gateway.services.auth import FULL_NUMBER_ROLES
 
 Write = Callable[[bytes], Coroutine[Any, Any, None]]
@@ -28,8 +29,14 @@ def number_mask(request: web.Request) -> NumberMask | None:
     if who is None or who.role in FULL_NUMBER_ROLES:
         return None
     registries = request.app.get(REGISTRIES)
-    # The company's registered caller ids are its own published numbers: shown in full.
-    return NumberMask(registries.current.caller_ids if registries is not None else ())
+    # The company's registered caller ids are its own published numbers: shown in full;
+    # but not a mobile registered before mobiles were refused, which is someone's own.
+    company = (
+        frozenset(k for k in registries.current.caller_ids if dedicated_caller_id(k)[1] is None)
+        if registries is not None
+        else frozenset()
+    )
+    return NumberMask(company)
 
 
 def mask_answer(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import datetime
 
+import asyncpg
 from aiohttp import web
 
 from gateway.api.routing import Routes, json_response, principal, read_json
@@ -36,6 +38,8 @@ async def _policy_sellers(request: web.Request, req: CheckRequest) -> frozenset[
         return await asyncio.wait_for(request.app[POLICIES].sellers(req.policy_no), limit)
     except TimeoutError as e:
         raise Unavailable("the policy's seller could not be looked up in time; do not dial") from e
+    except asyncpg.PostgresError as e:
+        raise Unavailable("the policy's seller could not be looked up; do not dial") from e
 
 
 @routes.route(
@@ -50,8 +54,11 @@ async def _policy_sellers(request: web.Request, req: CheckRequest) -> frozenset[
 async def precheck(request: web.Request) -> web.StreamResponse:
     req = await read_json(request, CheckRequest)
     _require_fields(req)
+    started = time.monotonic()  # the seller lookup counts against the check's time limit
     sellers = await _policy_sellers(request, req)
-    body = await request.app[CHECKER].check(req, principal(request), policy_sellers=sellers)
+    body = await request.app[CHECKER].check(
+        req, principal(request), policy_sellers=sellers, started=started
+    )
     return web.Response(body=body, content_type="application/json")
 
 

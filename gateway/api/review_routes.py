@@ -15,7 +15,15 @@ from msgspec import Meta
 from gateway.api.calls_routes import call_id_of
 from gateway.api.changes import check_when
 from gateway.api.masked_answers import number_mask
-from gateway.api.routing import Routes, convert_query, json_response, principal, read_json
+from gateway.api.routing import (
+    IdCursor,
+    Limit,
+    Routes,
+    convert_query,
+    json_response,
+    principal,
+    read_json,
+)
 from gateway.appkeys import REVIEW
 from gateway.core.errors import InvalidRequest, NotFound
 from gateway.policy import REASON_CODES, normalize_number
@@ -27,7 +35,6 @@ from gateway.services.review import (
 
 routes = Routes()
 READERS = ("supervisor", "auditor")
-Limit = Annotated[int, Meta(ge=1, le=500)]
 
 
 class Page(msgspec.Struct):
@@ -162,7 +169,7 @@ class AuditQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     entity_id: Annotated[str, Meta(max_length=128)] | None = None
     from_: datetime | None = msgspec.field(default=None, name="from")
     to: datetime | None = None
-    cursor: Annotated[int, Meta(ge=1)] | None = None
+    cursor: IdCursor | None = None
     limit: Limit = 100
 
 
@@ -190,7 +197,7 @@ async def audit_view(request: web.Request) -> web.StreamResponse:
 class ExceptionQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     state: Literal["open", "acknowledged", "resolved"] | None = None
     kind: Annotated[str, Meta(max_length=64)] | None = None
-    cursor: Annotated[int, Meta(ge=1)] | None = None
+    cursor: IdCursor | None = None
     limit: Limit = 100
 
 

@@ -6,13 +6,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 from aiohttp import web
+from msgspec import Meta
 
 from gateway.core.errors import InvalidRequest, RequestTimeout, TooLarge
 from gateway.services.auth import Principal
+
+# Paging: a page's size, and the id a page continues after (a bigint id: a larger one is a
+# 400 naming `cursor`, never an error of the database's).
+Limit = Annotated[int, Meta(ge=1, le=500)]
+IdCursor = Annotated[int, Meta(ge=1, le=2**63 - 1)]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 T = TypeVar("T")

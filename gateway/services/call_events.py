@@ -72,16 +72,19 @@ async def record_exception(
 async def _listed_since_check(conn: Db, call: asyncpg.Record) -> asyncpg.Record | None:
     """The first do-not-call entry made after an allowed check that covers its purpose:
     dialing on that allow called a number listed in the meantime. An entry made after the
-    dial but before the event was reported counts too: the supervisor sees both times."""
+    dial but before the event was reported counts too: the supervisor sees both times. The
+    call's own opt-out (reported before its `dialed` event) does not."""
     if call["callee_e164"] is None:
         return None
     return await conn.fetchrow(
         "SELECT created_at, scope, source FROM dnc_entries WHERE number = $1 "
         "AND created_at > $2 AND scope = ANY($3::text[]) "
-        "AND (expires_at IS NULL OR expires_at > $2) ORDER BY id LIMIT 1",
+        "AND (expires_at IS NULL OR expires_at > $2) "
+        "AND evidence_call_id IS DISTINCT FROM $4 ORDER BY id LIMIT 1",
         call["callee_e164"],
         call["created_at"],
         list(DNC_BLOCKING_SCOPES[call["purpose"]]),
+        call["call_id"],
     )
 
 
@@ -95,8 +98,8 @@ class CallEvents:
     ) -> Recorded:
         async with self._pool.acquire() as conn, conn.transaction():
             call = await conn.fetchrow(
-                "SELECT decision, callee_e164, valid_until, created_at, purpose FROM calls "
-                "WHERE call_id = $1",
+                "SELECT call_id, decision, callee_e164, valid_until, created_at, purpose "
+                "FROM calls WHERE call_id = $1",
                 call_id,
             )
             if call is None:

@@ -292,14 +292,11 @@ class Policies:
     async def sellers(self, policy_no: str) -> frozenset[str]:
         """The agents of the calls a policy was linked to: its sellers, who may not make
         its return visit. InvalidRequest (naming `policy_no`) for a policy never linked."""
-        rows = await self._pool.fetch(
-            "SELECT DISTINCT c.agent_id FROM call_policies cp JOIN calls c USING (call_id) "
-            "WHERE cp.policy_no = $1",
-            policy_no,
-        )
-        if not rows:
+        async with self._pool.acquire() as conn:
+            sellers = await _sellers(conn, policy_no)
+        if not sellers:
             raise InvalidRequest(f"policy_no: no policy {policy_no} has been linked to a call")
-        return frozenset(r["agent_id"] for r in rows)
+        return sellers
 
     async def name_visit(
         self, actor: str, call_id: uuid.UUID, policy_no: str, reason: str
@@ -307,7 +304,7 @@ class Policies:
         """Name the policy a callback call visited, when its check named none (audited)."""
         async with self._pool.acquire() as conn, conn.transaction():
             call = await conn.fetchrow(
-                "SELECT call_id, created_at, purpose, request, "
+                "SELECT call_id, created_at, purpose, request, agent_id, "
                 "call_visited_policy(call_id, purpose, request) AS policy_no "
                 "FROM calls WHERE call_id = $1 FOR UPDATE",
                 call_id,
@@ -326,11 +323,32 @@ class Policies:
             if call["policy_no"] is None:
                 row = await conn.fetchrow(
                     "INSERT INTO call_visits (call_id, policy_no, named_by) VALUES ($1, $2, $3) "
-                    "RETURNING *",
+                    "ON CONFLICT (call_id) DO NOTHING RETURNING *",
                     call_id,
                     policy_no,
                     actor,
                 )
+                if row is None:  # named by another request meanwhile
+                    named = await conn.fetchval(
+                        "SELECT policy_no FROM call_visits WHERE call_id = $1", call_id
+                    )
+                    if named != policy_no:
+                        raise InvalidState(f"call {call_id} visited policy {named}")
+                    until = await call_retention(
+                        conn, call, self._registries.current.policy.retention
+                    )
+                    return {
+                        "call_id": str(call_id),
+                        "policy_no": policy_no,
+                        "retention_until": until,
+                    }
+                if call["agent_id"] in await _sellers(conn, policy_no):
+                    await record_exception(
+                        conn,
+                        "return_visit_by_seller",
+                        call_id,
+                        {"policy_no": policy_no, "agent_id": call["agent_id"], "named_by": actor},
+                    )
                 await audit.record(
                     conn,
                     actor=actor,
@@ -342,6 +360,16 @@ class Policies:
                 )
             until = await call_retention(conn, call, self._registries.current.policy.retention)
         return {"call_id": str(call_id), "policy_no": policy_no, "retention_until": until}
+
+
+async def _sellers(conn: Conn, policy_no: str) -> frozenset[str]:
+    """The agents of the calls a policy was linked to: its sellers."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT c.agent_id FROM call_policies cp JOIN calls c USING (call_id) "
+        "WHERE cp.policy_no = $1",
+        policy_no,
+    )
+    return frozenset(r["agent_id"] for r in rows)
 
 
 def _same_terms(

@@ -35,7 +35,8 @@ async def complete_visit(conn: Conn, call_id: uuid.UUID, at: datetime) -> None:
     """Mark done the return visit of the policy an answered callback call visited; raises
     VisitNotCompletable when the call is not such a call."""
     call = await conn.fetchrow(
-        "SELECT c.purpose, call_visited_policy(c.call_id, c.purpose, c.request) AS policy_no, "
+        "SELECT c.purpose, c.agent_id, "
+        "call_visited_policy(c.call_id, c.purpose, c.request) AS policy_no, "
         "EXISTS (SELECT 1 FROM call_events e WHERE e.call_id = c.call_id "
         "AND e.type = 'answered') AS answered FROM calls c WHERE c.call_id = $1",
         call_id,
@@ -52,6 +53,17 @@ async def complete_visit(conn: Conn, call_id: uuid.UUID, at: datetime) -> None:
     if not call["answered"]:
         raise VisitNotCompletable(
             f"visit_completed: call {call_id} was not answered; report answered first"
+        )
+    sold = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM call_policies cp JOIN calls c USING (call_id) "
+        "WHERE cp.policy_no = $1 AND c.agent_id = $2)",
+        call["policy_no"],
+        call["agent_id"],
+    )
+    if sold:
+        raise VisitNotCompletable(
+            f"visit_completed: agent {call['agent_id']} sold policy {call['policy_no']} and "
+            "may not make its return visit; the visit stays due"
         )
     await conn.execute(
         "UPDATE return_visits SET done_at = $2, done_call_id = $3 "

@@ -334,3 +334,73 @@ async def test_a_callback_without_a_policy_is_kept_until_a_supervisor_names_it(
     )
     detail = await tenant.ok("GET", f"/v1/calls/{call}", "supervisor")
     assert bj(detail["retention_until"]).startswith("2036-11-")  # 10 years from the end
+
+
+# --- hostile and concurrent input ---------------------------------------------------------
+
+
+async def test_a_policy_number_with_a_control_character_is_refused_not_a_500(
+    tenant: Tenant,
+) -> None:
+    for method in ("GET", "PATCH"):
+        status, answer = await tenant.call(
+            method, "/v1/policies/P%00x", "supervisor", json={"reason": "r", "term_months": 1}
+        )
+        assert status == 404, answer
+    call = await sales_call(tenant, 5)
+    status, answer = await link(tenant, call, policy_no="P\u0000x", term_months=24)
+    assert status == 400 and "policy_no" in answer["error"]["message"]
+
+
+@pytest.mark.parametrize("cursor", ["9223372036854775808", "99999999999999999999", "0", "-1"])
+async def test_an_out_of_range_cursor_is_400(tenant: Tenant, cursor: str) -> None:
+    for path in ("/v1/return-visits", "/v1/exceptions"):
+        status, answer = await tenant.call("GET", f"{path}?cursor={cursor}", "supervisor")
+        assert status == 400, (path, answer)
+        assert "cursor" in answer["error"]["message"]
+
+
+async def test_two_supervisors_naming_a_visit_at_once_both_answer(tenant: Tenant) -> None:
+    import asyncio
+
+    seller_call = await sales_call(tenant, 1)
+    policy = f"N-{tenant.suffix}"
+    await link(tenant, seller_call, policy_no=policy, term_months=24)
+    for _ in range(4):
+        call = (await tenant.precheck(tenant.callback(tenant.listed[1])))["call_id"]
+        path = f"/v1/calls/{call}/visited-policy"
+        body = {"policy_no": policy, "reason": "visit log"}
+        answers = await asyncio.gather(
+            tenant.call("PUT", path, "supervisor", json=body),
+            tenant.call("PUT", path, "supervisor", json=body),
+        )
+        assert [status for status, _ in answers] == [200, 200], answers
+
+
+async def test_the_seller_cannot_complete_the_return_visit(tenant: Tenant, db: Any) -> None:
+    seller = await all_purpose_agent(tenant)
+    callee = tenant.listed[2]
+    sale_call = (await tenant.precheck(tenant.marketing(callee, agent_id=seller)))["call_id"]
+    policy = f"B-{tenant.suffix}"
+    await link(tenant, sale_call, policy_no=policy, term_months=240)
+    # A callback by the seller that named no policy passes the check...
+    visit = await tenant.precheck(tenant.callback(callee, agent_id=seller))
+    assert visit["decision"] == "allow", visit
+    call = visit["call_id"]
+    events = f"/v1/calls/{call}/events"
+    await tenant.ok("POST", events, "dialer", json={"type": "answered"})
+    # ...and a supervisor names the policy afterwards: it is kept, and flagged.
+    await tenant.ok(
+        "PUT",
+        f"/v1/calls/{call}/visited-policy",
+        "supervisor",
+        json={"policy_no": policy, "reason": "visit log"},
+    )
+    kind = await db.fetchval(
+        "SELECT kind FROM compliance_exceptions WHERE call_id = $1::uuid", call
+    )
+    assert kind == "return_visit_by_seller"
+    status, answer = await tenant.call("POST", events, "dialer", json={"type": "visit_completed"})
+    assert status == 409 and "sold" in answer["error"]["message"]
+    due = await tenant.ok("GET", "/v1/return-visits?status=due", "supervisor")
+    assert policy in {v["policy_no"] for v in due["items"]}

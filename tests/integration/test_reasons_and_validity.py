@@ -156,3 +156,17 @@ async def test_a_listing_that_does_not_cover_the_purpose_is_no_exception(
     assert not await db.fetchval(
         "SELECT count(*) FROM compliance_exceptions WHERE call_id = $1::uuid", call
     )
+
+
+async def test_the_calls_own_opt_out_reported_before_its_dial_is_no_exception(
+    tenant: Tenant, db: Any
+) -> None:
+    number = tenant.listed[0]
+    call = (await tenant.precheck(tenant.marketing(number)))["call_id"]
+    status, _ = await event(tenant, call, type="opt_out", at="2026-11-23T10:00:40+08:00")
+    assert status == 201
+    status, body = await event(tenant, call, type="dialed", at="2026-11-23T10:00:10+08:00")
+    assert status == 201 and body["violation"] is None
+    assert not await db.fetchval(
+        "SELECT count(*) FROM compliance_exceptions WHERE call_id = $1::uuid", call
+    )
