@@ -4,7 +4,7 @@ visited, the return visits due, and disputes."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import msgspec
 from aiohttp import web
@@ -15,6 +15,7 @@ from gateway.api.changes import check_when
 from gateway.api.routing import (
     IdCursor,
     Limit,
+    Page,
     Routes,
     convert_query,
     json_response,
@@ -174,11 +175,6 @@ async def name_visit(request: web.Request) -> web.StreamResponse:
 
 
 # --- return visits ------------------------------------------------------------------------
-
-
-class Page(msgspec.Struct):
-    items: list[dict[str, Any]]
-    next_cursor: str | None
 
 
 class VisitQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import msgspec
 from aiohttp import web
@@ -18,6 +18,7 @@ from gateway.api.masked_answers import number_mask
 from gateway.api.routing import (
     IdCursor,
     Limit,
+    Page,
     Routes,
     convert_query,
     json_response,
@@ -35,11 +36,6 @@ from gateway.services.review import (
 
 routes = Routes()
 READERS = ("supervisor", "auditor")
-
-
-class Page(msgspec.Struct):
-    items: list[dict[str, Any]]
-    next_cursor: str | None
 
 
 class CallQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

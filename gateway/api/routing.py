@@ -20,6 +20,14 @@ from gateway.services.auth import Principal
 Limit = Annotated[int, Meta(ge=1, le=500)]
 IdCursor = Annotated[int, Meta(ge=1, le=2**63 - 1)]
 
+
+class Page(msgspec.Struct):
+    """A page of a list, and the cursor of the next one (null on the last)."""
+
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 T = TypeVar("T")
 
