@@ -210,7 +210,7 @@ async def load_demo(settings: Settings) -> int:
                 scope="marketing",
                 source="customer_refusal",
                 created_by=ACTOR,
-                reason="customer asked not to be called again (demo)",
+                reason="客户明确拒绝再次接受电话销售（演示数据）",
             )
             await bump(conn, "all")
             change = None

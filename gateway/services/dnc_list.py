@@ -66,14 +66,14 @@ def check_refusal_expiry(source: str, expires_at: datetime | None, made_at: date
             )
 
 
-def refused(number: str, until: datetime, change: str) -> RefusalProtected:
-    when = until.astimezone(CHINA).isoformat()
+def refused(number: str, until: datetime, change: str, change_zh: str) -> RefusalProtected:
+    when = until.astimezone(CHINA).isoformat(timespec="seconds")
     return RefusalProtected(
         f"{change} would weaken the customer's refusal of calls to {number}, protected "
         f"until {when}: send consent_evidence (where the customer asked to be called again)",
         protected_until=when,
         message_zh=(
-            f"客户已明确拒绝来电，该拒绝受保护至 {when}，此操作（{change}）会削弱它。"
+            f"客户已明确拒绝来电，该拒绝受保护至 {when}，{change_zh}会削弱它。"
             "如客户要求再次来电，请在 consent_evidence 中注明证据（如客户来电录音、签字的书面申请）"
         ),
     )
@@ -184,7 +184,9 @@ class DncList:
                     consent=consent_evidence is not None,
                 )
                 if isinstance(result, Refused):
-                    raise refused(e164, result.protected_until, "this replace")
+                    raise refused(
+                        e164, result.protected_until, "this replace", "此次替换（replace）"
+                    )
                 before = None
                 if current is not None:
                     # The consent is kept on the entry it weakened (and in the audit log).
@@ -246,7 +248,7 @@ class DncList:
             now = await c.fetchval("SELECT now()")
             result = end(entries.protection(current), now=now, consent=consent_evidence is not None)
             if result is not None:
-                raise refused(e164, result.protected_until, "ending the entry")
+                raise refused(e164, result.protected_until, "ending the entry", "结束该条目")
             ended = await entries.end_entry(
                 c, current["id"], ended_by=actor, reason=reason, consent_evidence=consent_evidence
             )

@@ -4,6 +4,7 @@ only a replace narrows, and a customer's refusal is protected for six calendar m
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -215,6 +216,10 @@ async def test_a_replace_that_weakens_a_refusal_needs_consent_evidence(
     assert status == 409
     assert body["error"]["code"] == "refusal_protected"
     assert "consent_evidence" in body["error"]["message"]
+    # Told in Chinese too: what is protected, until when (to the second), what to send.
+    zh = body["error"]["message_zh"]
+    assert "受保护至" in zh and "此次替换" in zh and "consent_evidence" in zh
+    assert re.search(r"受保护至 \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+08:00，", zh), zh
     assert codes(await tenant.precheck(tenant.callback(number))) == {"dnc_listed"}
     evidence = "inbound call 2026-12-01, recording REC-0042"
     entry = await tenant.ok(
