@@ -246,7 +246,7 @@ async def _checker(app: web.Application) -> AsyncIterator[None]:
     s = app[SETTINGS]
     decisions = DecisionLog(app[PG], max_batch=s.decision_batch_max, writers=s.decision_writers)
     decisions.start()
-    listed = ListedSinceLookup(app[PG])
+    listed = ListedSinceLookup(app[PG], s.database_url)
     app[CHECKER] = PreCallChecker(
         app[REDIS],
         app[KEYS],
@@ -267,6 +267,7 @@ async def _checker(app: web.Application) -> AsyncIterator[None]:
     await app[SCRUB_JOBS].close()
     await decisions.close()
     await app[CHECKER].close()
+    listed.close()
 
 
 async def _start_listening(app: web.Application) -> AsyncIterator[None]:

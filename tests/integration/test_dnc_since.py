@@ -94,3 +94,25 @@ async def test_without_the_lookup_the_message_stays_as_it_was(
     assert (await lookup.explain(denied, e164(number), "marketing", 3.0)) == denied  # failed
     live = ListedSinceLookup(tenant.client.server.app[PG])
     assert await live.find([e164(number)], "marketing", 3.0)
+
+
+async def test_the_lookups_own_connection_recovers_after_it_is_cut(
+    tenant: Tenant, database_url: str, db: Any
+) -> None:
+    number = mobile()
+    await refuse(tenant, number)
+    pool = await create_pool(database_url, min_size=1, max_size=1)
+    lookup = ListedSinceLookup(pool, database_url)
+    try:
+        assert e164(number) in await lookup.find([e164(number)], "marketing", 3.0)
+        own = lookup._own
+        assert own is not None
+        # The server ends the lookup's connection: that lookup finds nothing (the message
+        # stays as it was), and the next one connects again.
+        await db.execute("SELECT pg_terminate_backend($1)", own.get_server_pid())
+        assert await lookup.find([e164(number)], "marketing", 3.0) == {}
+        assert e164(number) in await lookup.find([e164(number)], "marketing", 3.0)
+        assert lookup._own is not own
+    finally:
+        lookup.close()
+        await pool.close()
