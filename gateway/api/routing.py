@@ -355,8 +355,8 @@ _TIME_PARAMS = frozenset({"from", "to", "at"})
 
 def convert_query(request: web.Request, kind: type[T]) -> T:
     query = {k: v.replace(" ", "+") if k in _TIME_PARAMS else v for k, v in request.query.items()}
-    for name, value in query.items():
-        if "\x00" in name or "\x00" in value:
+    for name, text in query.items():
+        if "\x00" in name or "\x00" in text:
             # PostgreSQL cannot store or compare a NUL in text.
             raise InvalidRequest(f"query {name!r}: must not contain NUL characters")
     try:
