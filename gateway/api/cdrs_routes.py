@@ -13,7 +13,14 @@ import msgspec
 from aiohttp import web
 
 from gateway.api.csvlines import body_lines
-from gateway.api.routing import Routes, convert_query, json_response, principal
+from gateway.api.routing import (
+    FIRST_YEAR,
+    LAST_YEAR,
+    Routes,
+    convert_query,
+    json_response,
+    principal,
+)
 from gateway.appkeys import CDRS, SETTINGS
 from gateway.core.errors import InvalidRequest, NotFound, UnsupportedMediaType
 from gateway.policy import normalize_caller_id, normalize_number
@@ -35,6 +42,8 @@ def _time(value: Any, name: str) -> datetime:
     moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if moment.tzinfo is None:
         raise ValueError(f"{name}: must carry a UTC offset")
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        raise ValueError(f"{name}: out of range (years {FIRST_YEAR}-{LAST_YEAR})")
     return moment
 
 

@@ -1,5 +1,7 @@
 """Connections that a slow client cannot hold: a request's headers must be complete within
 a time limit (aiohttp has none of its own), and an idle keep-alive connection is closed.
+What aiohttp answers on its own (a request it cannot parse) is the JSON error envelope, in
+words of the gateway's that never repeat what the client sent.
 
 `GatewayRunner` is an `AppRunner` whose connections are `_Connection`s: aiohttp's
 `RequestHandler` with a header deadline. The deadline starts when the connection is
@@ -14,8 +16,18 @@ from typing import Any
 
 import msgspec
 from aiohttp import web
+from aiohttp.http_exceptions import (
+    BadHttpMethod,
+    BadStatusLine,
+    ContentLengthError,
+    InvalidHeader,
+    InvalidURLError,
+    LineTooLong,
+    TransferEncodingError,
+)
 from aiohttp.streams import StreamReader
 from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
 
 
 class GatewayRunner(web.AppRunner):
@@ -120,6 +132,29 @@ class _Connection(RequestHandler):
             self._header_sent = False
             self._body = self._messages[-1][1] if self._messages else None
 
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        """aiohttp's answer to a request it could not parse or serve (a plain-text one),
+        as the JSON envelope."""
+        if request.writer.output_size > 0:
+            raise ConnectionError("an answer was being sent: no error answer can follow")
+        code, text, text_zh = _unparsed(status, exc)
+        if status >= 500:
+            self.log_exception("error handling a request", exc_info=exc)
+        else:  # the parser's own message would quote the request's bytes: not logged
+            self.log_debug("unparsable request: %s", text)
+        body = {"error": {"code": code, "message": text, "message_zh": text_zh}}
+        answer = web.Response(
+            body=msgspec.json.encode(body), status=status, content_type="application/json"
+        )
+        answer.force_close()
+        return answer
+
     def _start_header_deadline(self, *, sent: bool) -> None:
         loop = self._loop
         self._header_deadline = loop.time() + self._header_timeout
@@ -163,3 +198,44 @@ def _late_headers_answer(timeout: float) -> bytes:
         "Connection: close\r\n\r\n"
     )
     return head.encode() + body
+
+
+# What the request line or headers broke, by aiohttp's exception: fixed words, since the
+# parser's own message quotes the bytes it could not parse (a header's value among them).
+_PARSE_ERRORS: tuple[tuple[type[BaseException], str, str], ...] = (
+    (LineTooLong, "the request line or a header is too long", "请求行或请求头过长"),
+    (BadHttpMethod, "the request method is not valid", "请求方法无效"),
+    (BadStatusLine, "the request line is not valid HTTP/1.1", "请求行不是有效的 HTTP/1.1"),
+    (InvalidURLError, "the request target is not a valid URL", "请求地址不是有效的 URL"),
+    (
+        ContentLengthError,
+        "the body does not match its Content-Length",
+        "请求体与 Content-Length 不符",
+    ),
+    (TransferEncodingError, "the body's chunked encoding is not valid", "请求体的分块编码无效"),
+    (InvalidHeader, "a header is not valid", "请求头无效"),
+)
+
+
+def _unparsed(status: int, exc: BaseException | None) -> tuple[str, str, str]:
+    """(code, message, message_zh) of an answer aiohttp makes itself."""
+    if status >= 500:
+        if status == 504:
+            return "unavailable", "the request took too long; try again", "请求处理超时，请重试"
+        return "internal", "internal error; the request id is in the logs", "内部错误"
+    for kind, text, text_zh in _PARSE_ERRORS:
+        if isinstance(exc, kind):
+            return "invalid_request", text, text_zh
+    reason = str(getattr(exc, "message", "") or "")
+    if "content-length" in reason.lower():
+        return (
+            "invalid_request",
+            "the Content-Length header is not valid",
+            "Content-Length 请求头无效",
+        )
+    text = "the request is not valid HTTP/1.1"
+    # llhttp's reason ("Invalid header value char") comes before the bytes it quotes.
+    why, quoted, _ = reason.partition(":\n\n")
+    if quoted and why.isascii() and why.isprintable() and len(why) <= 80:
+        text = f"{text}: {why}"
+    return "invalid_request", text, "请求不是有效的 HTTP/1.1"

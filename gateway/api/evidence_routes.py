@@ -19,6 +19,7 @@ from gateway.api.routing import (
     Routes,
     convert_query,
     json_response,
+    path_bigint,
     principal,
     read_json,
 )
@@ -238,12 +239,10 @@ async def open_dispute(request: web.Request) -> web.StreamResponse:
     errors=(NotFound, InvalidState),
 )
 async def close_dispute(request: web.Request) -> web.StreamResponse:
-    raw = request.match_info["id"]
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 19 and 1 <= int(raw) < 2**63):
-        raise NotFound(f"no dispute {raw[:32]}")
+    dispute_id = path_bigint(request, "id", "dispute")
     body = await read_json(request, DisputeClose)
     _times(closed_at=body.closed_at)
     dispute = await request.app[DISPUTES].close(
-        principal(request).name, int(raw), body.closed_at, body.note
+        principal(request).name, dispute_id, body.closed_at, body.note
     )
     return json_response(dispute)

@@ -239,9 +239,12 @@ def _day(raw: str) -> date:
     try:
         if not _DAY.fullmatch(raw):
             raise ValueError(raw)
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError as e:
         raise InvalidRequest(f"date: {raw!r} is not YYYY-MM-DD") from e
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise InvalidRequest(f"date: {raw!r} is out of range (years {FIRST_YEAR}-{LAST_YEAR})")
+    return day
 
 
 @routes.route(

@@ -22,6 +22,7 @@ from gateway.api.routing import (
     Routes,
     convert_query,
     json_response,
+    path_bigint,
     principal,
     read_json,
 )
@@ -225,10 +226,7 @@ async def exceptions_view(request: web.Request) -> web.StreamResponse:
     errors=(NotFound,),
 )
 async def patch_exception(request: web.Request) -> web.StreamResponse:
-    try:
-        exception_id = int(request.match_info["id"])
-    except ValueError as e:
-        raise NotFound(f"no exception {request.match_info['id']}") from e
+    exception_id = path_bigint(request, "id", "exception")
     body = await read_json(request, ExceptionPatch)
     try:
         updated = await request.app[REVIEW].update_exception(

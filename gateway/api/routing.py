@@ -4,15 +4,19 @@ document all come from one place."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import date
+from functools import cache
 from typing import Annotated, Any, TypeVar
 
 import msgspec
+import msgspec.inspect as mi
 from aiohttp import web
 from msgspec import Meta
 
-from gateway.core.errors import InvalidRequest, RequestTimeout, TooLarge
+from gateway.core.errors import InvalidRequest, NotFound, RequestTimeout, TooLarge
 from gateway.services.auth import Principal
 
 # Paging: a page's size, and the id a page continues after (a bigint id: a larger one is a
@@ -181,39 +185,159 @@ def _field_message(err: msgspec.ValidationError) -> str:
     return text
 
 
-def _nul_path(value: object, path: str) -> str | None:
-    """Where in a decoded JSON value the first string with a NUL is, as `a.b[2]`."""
+def _text_path(value: object, path: str, bad: Callable[[str], bool]) -> str | None:
+    """Where in a decoded JSON value the first key or string that is `bad` is, as `a.b[2]`."""
     if isinstance(value, str):
-        return path if "\x00" in value else None
+        return path if bad(value) else None
     if isinstance(value, dict):
         for key, item in value.items():
-            found = _nul_path(key, path) or _nul_path(item, f"{path}.{key}" if path else key)
+            inner = f"{path}.{key}" if path else key
+            found = _text_path(key, path, bad) or _text_path(item, inner, bad)
             if found:
                 return found
     if isinstance(value, list):
         for i, item in enumerate(value):
-            found = _nul_path(item, f"{path}[{i}]")
+            found = _text_path(item, f"{path}[{i}]", bad)
             if found:
                 return found
     return None
 
 
-def decode(data: bytes, kind: type[T]) -> T:
+@cache
+def _time_fields(kind: type) -> tuple[tuple[str, str], ...]:
+    """The (attribute, name) of each field of a Struct type that can hold a date or time,
+    however deep: the only fields `check_years` looks at."""
+    info = mi.type_info(kind)
+    if not isinstance(info, mi.StructType):
+        return ()
+    return tuple((f.name, f.encode_name) for f in info.fields if _holds_time(f.type, set()))
+
+
+def _holds_time(t: mi.Type, seen: set[int]) -> bool:
+    if isinstance(t, mi.DateTimeType | mi.DateType):
+        return True
+    if id(t) in seen:
+        return False
+    seen.add(id(t))
+    if isinstance(t, mi.UnionType):
+        return any(_holds_time(u, seen) for u in t.types)
+    if isinstance(t, mi.ListType | mi.SetType | mi.FrozenSetType | mi.VarTupleType):
+        return _holds_time(t.item_type, seen)
+    if isinstance(t, mi.TupleType):
+        return any(_holds_time(u, seen) for u in t.item_types)
+    if isinstance(t, mi.DictType):
+        return _holds_time(t.value_type, seen)
+    if isinstance(t, mi.StructType):
+        return any(_holds_time(f.type, seen) for f in t.fields)
+    return False
+
+
+def check_years(value: object, path: str = "") -> None:
+    """Refuse a date or time outside FIRST_YEAR-LAST_YEAR anywhere in a decoded value,
+    naming its field."""
+    if isinstance(value, date):  # a datetime is a date too
+        if not FIRST_YEAR <= value.year <= LAST_YEAR:
+            raise InvalidRequest(
+                f"{path or 'value'}: out of range (years {FIRST_YEAR}-{LAST_YEAR})"
+            )
+    elif isinstance(value, msgspec.Struct):
+        for attr, name in _time_fields(type(value)):
+            check_years(getattr(value, attr), f"{path}.{name}" if path else name)
+    elif isinstance(value, list | tuple | set | frozenset):
+        for i, item in enumerate(value):
+            check_years(item, f"{path}[{i}]")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_years(item, f"{path}.{key}" if path else str(key))
+
+
+def path_bigint(request: web.Request, name: str, what: str) -> int:
+    """A bigint id from the path: one no row can have (not 1 to 2^63-1 in ASCII digits) is
+    a 404, as an id that is not there."""
+    raw = request.match_info[name]
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 19 and 1 <= int(raw) < 2**63):
+        raise NotFound(f"no {what} {raw[:32]}")
+    return int(raw)
+
+
+# JSON nested deeper than this is refused before it is decoded: no body of the API nests
+# more than a few levels, and a decoder's recursion must not be the client's to choose.
+MAX_JSON_DEPTH = 32
+# Dates and times are taken within these years only (as the built-in calendar): outside
+# them, arithmetic on a time may overflow, and PostgreSQL and Python disagree on the range.
+FIRST_YEAR, LAST_YEAR = 1970, 2199
+
+_JSON_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+_BOM = b"\xef\xbb\xbf"
+
+
+def _too_deep(data: bytes) -> bool:
+    """Whether JSON text nests arrays and objects deeper than MAX_JSON_DEPTH (brackets
+    inside strings do not count)."""
+    if data.count(b"[") + data.count(b"{") <= MAX_JSON_DEPTH:
+        return False  # the common case: too few brackets to nest that deep
+    depth = 0
+    for token in _JSON_TOKENS.finditer(data):
+        char = token.group()
+        if char in (b"[", b"{"):
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return True
+        elif char in (b"]", b"}"):
+            depth -= 1
+    return False
+
+
+def _not_utf8(data: bytes) -> InvalidRequest:
+    """The error for a body that is not UTF-8, naming the field whose text holds the bytes
+    when the rest of the body is JSON."""
+    try:
+        data.decode("utf-8")
+        offset = 0
+    except UnicodeDecodeError as e:
+        offset = e.start
+    where = "body"
+    if b"\xef\xbf\xbd" not in data:  # no U+FFFD of its own: the replaced bytes are found
+        try:
+            value = msgspec.json.decode(data.decode("utf-8", errors="replace"))
+            where = _text_path(value, "", lambda text: "\ufffd" in text) or "body"
+        except msgspec.DecodeError:
+            pass
+    return InvalidRequest(f"{where}: not UTF-8 (byte 0x{data[offset]:02x} at offset {offset})")
+
+
+def _check_json_text(data: bytes) -> None:
     if not data.strip():
         raise InvalidRequest("request body is empty; a JSON object is expected")
-    if b"\\u0000" in data:
-        # PostgreSQL cannot store a NUL in text: refuse it here for every route.
+    if data.startswith(_BOM):
+        raise InvalidRequest("body: starts with a byte order mark (BOM); send JSON without one")
+    if not data.isascii():
         try:
-            where = _nul_path(msgspec.json.decode(data), "") or "body"
-        except msgspec.DecodeError as e:
-            raise InvalidRequest(f"malformed JSON: {e}") from e
-        raise InvalidRequest(f"{where}: must not contain NUL characters")
+            data.decode("utf-8")  # also where the decoder would skip it (a field not taken)
+        except UnicodeDecodeError:
+            raise _not_utf8(data) from None
+    if _too_deep(data):
+        raise InvalidRequest(f"body: JSON nested deeper than {MAX_JSON_DEPTH} levels")
+
+
+def decode(data: bytes, kind: type[T]) -> T:
+    """A JSON body as `kind`, or InvalidRequest naming what is wrong: bytes that are not
+    UTF-8, a BOM, nesting deeper than MAX_JSON_DEPTH, a NUL character, a date or time
+    outside FIRST_YEAR-LAST_YEAR, or a value `kind` does not take. Of a key given twice
+    the last value counts."""
+    _check_json_text(data)
     try:
-        return msgspec.json.decode(data, type=kind)
+        if b"\\u0000" in data:
+            # PostgreSQL cannot store a NUL in text: refuse it here for every route.
+            where = _text_path(msgspec.json.decode(data), "", lambda text: "\x00" in text)
+            raise InvalidRequest(f"{where or 'body'}: must not contain NUL characters")
+        value = msgspec.json.decode(data, type=kind)
     except msgspec.ValidationError as e:
         raise InvalidRequest(_field_message(e)) from e
     except msgspec.DecodeError as e:
         raise InvalidRequest(f"malformed JSON: {e}") from e
+    check_years(value)
+    return value
 
 
 async def read_json(request: web.Request, kind: type[T]) -> T:
@@ -231,10 +355,19 @@ _TIME_PARAMS = frozenset({"from", "to", "at"})
 
 def convert_query(request: web.Request, kind: type[T]) -> T:
     query = {k: v.replace(" ", "+") if k in _TIME_PARAMS else v for k, v in request.query.items()}
+    for name, text in query.items():
+        if "\x00" in name or "\x00" in text:
+            # PostgreSQL cannot store or compare a NUL in text.
+            raise InvalidRequest(f"query {name!r}: must not contain NUL characters")
     try:
-        return msgspec.convert(query, kind, strict=False)
+        value = msgspec.convert(query, kind, strict=False)
     except msgspec.ValidationError as e:
         raise InvalidRequest("query " + _field_message(e)) from e
+    try:
+        check_years(value)
+    except InvalidRequest as e:
+        raise InvalidRequest("query " + e.message) from e
+    return value
 
 
 _encoder = msgspec.json.Encoder()

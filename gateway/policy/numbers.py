@@ -86,16 +86,17 @@ def _kind(number: PhoneNumber) -> Literal["mobile", "fixed"] | None:
     return None
 
 
-def _cn_mobile_pattern() -> re.Pattern[str]:
+def _cn_pattern(kind: Literal["mobile", "fixed_line"]) -> re.Pattern[str]:
     metadata = phonenumbers.PhoneMetadata.metadata_for_region("CN")
-    mobile = None if metadata is None else metadata.mobile
-    pattern = None if mobile is None else mobile.national_number_pattern
+    desc = None if metadata is None else getattr(metadata, kind)
+    pattern = None if desc is None else desc.national_number_pattern
     if not isinstance(pattern, str):
-        raise RuntimeError("phonenumbers carries no mobile pattern for CN")
+        raise RuntimeError(f"phonenumbers carries no {kind} pattern for CN")
     return re.compile(pattern)
 
 
-CN_MOBILE: Final = _cn_mobile_pattern()
+CN_MOBILE: Final = _cn_pattern("mobile")
+CN_FIXED: Final = _cn_pattern("fixed_line")
 
 
 def _plain_mobile(raw: str) -> int | None:
@@ -193,11 +194,47 @@ def explain_invalid_both(raw: str) -> tuple[str, str]:
         return "callee is a short service code", "被叫号码是短号码（服务号码）"
     if _kind(number) is not None:
         return "callee is a valid number", "被叫号码有效"
+    unassigned = _unassigned_prefix(str(number.national_number))
+    if unassigned is not None:
+        return unassigned
     return (
         "callee is not a valid number: a mobile needs 11 digits after +86, 0086 or 0 "
         "and a landline its area code",
         "被叫号码无效：手机号码在 +86、0086 或 0 之后应为 11 位，固定电话须带区号",
     )
+
+
+def _unassigned_prefix(national: str) -> tuple[str, str] | None:
+    """For a national number of a mobile's length (11 digits from 1) or a landline's
+    written with its 0 in 11 digits, the prefix no number of that kind begins with:
+    a mobile prefix (号段) of 3 or 4 digits, an area code of 2 or 3 after the 0. None
+    when the prefix is assigned (the number is wrong further on)."""
+    if len(national) == 11 and national.startswith("1"):
+        prefix = _first_unassigned(national, CN_MOBILE, range(3, 5))
+        if prefix is not None:
+            return (
+                f"callee is not a valid number: {prefix} is not an assigned mobile prefix",
+                f"被叫号码无效：{prefix} 不是已分配的手机号段",
+            )
+    elif len(national) == 10 and not national.startswith("1"):
+        prefix = _first_unassigned(national, CN_FIXED, range(2, 4))
+        if prefix is not None:
+            return (
+                f"callee is not a valid number: 0{prefix} is not an assigned area code",
+                f"被叫号码无效：0{prefix} 不是已分配的区号",
+            )
+    return None
+
+
+def _first_unassigned(national: str, pattern: re.Pattern[str], lengths: range) -> str | None:
+    """The shortest prefix of `national`, of a length in `lengths`, that no number of its
+    length matching `pattern` starts with (tried with each digit repeated to the end: the
+    patterns constrain the digits after a prefix by ranges, not by their mix)."""
+    for length in lengths:
+        prefix, rest = national[:length], len(national) - length
+        if not any(pattern.fullmatch(prefix + digit * rest) for digit in "0123456789"):
+            return prefix
+    return None
 
 
 def normalize_number(raw: str) -> str | None:

@@ -17,7 +17,7 @@ from gateway.policy import (
     normalize_number,
     parse_callee,
 )
-from gateway.policy.numbers import explain_invalid
+from gateway.policy.numbers import explain_invalid, explain_invalid_both
 from gateway.policy.provinces import MAINLAND_PROVINCES
 
 
@@ -179,6 +179,40 @@ def test_invalid_numbers_are_explained_without_repeating_them(raw, words):
     assert words in explanation
     digits = "".join(ch for ch in raw if ch.isdigit())
     assert digits[-4:] not in explanation
+
+
+@pytest.mark.parametrize(
+    ("raw", "english", "chinese"),
+    [
+        ("12012345678", "120 is not an assigned mobile prefix", "120 不是已分配的手机号段"),
+        ("+86 100 1234 5678", "100 is not an assigned mobile prefix", "100 不是已分配的手机号段"),
+        ("0086 14012345678", "140 is not an assigned mobile prefix", "140 不是已分配的手机号段"),
+        ("17491234567", "1749 is not an assigned mobile prefix", "1749 不是已分配的手机号段"),
+        ("09612345678", "096 is not an assigned area code", "096 不是已分配的区号"),
+        ("06612345678", "0661 is not an assigned area code", "0661 不是已分配的区号"),
+    ],
+)
+def test_an_eleven_digit_number_with_an_unassigned_prefix_names_it(raw, english, chinese):
+    assert explain_invalid_both(raw) == (
+        f"callee is not a valid number: {english}",
+        f"被叫号码无效：{chinese}",
+    )
+
+
+def _named_prefix(explanation: str) -> str | None:
+    words = explanation.split(": ", 1)[-1].split(" ")
+    return words[0] if "assigned" in explanation else None
+
+
+@given(
+    st.from_regex(r"1[0-9]{10}|0[2-9][0-9]{9}", fullmatch=True),
+    st.from_regex(r"[0-9]{8}", fullmatch=True),
+)
+def test_no_valid_number_starts_with_a_prefix_named_unassigned(digits, other):
+    named = _named_prefix(explain_invalid(digits))
+    assume(named is not None)
+    assert named is not None and digits.startswith(named)
+    assert parse_callee(named + other[: 11 - len(named)]) is None
 
 
 # --- every accepted written form of a valid number gives the same E.164 -----------------
