@@ -56,6 +56,7 @@ def call_id_of(request: web.Request) -> uuid.UUID:
     body=CallEvent,
     response=EventAnswer,
     status=201,
+    also=((200, "the same event reported again: the first answer, marked duplicate"),),
     summary="Report what happened on a call (dialed, answered, ended, opt_out, complaint, "
     "visit_completed); 409 call_denied for a call the gateway denied (recorded as a "
     "violation); a complaint opens a dispute",

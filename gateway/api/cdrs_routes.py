@@ -137,6 +137,7 @@ class ReportQuery(msgspec.Struct, forbid_unknown_fields=True):
     "/v1/reports/daily",
     roles=("supervisor", "auditor"),
     query=("date",),
+    query_type=ReportQuery,
     summary="A day's report per campaign and agent, JSON or CSV by Accept "
     "(a day not yet reported by the nightly job is computed now, marked provisional)",
     errors=(NotFound,),

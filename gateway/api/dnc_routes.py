@@ -146,6 +146,7 @@ async def export_dnc(request: web.Request) -> web.StreamResponse:
     roles=("supervisor",),
     response=ImportAnswer,
     query=("scope", "source"),
+    query_type=ImportQuery,
     body_content_types=("text/csv",),
     summary="Stream a CSV of number[,reason[,expires_at]] onto the list; every bad line is "
     "reported with its line number, every good one kept",
@@ -205,7 +206,18 @@ async def get_dnc(request: web.Request) -> web.StreamResponse:
     "/v1/dnc/{number}",
     roles=("supervisor",),
     body=DncPut,
+    # Consent evidence only comes with "replace": true.
+    body_rules=(
+        {
+            "if": {
+                "properties": {"consent_evidence": {"type": "string"}},
+                "required": ["consent_evidence"],
+            },
+            "then": {"properties": {"replace": {"const": True}}, "required": ["replace"]},
+        },
+    ),
     response=DncEntry,
+    also=((201, "the number was not listed: a new entry"),),
     summary="List a number (merged with its active entry: the wider scope, the later "
     'expiry), or with "replace": true set it exactly; 201 new, 200 updated',
     errors=(RefusalProtected,),

@@ -76,6 +76,7 @@ class SaleOut(msgspec.Struct, kw_only=True):
     body=SaleIn,
     response=SaleOut,
     status=201,
+    also=((200, "the same policy linked again with the same terms"),),
     summary="Link a policy sold on this call (one per policy_no; 201 linked, 200 when the "
     "same policy is linked again with the same terms); the call's retention follows the "
     "longest-lived of its policies. A term or termination other than the linked policy's "
@@ -125,6 +126,7 @@ def _policy_no(request: web.Request) -> str:
     "/v1/policies/{policy_no}",
     roles=("supervisor",),
     body=PolicyPatch,
+    body_rules=({"anyOf": [{"required": ["term_months"]}, {"required": ["terminated_at"]}]},),
     summary="Change a linked policy's term or termination (with a reason, audited); "
     "terminated_at once the contract has ended. The answer shows every linked call's "
     "retention date as it now is",
@@ -190,6 +192,7 @@ class VisitQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     roles=("supervisor", "auditor"),
     response=Page,
     query=("status", "cursor", "limit"),
+    query_type=VisitQuery,
     summary="Return visits (回访) of policies over a year, newest first: due, done or overdue",
 )
 async def return_visits(request: web.Request) -> web.StreamResponse:

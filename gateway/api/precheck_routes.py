@@ -9,13 +9,16 @@ from datetime import datetime
 import asyncpg
 from aiohttp import web
 
-from gateway.api.routing import Routes, json_response, principal, read_json
+from gateway.api.routing import Routes, json_response, principal, read_json, required_when
 from gateway.appkeys import CHECKER, POLICIES, SETTINGS, SIMULATIONS
 from gateway.core.errors import InvalidRequest, RequestIdConflict, Unavailable
-from gateway.policy import CheckRequest, missing_fields
+from gateway.policy import REQUIRED_BY_PURPOSE, CheckRequest, missing_fields
 from gateway.store.answers import PrecheckAnswer
 
 routes = Routes()
+PURPOSE_RULES = tuple(
+    required_when("purpose", purpose, names) for purpose, names in REQUIRED_BY_PURPOSE.items()
+)
 
 
 class SimulateRequest(CheckRequest, frozen=True, kw_only=True):
@@ -48,6 +51,7 @@ async def _policy_sellers(request: web.Request, req: CheckRequest) -> frozenset[
     roles=("dialer",),
     body=CheckRequest,
     response=PrecheckAnswer,
+    body_rules=PURPOSE_RULES,
     summary="Judge one call before it is dialed; the decision is durable before the answer",
     errors=(RequestIdConflict,),
 )
@@ -70,6 +74,7 @@ async def precheck(request: web.Request) -> web.StreamResponse:
     roles=("supervisor", "auditor"),
     body=SimulateRequest,
     response=PrecheckAnswer,
+    body_rules=PURPOSE_RULES,
     summary="Judge a call at a given moment without counting or recording it (audited)",
 )
 async def simulate(request: web.Request) -> web.StreamResponse:

@@ -114,6 +114,8 @@ async def list_lists(request: web.Request) -> web.StreamResponse:
     body=ListIn,
     response=ListOut,
     query=("provenance",),
+    query_type=ProvenanceQuery,
+    also=((201, "a new list"),),
     body_content_types=("application/json", "text/csv"),
     summary="Replace an approved call list (JSON, or text/csv with ?provenance=); "
     "201 new, 200 replaced; invalid numbers are reported and left out",
@@ -265,6 +267,7 @@ async def list_years(request: web.Request) -> web.StreamResponse:
     roles=(),
     body=YearIn,
     response=YearOut,
+    also=((201, "the year's first declaration"),),
     summary="Declare a year's holiday schedule entered in full (admin), or withdraw "
     "that; 201 first declaration, 200 changed. A year outside the built-in calendar "
     "with no holiday entry cannot be declared complete (409)",
@@ -286,6 +289,7 @@ async def put_year(request: web.Request) -> web.StreamResponse:
     roles=READERS,
     response=Items,
     query=("year",),
+    query_type=YearQuery,
     summary="Operator calendar entries (they win over the built-in calendar)",
 )
 async def list_holidays(request: web.Request) -> web.StreamResponse:
@@ -298,6 +302,7 @@ async def list_holidays(request: web.Request) -> web.StreamResponse:
     "/v1/holidays/{day}",
     roles=EDITORS,
     body=HolidayIn,
+    also=((201, "a day not entered before"),),
     summary="Set a day's type; 201 new, 200 replaced; 409 invalid_state when it would "
     "leave a year declared complete with no holiday",
     errors=(Conflict, InvalidState),

@@ -12,7 +12,7 @@ from aiohttp import web
 from msgspec import UNSET, Meta, UnsetType
 
 from gateway.api.changes import check_text, check_when, set_fields
-from gateway.api.routing import Routes, json_response, principal, read_json
+from gateway.api.routing import Routes, json_response, principal, read_json, required_when
 from gateway.appkeys import REGISTRY_SERVICE
 from gateway.core.errors import Conflict, InvalidRequest, InvalidState, NotFound
 from gateway.policy import (
@@ -271,6 +271,7 @@ async def list_scripts(request: web.Request) -> web.StreamResponse:
     "/v1/scripts",
     roles=EDITORS,
     body=ScriptIn,
+    body_rules=(required_when("status", "filed", ("filing_ref",)),),
     status=201,
     summary="Add a script version (draft, or approved/filed when importing)",
     errors=(Conflict,),

@@ -72,6 +72,7 @@ def _times(since: datetime | None, until: datetime | None) -> None:
         "cursor",
         "limit",
     ),
+    query_type=CallQuery,
     summary="Calls newest first, filtered, cursor-paged (numbers masked for auditors)",
 )
 async def calls_view(request: web.Request) -> web.StreamResponse:
@@ -125,6 +126,7 @@ class ExportQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     "/v1/export/calls",
     roles=READERS,
     query=("from", "to"),
+    query_type=ExportQuery,
     response_content_type="text/csv",
     summary="Calls between two times as CSV, oldest first, streamed (audited; numbers masked "
     "for auditors)",
@@ -176,6 +178,7 @@ class AuditQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     roles=READERS,
     response=Page,
     query=("entity", "entity_id", "from", "to", "cursor", "limit"),
+    query_type=AuditQuery,
     summary="The audit log, newest first; each entry carries its hash and the one before it "
     "(numbers masked for auditors)",
 )
@@ -209,6 +212,7 @@ class ExceptionPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     roles=("supervisor",),
     response=Page,
     query=("state", "kind", "cursor", "limit"),
+    query_type=ExceptionQuery,
     summary="Compliance exceptions found at call time and by the jobs, newest first",
 )
 async def exceptions_view(request: web.Request) -> web.StreamResponse:

@@ -54,6 +54,12 @@ class RouteSpec:
     response: Any = None
     status: int = 200
     query: tuple[str, ...] = ()
+    # The Struct the query converts to (`convert_query`): the document types each parameter
+    # from it.
+    query_type: Any = None
+    # Rules on the body beyond its Struct's fields (a field a purpose requires), as JSON
+    # Schema: the document states them.
+    body_rules: tuple[dict[str, Any], ...] = ()
     body_content_types: tuple[str, ...] = ("application/json",)
     response_content_type: str = "application/json"
     public: bool = False
@@ -92,6 +98,8 @@ class Routes:
         response: Any = None,
         status: int = 200,
         query: tuple[str, ...] = (),
+        query_type: Any = None,
+        body_rules: tuple[dict[str, Any], ...] = (),
         body_content_types: tuple[str, ...] = ("application/json",),
         response_content_type: str = "application/json",
         public: bool = False,
@@ -110,6 +118,8 @@ class Routes:
                     response=response,
                     status=status,
                     query=query,
+                    query_type=query_type,
+                    body_rules=body_rules,
                     body_content_types=body_content_types,
                     response_content_type=response_content_type,
                     public=public,
@@ -120,6 +130,17 @@ class Routes:
             return handler
 
         return register
+
+
+def required_when(field: str, value: str, names: tuple[str, ...]) -> dict[str, Any]:
+    """A body rule: when `field` is `value`, each of `names` is required and not null."""
+    return {
+        "if": {"properties": {field: {"const": value}}, "required": [field]},
+        "then": {
+            "required": list(names),
+            "properties": {name: {"not": {"type": "null"}} for name in names},
+        },
+    }
 
 
 def principal(request: web.Request) -> Principal:

@@ -13,7 +13,14 @@ from aiohttp import web
 from msgspec import Meta
 
 from gateway.api.csvlines import body_lines
-from gateway.api.routing import Routes, convert_query, json_response, principal, read_json
+from gateway.api.routing import (
+    Routes,
+    convert_query,
+    json_response,
+    principal,
+    read_json,
+    required_when,
+)
 from gateway.appkeys import SCRUB_JOBS, SCRUBBER, SETTINGS
 from gateway.core.errors import InvalidRequest, NotFound, UnsupportedMediaType
 from gateway.policy import Purpose, ScrubResult
@@ -67,6 +74,7 @@ def _need_campaign(purpose: str, campaign_id: str | None) -> None:
     roles=ROLES,
     body=ScrubRequest,
     response=ScrubAnswer,
+    body_rules=(required_when("purpose", "marketing", ("campaign_id",)),),
     summary="Which of up to 10,000 numbers may be called for a campaign and purpose "
     "(number, staff, DNC and list rules; no attempt is counted)",
 )
@@ -91,6 +99,7 @@ def _job_id(request: web.Request) -> uuid.UUID:
     response=ScrubJobCreated,
     status=202,
     query=("campaign_id", "purpose"),
+    query_type=ScrubJobQuery,
     body_content_types=("text/csv",),
     summary="Scrub a large CSV list (one number per line, optional header) in the background",
 )

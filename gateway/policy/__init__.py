@@ -53,7 +53,7 @@ from gateway.policy.numbers import (
 from gateway.policy.numberset import NumberSet
 from gateway.policy.provinces import PROVINCES, canonical_province
 from gateway.policy.registry import Agent, CallerId, Campaign, Script, Snapshot
-from gateway.policy.request import CheckRequest, missing_fields
+from gateway.policy.request import REQUIRED_BY_PURPOSE, CheckRequest, missing_fields
 from gateway.policy.retention import (
     REFUSAL_MIN_DAYS,
     PolicyTerms,
@@ -90,6 +90,7 @@ __all__ = [
     "REASONS",
     "REASON_CODES",
     "REFUSAL_MIN_DAYS",
+    "REQUIRED_BY_PURPOSE",
     "Agent",
     "AgentKind",
     "CallContext",
