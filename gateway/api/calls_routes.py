@@ -17,6 +17,7 @@ from gateway.appkeys import CALL_EVENTS, CALLS, CLOCK, RECORDINGS
 from gateway.core.errors import (
     CallDenied,
     Conflict,
+    InvalidRecording,
     InvalidState,
     NotFound,
     PreconditionFailed,
@@ -96,6 +97,7 @@ async def post_event(request: web.Request) -> web.StreamResponse:
 class RecordingStored(msgspec.Struct):
     sha256: str
     size: int
+    duration_s: float
     stored: list[str]
 
 
@@ -106,10 +108,12 @@ class RecordingStored(msgspec.Struct):
     response=RecordingStored,
     status=201,
     body_content_types=("audio/wav", "audio/mpeg", "audio/ogg"),
-    summary="Upload the call's recording (streamed; stored and synced twice before 201)",
+    summary="Upload the call's recording (streamed; stored and synced twice before 201); "
+    "422 invalid_recording for a body that is not audio of its content type, with a length",
     errors=(
         NotFound,
         Conflict,
+        InvalidRecording,
     ),
 )
 async def put_recording(request: web.Request) -> web.StreamResponse:
@@ -127,7 +131,8 @@ async def put_recording(request: web.Request) -> web.StreamResponse:
         call_id, content_type, upload_chunks(request, CHUNK), principal(request).name
     )
     return json_response(
-        RecordingStored(stored.sha256, stored.size, ["primary", "backup"]), status=201
+        RecordingStored(stored.sha256, stored.size, stored.duration_s, ["primary", "backup"]),
+        status=201,
     )
 
 

@@ -12,6 +12,7 @@ from gateway.core.errors import (
     CallDenied,
     Conflict,
     Forbidden,
+    InvalidRecording,
     InvalidRequest,
     InvalidState,
     NotFound,
@@ -55,6 +56,7 @@ ERRORS: dict[type[Exception], tuple[int, str]] = {
     TooLarge: (413, "too_large"),
     UnsupportedMediaType: (415, "unsupported_media_type"),
     RangeNotSatisfiable: (416, "range_not_satisfiable"),
+    InvalidRecording: (422, "invalid_recording"),
     Unavailable: (503, "unavailable"),
     # Anything else is a fault of the gateway's: never declared, always logged.
     Exception: (500, "internal"),
@@ -98,6 +100,7 @@ ERROR_ZH: dict[str, str] = {
     "too_large": "请求过大",
     "unsupported_media_type": "不支持的内容类型",
     "range_not_satisfiable": "请求的范围无法满足",
+    "invalid_recording": "录音文件无效：不是所声明格式的音频，或为空、被截断、时长为零",
     "unavailable": "服务暂时不可用，请稍后重试",
     "internal": "网关内部错误",
     OTHER_HTTP_ERROR: "请求错误",

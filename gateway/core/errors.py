@@ -79,6 +79,11 @@ class TooLarge(DomainError):
     pass
 
 
+class InvalidRecording(DomainError):
+    """An uploaded recording that is not audio of the container its content type names:
+    empty, cut off, another kind of file, or without a single sample."""
+
+
 class UnsupportedMediaType(DomainError):
     pass
 

@@ -2,7 +2,9 @@
 denied, a dial after the allow expired, or a dial on an allow whose callee was listed
 since the check, is a violation recorded for review; a customer's opt-out lists the
 number at once, whatever the call's verdict; a complaint opens a dispute on the call;
-`visit_completed` on an answered return visit marks its policy's visit done."""
+`visit_completed` on an answered return visit marks its policy's visit done. A recording
+more than `RECORDING_SHORTFALL_S` shorter than the talk time (answered to ended) opens
+`recording_incomplete`, whichever of the recording and the events came last."""
 
 from __future__ import annotations
 
@@ -21,6 +23,10 @@ from gateway.policy import DNC_BLOCKING_SCOPES
 from gateway.services.disputes import open_dispute
 from gateway.services.dnc_list import DncList
 from gateway.services.return_visits import complete_visit
+
+# How much shorter than the talk time a recording may be (ringing, clocks) before it is
+# taken to have lost part of the call.
+RECORDING_SHORTFALL_S = 5
 
 EventType = Literal["dialed", "answered", "ended", "opt_out", "complaint", "visit_completed"]
 
@@ -67,6 +73,39 @@ async def record_exception(
         detail,
     )
     return str(status).endswith(" 1")
+
+
+async def check_recording_length(conn: Db, call_id: uuid.UUID, reported_by: str) -> bool:
+    """Open `recording_incomplete` when the call's stored recording is more than
+    `RECORDING_SHORTFALL_S` shorter than its talk time, from its first `answered` event to
+    its last `ended` one. Nothing to judge until the recording (with its length) and both
+    events are in. Returns whether an exception was opened."""
+    row = await conn.fetchrow(
+        "SELECT r.duration_s, e.answered_at, e.ended_at, "
+        "extract(epoch FROM e.ended_at - e.answered_at)::float8 AS talk_s "
+        "FROM recordings r CROSS JOIN LATERAL ("
+        "  SELECT min(at) FILTER (WHERE type = 'answered') AS answered_at, "
+        "         max(at) FILTER (WHERE type = 'ended') AS ended_at "
+        "  FROM call_events WHERE call_id = r.call_id) e "
+        "WHERE r.call_id = $1 AND r.state = 'stored' AND r.duration_s IS NOT NULL",
+        call_id,
+    )
+    if row is None or row["talk_s"] is None:
+        return False
+    if row["talk_s"] - row["duration_s"] <= RECORDING_SHORTFALL_S:
+        return False
+    return await record_exception(
+        conn,
+        "recording_incomplete",
+        call_id,
+        {
+            "recording_s": row["duration_s"],
+            "talk_s": row["talk_s"],
+            "answered_at": row["answered_at"].isoformat(),
+            "ended_at": row["ended_at"].isoformat(),
+            "reported_by": reported_by,
+        },
+    )
 
 
 async def _listed_since_check(conn: Db, call: asyncpg.Record) -> asyncpg.Record | None:
@@ -130,6 +169,8 @@ class CallEvents:
                 await open_dispute(
                     conn, call_id, "complaint", f"call event {event_id}", token_name, at, event_id
                 )
+            if event.type in ("answered", "ended") and not duplicate:
+                await check_recording_length(conn, call_id, token_name)
             violation = None
             if call["decision"] == "deny":
                 violation = "call_after_deny"

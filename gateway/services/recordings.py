@@ -1,6 +1,7 @@
 """Recording uploads and playback: the metadata row is written only after both copies
 are on disk and synced; an upload that fails leaves neither files nor a row claiming
-them."""
+them. An upload must be audio of its content type's container, with a length: one that is
+not fails (`InvalidRecording`), so the call can still get its real recording."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ import stat
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import asyncpg
 
 from gateway.core.errors import Conflict
-from gateway.services.call_events import UnknownCall, record_exception
+from gateway.services.audio import checked_head, measure
+from gateway.services.call_events import UnknownCall, check_recording_length, record_exception
 from gateway.store import audit
 from gateway.store.recording_storage import FilesystemStore, StoredRecording
 
@@ -64,7 +67,12 @@ class Recordings:
                 raise RecordingExists(f"call {call_id} already has a recording")
         try:
             stored = await self.store.store(
-                call_id, call["created_at"], content_type, body, self.limit
+                call_id,
+                call["created_at"],
+                content_type,
+                checked_head(content_type, body),
+                self.limit,
+                partial(measure, content_type),
             )
         except BaseException:
             await self._pool.execute(
@@ -74,12 +82,14 @@ class Recordings:
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 "UPDATE recordings SET state = 'stored', key = $2, sha256 = $3, size = $4, "
-                "stored_at = now() WHERE call_id = $1",
+                "duration_s = $5, stored_at = now() WHERE call_id = $1",
                 call_id,
                 stored.key,
                 stored.sha256,
                 stored.size,
+                stored.duration_s,
             )
+            await check_recording_length(conn, call_id, token)
             if call["decision"] == "deny":
                 await record_exception(
                     conn,
@@ -124,7 +134,7 @@ class Recordings:
 
     async def metadata(self, call_id: uuid.UUID) -> dict[str, object] | None:
         row = await self._pool.fetchrow(
-            "SELECT sha256, size, content_type, stored_at FROM recordings "
+            "SELECT sha256, size, content_type, duration_s, stored_at FROM recordings "
             "WHERE call_id = $1 AND state = 'stored'",
             call_id,
         )

@@ -130,7 +130,7 @@ async def call_detail(
             call_id,
         )
         recording = await conn.fetchrow(
-            "SELECT sha256, size, content_type, stored_at FROM recordings "
+            "SELECT sha256, size, content_type, duration_s, stored_at FROM recordings "
             "WHERE call_id = $1 AND state = 'stored'",
             call_id,
         )

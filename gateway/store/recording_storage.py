@@ -2,9 +2,10 @@
 by date (YYYY/MM/DD/<call id>.<ext>) under a primary and a backup directory.
 
 Writing is staged: the body streams into a hidden partial file beside its final place
-while its SHA-256 is computed; the backup copy is written from it; both are fsynced and
-only then renamed into place. A failure at any step removes the partial files, so no
-file exists that a record does not describe, and no record describes a missing file."""
+while its SHA-256 is computed; the caller's `measure` reads that file (and may refuse it);
+the backup copy is written from it; both are fsynced and only then renamed into place. A
+failure at any step removes the partial files, so no file exists that a record does not
+describe, and no record describes a missing file."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import asyncio
 import hashlib
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -39,6 +40,7 @@ class StoredRecording:
     key: str  # relative path, the same in both locations
     sha256: str
     size: int
+    duration_s: float  # what `measure` found
 
 
 class RecordingStore(Protocol):
@@ -49,6 +51,7 @@ class RecordingStore(Protocol):
         content_type: str,
         body: AsyncIterator[bytes],
         limit: int,
+        measure: Callable[[Path], float],
     ) -> StoredRecording: ...
 
     def path(self, key: str, copy: str = "primary") -> Path: ...
@@ -81,7 +84,11 @@ class FilesystemStore:
         content_type: str,
         body: AsyncIterator[bytes],
         limit: int,
+        measure: Callable[[Path], float],
     ) -> StoredRecording:
+        """Store the body twice. `measure` runs (in a thread) on the whole body written to
+        disk before anything is copied or put in place: what it raises aborts the store,
+        what it returns is the recording's duration."""
         key = self.key_for(call_id, day, content_type)
         final = {copy: self.path(key, copy) for copy in self.roots}
         partial = {
@@ -100,6 +107,7 @@ class FilesystemStore:
                     digest.update(chunk)
                     await asyncio.to_thread(out.write, chunk)
                 await asyncio.to_thread(_flush_and_sync, out)
+            duration_s = await asyncio.to_thread(measure, partial["primary"])
             await asyncio.to_thread(_copy_synced, partial["primary"], partial["backup"])
             for copy in self.roots:
                 await asyncio.to_thread(os.replace, partial[copy], final[copy])
@@ -108,7 +116,7 @@ class FilesystemStore:
             for p in partial.values():
                 p.unlink(missing_ok=True)
             raise
-        return StoredRecording(key, digest.hexdigest(), size)
+        return StoredRecording(key, digest.hexdigest(), size, duration_s)
 
     async def delete(self, key: str) -> None:
         for copy in self.roots:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from gateway.core.ids import uuid7
+from tests.support.audio import wav
 from tests.support.headers import bearer
 
 AT = datetime.fromisoformat
@@ -51,8 +51,8 @@ async def make_call(
     return call_id
 
 
-async def upload(client: Any, token: str, call_id: uuid.UUID, size: int = 4096) -> bytes:
-    audio = os.urandom(size)
+async def upload(client: Any, token: str, call_id: uuid.UUID, seconds: float = 0.25) -> bytes:
+    audio = wav(seconds)
     resp = await client.put(
         f"/v1/calls/{call_id}/recording",
         data=audio,

@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from tests.integration.tenant import OPEN_POLICY, Tenant, until
+from tests.support.audio import mp3, ogg, wav
 from tests.support.headers import bearer
 
 
@@ -45,12 +46,13 @@ def files_under(root: Path) -> list[Path]:
 
 async def test_upload_stores_two_identical_copies(tenant: Tenant, settings: Any) -> None:
     call = await allowed_call(tenant)
-    audio = os.urandom(300_000)
+    audio = wav(9)
     status, body = await upload(tenant, call, audio)
     assert status == 201, body
     assert body == {
         "sha256": hashlib.sha256(audio).hexdigest(),
         "size": len(audio),
+        "duration_s": 9.0,
         "stored": ["primary", "backup"],
     }
     primary = [p for p in files_under(Path(settings.recordings_dir)) if call in p.name]
@@ -73,6 +75,119 @@ async def test_upload_refusals(tenant: Tenant, settings: Any) -> None:
     assert status == 404
 
 
+@pytest.mark.parametrize(
+    ("ctype", "audio", "seconds"),
+    [("audio/wav", wav(4), 4.0), ("audio/mpeg", mp3(4), 3.996), ("audio/ogg", ogg(4), 4.0)],
+)
+async def test_each_container_is_stored_with_its_duration(
+    tenant: Tenant, ctype: str, audio: bytes, seconds: float
+) -> None:
+    call = await allowed_call(tenant)
+    status, body = await upload(tenant, call, audio, ctype)
+    assert status == 201, body
+    assert body["duration_s"] == seconds
+    detail = await tenant.ok("GET", f"/v1/calls/{call}", "auditor")
+    assert detail["recording"]["duration_s"] == seconds
+    assert detail["recording"]["content_type"] == ctype
+    assert detail["recording"]["size"] == len(audio)
+
+
+NOT_AUDIO = [
+    ("audio/wav", b"", "the body is empty"),
+    ("audio/wav", b"<html><body>502 Bad Gateway</body></html>", "another kind of file"),
+    ("audio/wav", wav(3)[:-1000], "cut off: its data chunk declares 48000 bytes"),
+    ("audio/wav", wav(0), "its length is zero"),
+    ("audio/mpeg", wav(2), "another kind of file"),
+    ("audio/mpeg", b"\xff\xfb" + bytes(3000), "not MP3 audio"),
+    ("audio/ogg", ogg(3)[:-31], "its last page does not end the stream"),
+    ("audio/ogg", mp3(2), "another kind of file"),
+]
+
+
+@pytest.mark.parametrize(("ctype", "data", "why"), NOT_AUDIO)
+async def test_what_is_not_audio_is_422_and_does_not_block_the_real_recording(
+    tenant: Tenant, settings: Any, db: Any, ctype: str, data: bytes, why: str
+) -> None:
+    call = await allowed_call(tenant)
+    status, body = await upload(tenant, call, data, ctype)
+    assert status == 422, body
+    assert body["error"]["code"] == "invalid_recording"
+    assert why in body["error"]["message"]
+    assert body["error"]["message_zh"].startswith("录音文件无效")
+    assert await db.fetchval("SELECT count(*) FROM recordings WHERE call_id = $1::uuid", call) == 0
+    stored = [
+        p
+        for root in (settings.recordings_dir, settings.backup_dir)
+        for p in files_under(Path(root))
+        if call in p.name
+    ]
+    assert stored == []
+    # Nothing was claimed: the call's real recording is taken (it was once a 409).
+    audio = wav(2)
+    status, body = await upload(tenant, call, audio)
+    assert status == 201, body
+    assert body["sha256"] == hashlib.sha256(audio).hexdigest()
+
+
+async def test_random_bytes_are_never_stored_as_a_recording(tenant: Tenant, db: Any) -> None:
+    call = await allowed_call(tenant)
+    for size in (1, 100, 5000, 70_000):
+        for ctype in ("audio/wav", "audio/mpeg", "audio/ogg"):
+            status, body = await upload(tenant, call, os.urandom(size), ctype)
+            assert status == 422, (size, ctype, body)
+            assert body["error"]["code"] == "invalid_recording"
+    assert await db.fetchval("SELECT count(*) FROM recordings WHERE call_id = $1::uuid", call) == 0
+
+
+async def post_event(tenant: Tenant, call: str, kind: str, at: str) -> None:
+    status, body = await tenant.call(
+        "POST", f"/v1/calls/{call}/events", "dialer", json={"type": kind, "at": at}
+    )
+    assert status == 201, body
+
+
+async def incomplete(tenant: Tenant, call: str) -> list[Any]:
+    page = await tenant.ok("GET", "/v1/exceptions?kind=recording_incomplete", "supervisor")
+    return [e for e in page["items"] if e["call_id"] == call]
+
+
+@pytest.mark.parametrize("upload_first", [False, True], ids=["events_first", "upload_first"])
+async def test_a_recording_short_of_the_talk_time_opens_recording_incomplete(
+    tenant: Tenant, upload_first: bool
+) -> None:
+    call = await allowed_call(tenant)
+    if upload_first:
+        assert (await upload(tenant, call, wav(10)))[0] == 201
+    await post_event(tenant, call, "answered", "2026-11-23T10:01:00+08:00")
+    assert await incomplete(tenant, call) == []
+    await post_event(tenant, call, "ended", "2026-11-23T10:02:00+08:00")
+    if not upload_first:
+        assert await incomplete(tenant, call) == []  # no recording yet: missing, not short
+        assert (await upload(tenant, call, wav(10)))[0] == 201
+    [found] = await incomplete(tenant, call)
+    assert found["state"] == "open"
+    assert found["detail"]["recording_s"] == 10.0
+    assert found["detail"]["talk_s"] == 60.0
+    assert found["detail"]["reported_by"] == "test-dialer"
+    detail = await tenant.ok("GET", f"/v1/calls/{call}", "supervisor")
+    assert "recording_incomplete" in [e["kind"] for e in detail["exceptions"]]
+
+
+@pytest.mark.parametrize(
+    ("talk_s", "recorded_s", "opened"),
+    [(15, 10, False), (16, 10, True), (10, 12, False), (600, 595, False), (600, 594.5, True)],
+)
+async def test_recording_incomplete_allows_five_seconds(
+    tenant: Tenant, talk_s: int, recorded_s: float, opened: bool
+) -> None:
+    call = await allowed_call(tenant)
+    await post_event(tenant, call, "answered", "2026-11-23T10:01:00+08:00")
+    assert (await upload(tenant, call, wav(recorded_s, rate=800)))[0] == 201
+    ended = f"2026-11-23T10:{1 + talk_s // 60:02d}:{talk_s % 60:02d}+08:00"
+    await post_event(tenant, call, "ended", ended)
+    assert bool(await incomplete(tenant, call)) is opened
+
+
 async def test_oversized_recording_is_413_and_leaves_nothing(
     make_client: Any, settings: Any, clock: Any, tokens: dict[str, str], tmp_path: Path
 ) -> None:
@@ -89,16 +204,18 @@ async def test_oversized_recording_is_413_and_leaves_nothing(
     await tenant.build()
     call = await allowed_call(tenant)
 
+    audio = wav(10)  # 160,044 bytes
+
     async def stream() -> AsyncIterator[bytes]:
-        for _ in range(20):
-            yield os.urandom(10_000)
+        for i in range(0, len(audio), 10_000):
+            yield audio[i : i + 10_000]
 
     status, body = await upload(tenant, call, stream())
     assert status == 413
     assert body["error"]["code"] == "too_large"
     assert [p for p in files_under(Path(settings.recordings_dir)) if call in p.name] == []
     # Nothing claims the call: a proper upload still works.
-    status, _ = await upload(tenant, call, os.urandom(1000))
+    status, _ = await upload(tenant, call, wav(1))
     assert status == 201
 
 
@@ -109,7 +226,7 @@ async def test_aborted_upload_leaves_no_record_and_no_file(
     sent = asyncio.Event()
 
     async def dies_midway() -> AsyncIterator[bytes]:
-        yield os.urandom(64_000)
+        yield wav(10)[:64_000]
         sent.set()
         await asyncio.sleep(0.3)
         raise ConnectionResetError("dialer crashed")
@@ -138,7 +255,7 @@ async def test_aborted_upload_leaves_no_record_and_no_file(
 
 async def test_range_requests_return_the_right_bytes(tenant: Tenant, db: Any) -> None:
     call = await allowed_call(tenant, 3)
-    audio = bytes(range(256)) * 1000
+    audio = mp3(60)  # 240,048 bytes
     assert (await upload(tenant, call, audio, "audio/mpeg"))[0] == 201
     headers = bearer(tenant.tokens["auditor"])
     resp = await tenant.client.get(f"/v1/calls/{call}/recording", headers=headers)
@@ -161,7 +278,7 @@ async def test_range_requests_return_the_right_bytes(tenant: Tenant, db: Any) ->
     )
     assert plays == 1  # the seeks belong to the playback that started at 0
     for bad, why in [
-        (f"bytes={len(audio)}-", "starts at or after the end of the recording (256000 bytes)"),
+        (f"bytes={len(audio)}-", f"starts at or after the end of the recording ({len(audio)} "),
         ("bytes=10-5", "Range 'bytes=10-5': "),
         ("bytes=0-1,5-6", "send one range"),
         ("pages=1-2", "send one range"),
@@ -185,7 +302,7 @@ async def test_range_requests_return_the_right_bytes(tenant: Tenant, db: Any) ->
 
 async def test_playback_preconditions_fail_with_the_error_envelope(tenant: Tenant, db: Any) -> None:
     call = await allowed_call(tenant, 5)
-    audio = os.urandom(3000)
+    audio = wav(0.2)
     assert (await upload(tenant, call, audio))[0] == 201
     headers = bearer(tenant.tokens["auditor"])
     url = f"/v1/calls/{call}/recording"
@@ -227,8 +344,8 @@ async def test_playback_preconditions_fail_with_the_error_envelope(tenant: Tenan
 
 async def test_playback_falls_back_to_the_backup_copy(tenant: Tenant, settings: Any) -> None:
     call = await allowed_call(tenant, 4)
-    audio = os.urandom(5000)
-    await upload(tenant, call, audio)
+    audio = wav(0.3)
+    assert (await upload(tenant, call, audio))[0] == 201
     for p in files_under(Path(settings.recordings_dir)):
         if call in p.name:
             p.unlink()

@@ -23,6 +23,7 @@ import pytest
 from gateway.core.settings import Settings
 from tests.conftest import Serve
 from tests.integration.tenant import OPEN_POLICY, Tenant
+from tests.support.audio import wav
 from tests.support.clock import Clock
 
 HEADER = 1.0
@@ -366,7 +367,7 @@ async def test_a_stalled_recording_upload_stores_nothing(
         reader, writer = await connect((host, port), sockets)
         writer.write(
             head("PUT", path, tokens["dialer"], Content_Type="audio/wav", Content_Length="100000")
-            + b"\x00" * 30_000
+            + wav(10)[:30_000]  # a WAV's start: the body stalls in the middle of its audio
         )
         stopped = now()
         data, closed = await until_closed(reader, UPLOAD_IDLE + SLACK)
@@ -376,8 +377,9 @@ async def test_a_stalled_recording_upload_stores_nothing(
         assert await db.fetchval("SELECT count(*) FROM recordings WHERE call_id = $1", call_id) == 0
         assert files_in(settings.recordings_dir, settings.backup_dir) == []
         # ... so the recording can be uploaded again at once.
+        audio = wav(1)
         status, stored = await tenant.call(
-            "PUT", path, "dialer", data=b"RIFF" * 1000, headers={"Content-Type": "audio/wav"}
+            "PUT", path, "dialer", data=audio, headers={"Content-Type": "audio/wav"}
         )
         assert status == 201, stored
-        assert stored["size"] == 4000
+        assert stored["size"] == len(audio)

@@ -253,6 +253,14 @@ async def _sales_became_policies(conn: asyncpg.Connection, seeded: Rows) -> None
         assert (call_id, sale["policy_no"]) in links
 
 
+async def _old_recordings_have_no_duration(conn: asyncpg.Connection, seeded: Rows) -> None:
+    """023: a recording stored before the gateway measured recordings keeps NULL; its other
+    columns are compared as they were."""
+    assert seeded["recordings"]
+    durations = await conn.fetch("SELECT duration_s FROM recordings")
+    assert [r["duration_s"] for r in durations] == [None] * len(seeded["recordings"])
+
+
 # One entry per migration after BASE, in order.
 UPGRADES: list[Upgrade] = [
     Upgrade(20, _refusals_know_when_they_were_made),
@@ -262,6 +270,7 @@ UPGRADES: list[Upgrade] = [
         rewrites=frozenset({("caller_ids", "published_at")}),
     ),
     Upgrade(22, _sales_became_policies, replaces=frozenset({"call_sales"})),
+    Upgrade(23, _old_recordings_have_no_duration),
 ]
 
 
