@@ -143,22 +143,37 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_dnc_import(settings: Settings, args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from gateway.api.csvlines import UnknownCharset, codec_for
+    from gateway.core.errors import InvalidRequest
     from gateway.dnc_cli import import_file, operator
 
     path = Path(args.file)
     if not path.is_file():
         print(f"error: {path} is not a file", file=sys.stderr)
         return 2
-    report = _run_value(
-        import_file(
-            settings,
-            path,
-            path.stat().st_size,
-            scope=args.scope,
-            actor=operator(),
-            show_progress=(not args.quiet and sys.stderr.isatty()) or args.progress,
+    try:
+        codec = codec_for(args.encoding)
+    except UnknownCharset:
+        print(
+            f"error: --encoding {args.encoding}: use utf-8, gbk, gb18030 or gb2312",
+            file=sys.stderr,
         )
-    )
+        return 2
+    try:
+        report = _run_value(
+            import_file(
+                settings,
+                path,
+                path.stat().st_size,
+                scope=args.scope,
+                actor=operator(),
+                show_progress=(not args.quiet and sys.stderr.isatty()) or args.progress,
+                codec=codec,
+            )
+        )
+    except InvalidRequest as e:
+        print(f"\nerror: {path}: {e}; lines before it may have been stored", file=sys.stderr)
+        return 1
     print(
         f"added {report.added}, already listed {report.already_listed}, "
         f"invalid {report.invalid_count} of {report.lines} lines"
@@ -260,6 +275,11 @@ def build_parser() -> argparse.ArgumentParser:
     dnc_import = command(dnc, "import", "add a CSV file of number[,reason[,expires_at]]")
     dnc_import.add_argument("file")
     dnc_import.add_argument("--scope", choices=["marketing", "all"], default="marketing")
+    dnc_import.add_argument(
+        "--encoding",
+        help="the file's encoding: utf-8, gbk, gb18030 or gb2312 (default: UTF-8, or GB18030 "
+        "for a file that is not UTF-8)",
+    )
     dnc_import.add_argument("--quiet", action="store_true", help="no progress bar")
     dnc_import.add_argument(
         "--progress", action="store_true", help="a progress bar even when not on a terminal"

@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from gateway.api.csvlines import body_lines
+from gateway.api.csvlines import CsvText, body_lines, csv_text
 from gateway.api.routing import Routes, convert_query, json_response, principal
 from gateway.appkeys import CDRS, SETTINGS
 from gateway.core.errors import InvalidRequest, NotFound, UnsupportedMediaType
@@ -83,13 +83,15 @@ async def post_cdrs(request: web.Request) -> web.StreamResponse:
     if ctype not in ("application/x-ndjson", "application/jsonl", "application/json", "text/csv"):
         raise UnsupportedMediaType(f"content type {ctype}: send application/x-ndjson or text/csv")
     as_csv = ctype == "text/csv"
+    # JSON lines are UTF-8 whatever the charset says; CSV is read as its charset names.
+    text = csv_text(request) if as_csv else CsvText("utf-8")
     invalid: list[dict[str, Any]] = []
     invalid_count = 0
 
     async def records() -> AsyncIterator[tuple[Any, ...]]:
         nonlocal invalid_count
         header: list[str] | None = None
-        async for number, line in body_lines(request, request.app[SETTINGS].max_csv_bytes):
+        async for number, line in body_lines(request, request.app[SETTINGS].max_csv_bytes, text):
             if not line.strip():
                 continue
             try:

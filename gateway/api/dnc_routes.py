@@ -10,7 +10,7 @@ from aiohttp import web
 from msgspec import Meta
 
 from gateway.api.changes import check_when
-from gateway.api.csvlines import body_blocks
+from gateway.api.csvlines import body_blocks, csv_text
 from gateway.api.masked_answers import MaskedCsv, number_mask
 from gateway.api.routing import Routes, convert_query, json_response, principal, read_json
 from gateway.appkeys import DNC_LIST, SETTINGS
@@ -153,10 +153,11 @@ async def export_dnc(request: web.Request) -> web.StreamResponse:
 async def import_dnc(request: web.Request) -> web.StreamResponse:
     if request.content_type not in ("text/csv", "text/plain", "application/octet-stream"):
         raise UnsupportedMediaType(f"content type {request.content_type}: send text/csv")
+    text = csv_text(request)
     query = convert_query(request, ImportQuery)
     filename = query.source or f"upload-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     report = await request.app[DNC_LIST].import_lines(
-        body_blocks(request, request.app[SETTINGS].max_csv_bytes),
+        body_blocks(request, request.app[SETTINGS].max_csv_bytes, text),
         scope=query.scope,
         source=f"import:{filename}",
         actor=principal(request).name,

@@ -12,7 +12,7 @@ import msgspec
 from aiohttp import web
 from msgspec import Meta
 
-from gateway.api.csvlines import body_lines
+from gateway.api.csvlines import body_lines, csv_text
 from gateway.api.routing import Routes, convert_query, json_response, principal, read_json
 from gateway.appkeys import SCRUB_JOBS, SCRUBBER, SETTINGS
 from gateway.core.errors import InvalidRequest, NotFound, UnsupportedMediaType
@@ -97,10 +97,11 @@ def _job_id(request: web.Request) -> uuid.UUID:
 async def create_scrub_job(request: web.Request) -> web.StreamResponse:
     if request.content_type not in ("text/csv", "text/plain", "application/octet-stream"):
         raise UnsupportedMediaType(f"content type {request.content_type}: send text/csv")
+    text = csv_text(request)
     query = convert_query(request, ScrubJobQuery)
     _need_campaign(query.purpose, query.campaign_id)
     job_id = await request.app[SCRUB_JOBS].submit(
-        body_lines(request, request.app[SETTINGS].max_csv_bytes),
+        body_lines(request, request.app[SETTINGS].max_csv_bytes, text),
         purpose=query.purpose,
         campaign_id=query.campaign_id,
         actor=principal(request).name,
