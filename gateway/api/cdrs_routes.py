@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from gateway.api.csv_exports import BOM, Bom
 from gateway.api.csvlines import CsvText, body_lines, csv_text
 from gateway.api.routing import Routes, convert_query, json_response, principal
 from gateway.appkeys import CDRS, SETTINGS
@@ -123,13 +124,14 @@ async def post_cdrs(request: web.Request) -> web.StreamResponse:
 
 class ReportQuery(msgspec.Struct, forbid_unknown_fields=True):
     date: date
+    bom: Bom = 0
 
 
 @routes.route(
     "GET",
     "/v1/reports/daily",
     roles=("supervisor", "auditor"),
-    query=("date",),
+    query=("date", "bom"),
     summary="A day's report per campaign and agent, JSON or CSV by Accept "
     "(a day not yet reported by the nightly job is computed now, marked provisional)",
     errors=(NotFound,),
@@ -137,14 +139,15 @@ class ReportQuery(msgspec.Struct, forbid_unknown_fields=True):
 async def daily_report(request: web.Request) -> web.StreamResponse:
     if "date" not in request.query:
         raise InvalidRequest("date: required (YYYY-MM-DD)")
-    day = convert_query(request, ReportQuery).date
+    query = convert_query(request, ReportQuery)
+    day = query.date
     rows, provisional = await request.app[CDRS].daily_report(day)
     if "text/csv" in request.headers.get("Accept", ""):
-        return _csv(rows, day)
+        return _csv(rows, day, BOM if query.bom else b"")
     return json_response({"date": day, "provisional": provisional, "rows": rows})
 
 
-def _csv(rows: list[dict[str, Any]], day: date) -> web.Response:
+def _csv(rows: list[dict[str, Any]], day: date, bom: bytes) -> web.Response:
     columns = [
         "campaign_id",
         "agent_id",
@@ -179,7 +182,8 @@ def _csv(rows: list[dict[str, Any]], day: date) -> web.Response:
             ]
         )
     return web.Response(
-        text=out.getvalue(),
+        body=bom + out.getvalue().encode(),
         content_type="text/csv",
+        charset="utf-8",
         headers={"Content-Disposition": f'attachment; filename="daily-{day.isoformat()}.csv"'},
     )

@@ -10,6 +10,7 @@ from aiohttp import web
 from msgspec import Meta
 
 from gateway.api.changes import check_when
+from gateway.api.csv_exports import csv_bom
 from gateway.api.csvlines import body_blocks, csv_text
 from gateway.api.masked_answers import MaskedCsv, number_mask
 from gateway.api.routing import Routes, convert_query, json_response, principal, read_json
@@ -116,10 +117,12 @@ def is_active(entry: dict[str, Any], now: datetime) -> bool:
     "/v1/dnc/export",
     roles=("supervisor", "auditor"),
     response_content_type="text/csv",
+    query=("bom",),
     summary="CSV of the active entries: number,scope,source,reason,created_at,expires_at "
-    "(numbers masked for auditors)",
+    "(numbers masked for auditors; ?bom=1 starts it with a UTF-8 BOM)",
 )
 async def export_dnc(request: web.Request) -> web.StreamResponse:
+    bom = csv_bom(request)
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/csv; charset=utf-8",
@@ -129,6 +132,8 @@ async def export_dnc(request: web.Request) -> web.StreamResponse:
 
     async def start() -> None:
         await response.prepare(request)
+        if bom:
+            await response.write(bom)
 
     mask = number_mask(request)
     masked = None if mask is None else MaskedCsv(response.write, mask)

@@ -12,6 +12,7 @@ import msgspec
 from aiohttp import web
 from msgspec import Meta
 
+from gateway.api.csv_exports import csv_bom
 from gateway.api.csvlines import body_lines, csv_text
 from gateway.api.routing import Routes, convert_query, json_response, principal, read_json
 from gateway.appkeys import SCRUB_JOBS, SCRUBBER, SETTINGS
@@ -131,11 +132,14 @@ async def scrub_job(request: web.Request) -> web.StreamResponse:
     "/v1/scrub-jobs/{job_id}/result",
     roles=ROLES,
     response_content_type="text/csv",
-    summary="A finished scrub job's CSV: input,callee_e164,callable,reasons",
+    query=("bom",),
+    summary="A finished scrub job's CSV: input,callee_e164,callable,reasons "
+    "(?bom=1 starts it with a UTF-8 BOM)",
     errors=(NotFound,),
 )
 async def scrub_job_result(request: web.Request) -> web.StreamResponse:
     job_id = _job_id(request)
+    bom = csv_bom(request)
     row = await request.app[SCRUB_JOBS].status(job_id)
     if row is None:
         raise NotFound(f"no scrub job {job_id}")
@@ -148,6 +152,8 @@ async def scrub_job_result(request: web.Request) -> web.StreamResponse:
         }
     )
     await response.prepare(request)
+    if bom:
+        await response.write(bom)
     async with contextlib.aclosing(request.app[SCRUB_JOBS].results(job_id)) as chunks:
         async for text in chunks:
             await response.write(text.encode())

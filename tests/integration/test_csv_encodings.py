@@ -10,7 +10,6 @@ import pytest
 
 from gateway.core.settings import Settings
 from tests.integration.tenant import Tenant, e164, mobile
-from tests.support.headers import bearer
 from tests.support.processes import run_cli
 
 REASON = "客户来电拒绝营销"

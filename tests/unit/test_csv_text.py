@@ -72,7 +72,7 @@ def test_lines_are_read_in_their_encoding(body: bytes, codec: str | None, lines:
             None,
             "line 3: not UTF-8 text, though the lines before it were",
         ),
-        ("1\n".encode() + "拒绝".encode("gbk"), "utf-8", "line 2: not UTF-8 text"),
+        (b"1\n" + "拒绝".encode("gbk"), "utf-8", "line 2: not UTF-8 text"),
         (b"\xef\xbb\xbf1\n" + "拒绝".encode("gbk"), None, "line 2: not UTF-8 text"),
         (b"1\n\x81\x20\n", "gb18030", "line 2: not GB18030 text"),
         (b"1\n2\n13812345678,a\x00b\n", None, "line 3: contains a NUL character"),

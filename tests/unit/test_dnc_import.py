@@ -182,7 +182,7 @@ async def test_a_file_byte_that_is_no_text_stops_the_read_naming_its_line(
 ) -> None:
     path = tmp_path / "list.csv"
     path.write_bytes(b"13812345678\n15912345678,\xff\n")
-    with pytest.raises(InvalidRequest, match="^line 2: neither UTF-8 nor GB18030 text$"):
+    with pytest.raises(InvalidRequest, match=r"^line 2: neither UTF-8 nor GB18030 text$"):
         await read_blocks(path)
 
 
