@@ -109,7 +109,7 @@ async def _postgres(app: web.Application) -> AsyncIterator[None]:
     s = app[SETTINGS]
     pool = await create_pool(s.database_url, min_size=s.pg_pool_min, max_size=s.pg_pool_max)
     app[PG] = pool
-    app[middleware.TOKENS] = TokenVerifier(pool)
+    app[middleware.TOKENS] = TokenVerifier(pool)  # expiry on the wall clock, not CLOCK
     yield
     await pool.close()
 

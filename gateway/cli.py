@@ -62,7 +62,7 @@ def cmd_token_create(settings: Settings, args: argparse.Namespace) -> int:
     async def go() -> str:
         conn = await connect(settings.database_url)
         try:
-            return await create_token(conn, args.role, args.name)
+            return await create_token(conn, args.role, args.name, expires_in_days=args.expires_in)
         finally:
             await conn.close()
 
@@ -71,7 +71,8 @@ def cmd_token_create(settings: Settings, args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"token for {args.name} ({args.role}); store it now, it is not shown again:")
+    expiry = "never expires" if args.expires_in == 0 else f"expires in {args.expires_in} days"
+    print(f"token for {args.name} ({args.role}, {expiry}); store it now, it is not shown again:")
     print(token)
     return 0
 
@@ -106,9 +107,16 @@ def cmd_token_list(settings: Settings, args: argparse.Namespace) -> int:
         finally:
             await conn.close()
 
+    from gateway.core.times import beijing_text
+
+    print(f"{'id':<12}  {'role':<10} {'state':<18} {'expires (Beijing time)':<25} name")
     for row in _run_value(go()):
-        state = f"revoked {row['revoked_at']:%Y-%m-%d}" if row["revoked_at"] else "active"
-        print(f"{row['token_id']}  {row['role']:<10} {state:<18} {row['name']}")
+        if row["revoked_at"]:
+            state = f"revoked {beijing_text(row['revoked_at'])[:10]}"
+        else:
+            state = "expired" if row["expired"] else "active"
+        expires = "never" if row["expires_at"] is None else beijing_text(row["expires_at"])
+        print(f"{row['token_id']:<12}  {row['role']:<10} {state:<18} {expires:<25} {row['name']}")
     return 0
 
 
@@ -143,22 +151,37 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_dnc_import(settings: Settings, args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from gateway.api.csvlines import UnknownCharset, codec_for
+    from gateway.core.errors import InvalidRequest
     from gateway.dnc_cli import import_file, operator
 
     path = Path(args.file)
     if not path.is_file():
         print(f"error: {path} is not a file", file=sys.stderr)
         return 2
-    report = _run_value(
-        import_file(
-            settings,
-            path,
-            path.stat().st_size,
-            scope=args.scope,
-            actor=operator(),
-            show_progress=(not args.quiet and sys.stderr.isatty()) or args.progress,
+    try:
+        codec = codec_for(args.encoding)
+    except UnknownCharset:
+        print(
+            f"error: --encoding {args.encoding}: use utf-8, gbk, gb18030 or gb2312",
+            file=sys.stderr,
         )
-    )
+        return 2
+    try:
+        report = _run_value(
+            import_file(
+                settings,
+                path,
+                path.stat().st_size,
+                scope=args.scope,
+                actor=operator(),
+                show_progress=(not args.quiet and sys.stderr.isatty()) or args.progress,
+                codec=codec,
+            )
+        )
+    except InvalidRequest as e:
+        print(f"\nerror: {path}: {e}; lines before it may have been stored", file=sys.stderr)
+        return 1
     print(
         f"added {report.added}, already listed {report.already_listed}, "
         f"invalid {report.invalid_count} of {report.lines} lines"
@@ -240,12 +263,19 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--role", required=True, choices=["dialer", "supervisor", "auditor", "admin"]
     )
-    create.add_argument("--name", required=True)
+    create.add_argument("--name", required=True, help="unique among active tokens")
+    create.add_argument(
+        "--expires-in",
+        type=int,
+        default=365,
+        metavar="DAYS",
+        help="days until the token stops working (default 365; 0: never)",
+    )
     create.set_defaults(func=cmd_token_create)
     revoke = command(token, "revoke", "revoke a token by its id (gw_<id>_...) or by name")
     revoke.add_argument("token")
     revoke.set_defaults(func=cmd_token_revoke)
-    command(token, "list", "tokens: id, role, state, name (never the secret)").set_defaults(
+    command(token, "list", "tokens: id, role, state, expiry, name (never the secret)").set_defaults(
         func=cmd_token_list
     )
 
@@ -260,6 +290,11 @@ def build_parser() -> argparse.ArgumentParser:
     dnc_import = command(dnc, "import", "add a CSV file of number[,reason[,expires_at]]")
     dnc_import.add_argument("file")
     dnc_import.add_argument("--scope", choices=["marketing", "all"], default="marketing")
+    dnc_import.add_argument(
+        "--encoding",
+        help="the file's encoding: utf-8, gbk, gb18030 or gb2312 (default: UTF-8, or GB18030 "
+        "for a file that is not UTF-8)",
+    )
     dnc_import.add_argument("--quiet", action="store_true", help="no progress bar")
     dnc_import.add_argument(
         "--progress", action="store_true", help="a progress bar even when not on a terminal"

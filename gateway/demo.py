@@ -217,7 +217,9 @@ async def load_demo(settings: Settings) -> int:
             if listing.created:
                 line = cache_line(DNC_NUMBER, listing.entry["scope"])
                 change = (await dnc_changes.record(conn, "list", line, 1), line)
-        tokens = {role: await create_token(conn, role, f"demo-{role}") for role in ROLES}
+        tokens = {
+            role: await create_token(conn, role, f"demo-{role}", replace=True) for role in ROLES
+        }
     finally:
         await conn.close()
     if change is not None:

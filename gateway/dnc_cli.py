@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import IO
 
-from gateway.api.csvlines import line_blocks, split_lines
+from gateway.api.csvlines import CsvText, line_blocks
 from gateway.core.settings import Settings
 from gateway.services.dnc_list import DncList
 from gateway.store.dnc_cache import DncCache
@@ -55,9 +55,11 @@ def _clock(seconds: float) -> str:
 FILE_BLOCK_BYTES = 256 * 1024
 
 
-def file_blocks(path: Path, bar: ProgressBar | None) -> AsyncIterator[tuple[int, list[str]]]:
-    """The file's lines a block at a time (see `line_blocks`). Bytes that are not UTF-8
-    become U+FFFD, so their line is reported as invalid."""
+def file_blocks(
+    path: Path, bar: ProgressBar | None, codec: str | None = None
+) -> AsyncIterator[tuple[int, list[str]]]:
+    """The file's lines a block at a time (see `line_blocks`), read as an upload is: in
+    `codec`, or without one UTF-8, else GB18030 (see `CsvText`)."""
 
     async def chunks() -> AsyncIterator[bytes]:
         with path.open("rb") as f:
@@ -66,14 +68,7 @@ def file_blocks(path: Path, bar: ProgressBar | None) -> AsyncIterator[tuple[int,
                     bar.read += len(chunk)
                 yield chunk
 
-    return line_blocks(chunks(), _decode)
-
-
-def _decode(block: bytes, before: int) -> list[str]:
-    text = block.decode("utf-8", errors="replace")
-    if before == 0:
-        text = text.removeprefix("\ufeff")
-    return split_lines(text)
+    return line_blocks(chunks(), CsvText(codec).decode_block)
 
 
 @asynccontextmanager
@@ -89,12 +84,19 @@ async def dnc_list(settings: Settings) -> AsyncIterator[DncList]:
 
 
 async def import_file(
-    settings: Settings, path: Path, size: int, *, scope: str, actor: str, show_progress: bool
+    settings: Settings,
+    path: Path,
+    size: int,
+    *,
+    scope: str,
+    actor: str,
+    show_progress: bool,
+    codec: str | None = None,
 ) -> ImportReport:
     bar = ProgressBar(size, sys.stderr) if show_progress else None
     async with dnc_list(settings) as dnc:
         report = await dnc.import_lines(
-            file_blocks(path, bar),
+            file_blocks(path, bar, codec),
             scope=scope,
             source=f"import:{path.name}",
             actor=actor,

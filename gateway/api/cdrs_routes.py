@@ -12,7 +12,8 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from gateway.api.csvlines import body_lines
+from gateway.api.csv_exports import BOM, Bom
+from gateway.api.csvlines import CsvText, body_lines, csv_text
 from gateway.api.routing import (
     FIRST_YEAR,
     LAST_YEAR,
@@ -92,13 +93,15 @@ async def post_cdrs(request: web.Request) -> web.StreamResponse:
     if ctype not in ("application/x-ndjson", "application/jsonl", "application/json", "text/csv"):
         raise UnsupportedMediaType(f"content type {ctype}: send application/x-ndjson or text/csv")
     as_csv = ctype == "text/csv"
+    # JSON lines are UTF-8 whatever the charset says; CSV is read as its charset names.
+    text = csv_text(request) if as_csv else CsvText("utf-8")
     invalid: list[dict[str, Any]] = []
     invalid_count = 0
 
     async def records() -> AsyncIterator[tuple[Any, ...]]:
         nonlocal invalid_count
         header: list[str] | None = None
-        async for number, line in body_lines(request, request.app[SETTINGS].max_csv_bytes):
+        async for number, line in body_lines(request, request.app[SETTINGS].max_csv_bytes, text):
             if not line.strip():
                 continue
             try:
@@ -130,13 +133,14 @@ async def post_cdrs(request: web.Request) -> web.StreamResponse:
 
 class ReportQuery(msgspec.Struct, forbid_unknown_fields=True):
     date: date
+    bom: Bom = 0
 
 
 @routes.route(
     "GET",
     "/v1/reports/daily",
     roles=("supervisor", "auditor"),
-    query=("date",),
+    query=("date", "bom"),
     query_type=ReportQuery,
     summary="A day's report per campaign and agent, JSON or CSV by Accept "
     "(a day not yet reported by the nightly job is computed now, marked provisional)",
@@ -145,14 +149,15 @@ class ReportQuery(msgspec.Struct, forbid_unknown_fields=True):
 async def daily_report(request: web.Request) -> web.StreamResponse:
     if "date" not in request.query:
         raise InvalidRequest("date: required (YYYY-MM-DD)")
-    day = convert_query(request, ReportQuery).date
+    query = convert_query(request, ReportQuery)
+    day = query.date
     rows, provisional = await request.app[CDRS].daily_report(day)
     if "text/csv" in request.headers.get("Accept", ""):
-        return _csv(rows, day)
+        return _csv(rows, day, BOM if query.bom else b"")
     return json_response({"date": day, "provisional": provisional, "rows": rows})
 
 
-def _csv(rows: list[dict[str, Any]], day: date) -> web.Response:
+def _csv(rows: list[dict[str, Any]], day: date, bom: bytes) -> web.Response:
     columns = [
         "campaign_id",
         "agent_id",
@@ -187,7 +192,8 @@ def _csv(rows: list[dict[str, Any]], day: date) -> web.Response:
             ]
         )
     return web.Response(
-        text=out.getvalue(),
+        body=bom + out.getvalue().encode(),
         content_type="text/csv",
+        charset="utf-8",
         headers={"Content-Disposition": f'attachment; filename="daily-{day.isoformat()}.csv"'},
     )

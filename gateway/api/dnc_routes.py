@@ -10,7 +10,8 @@ from aiohttp import web
 from msgspec import Meta
 
 from gateway.api.changes import check_when
-from gateway.api.csvlines import body_blocks
+from gateway.api.csv_exports import csv_bom
+from gateway.api.csvlines import body_blocks, csv_text
 from gateway.api.masked_answers import MaskedCsv, number_mask
 from gateway.api.routing import Routes, convert_query, json_response, principal, read_json
 from gateway.appkeys import DNC_LIST, SETTINGS
@@ -116,10 +117,12 @@ def is_active(entry: dict[str, Any], now: datetime) -> bool:
     "/v1/dnc/export",
     roles=("supervisor", "auditor"),
     response_content_type="text/csv",
+    query=("bom",),
     summary="CSV of the active entries: number,scope,source,reason,created_at,expires_at "
-    "(numbers masked for auditors)",
+    "(numbers masked for auditors; ?bom=1 starts it with a UTF-8 BOM)",
 )
 async def export_dnc(request: web.Request) -> web.StreamResponse:
+    bom = csv_bom(request)
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/csv; charset=utf-8",
@@ -129,6 +132,8 @@ async def export_dnc(request: web.Request) -> web.StreamResponse:
 
     async def start() -> None:
         await response.prepare(request)
+        if bom:
+            await response.write(bom)
 
     mask = number_mask(request)
     masked = None if mask is None else MaskedCsv(response.write, mask)
@@ -154,10 +159,11 @@ async def export_dnc(request: web.Request) -> web.StreamResponse:
 async def import_dnc(request: web.Request) -> web.StreamResponse:
     if request.content_type not in ("text/csv", "text/plain", "application/octet-stream"):
         raise UnsupportedMediaType(f"content type {request.content_type}: send text/csv")
+    text = csv_text(request)
     query = convert_query(request, ImportQuery)
     filename = query.source or f"upload-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     report = await request.app[DNC_LIST].import_lines(
-        body_blocks(request, request.app[SETTINGS].max_csv_bytes),
+        body_blocks(request, request.app[SETTINGS].max_csv_bytes, text),
         scope=query.scope,
         source=f"import:{filename}",
         actor=principal(request).name,

@@ -14,6 +14,7 @@ from gateway.core.errors import (
     Forbidden,
     InvalidRequest,
     RequestTimeout,
+    TokenExpired,
     TooLarge,
     Unauthorized,
     Unavailable,
@@ -246,7 +247,7 @@ def _errors_of(spec: RouteSpec) -> dict[int, list[str]]:
         kinds.append(UnsupportedMediaType)
     if not spec.public:
         # Unavailable: a store unreachable while answering, the token check included.
-        kinds += [Unauthorized, Forbidden, Unavailable]
+        kinds += [Unauthorized, TokenExpired, Forbidden, Unavailable]
     kinds += spec.errors
     found: dict[int, list[str]] = {}
     for kind in kinds:

@@ -12,7 +12,7 @@ from aiohttp import web
 from msgspec import Meta
 
 from gateway.api.changes import check_text
-from gateway.api.csvlines import body_lines
+from gateway.api.csvlines import body_lines, csv_text
 from gateway.api.registries_routes import EDITORS, READERS, Items, PhoneText, path_id
 from gateway.api.routing import (
     Routes,
@@ -124,9 +124,10 @@ async def put_list(request: web.Request) -> web.StreamResponse:
     list_id = path_id(request, "list_id")
     collected = _Collected()
     if request.content_type == "text/csv":
+        text = csv_text(request)
         provenance = convert_query(request, ProvenanceQuery).provenance
         check_text({"provenance": provenance})
-        async for number, line in body_lines(request, request.app[SETTINGS].max_csv_bytes):
+        async for number, line in body_lines(request, request.app[SETTINGS].max_csv_bytes, text):
             collected.add_csv(number, line)
     elif request.content_type in ("application/json", ""):
         body = await read_json(request, ListIn)

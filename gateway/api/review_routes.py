@@ -14,6 +14,7 @@ from msgspec import Meta
 
 from gateway.api.calls_routes import call_id_of
 from gateway.api.changes import check_when
+from gateway.api.csv_exports import BOM, Bom
 from gateway.api.masked_answers import number_mask
 from gateway.api.routing import (
     IdCursor,
@@ -119,17 +120,18 @@ async def call_view(request: web.Request) -> web.StreamResponse:
 class ExportQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     from_: datetime | None = msgspec.field(default=None, name="from")
     to: datetime | None = None
+    bom: Bom = 0
 
 
 @routes.route(
     "GET",
     "/v1/export/calls",
     roles=READERS,
-    query=("from", "to"),
+    query=("from", "to", "bom"),
     query_type=ExportQuery,
     response_content_type="text/csv",
     summary="Calls between two times as CSV, oldest first, streamed (audited; numbers masked "
-    "for auditors)",
+    "for auditors; ?bom=1 starts it with a UTF-8 BOM)",
 )
 async def export_calls(request: web.Request) -> web.StreamResponse:
     q = convert_query(request, ExportQuery)
@@ -144,6 +146,8 @@ async def export_calls(request: web.Request) -> web.StreamResponse:
         }
     )
     await response.prepare(request)
+    if q.bom:
+        await response.write(BOM)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(EXPORT_HEADER)

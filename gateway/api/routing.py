@@ -17,6 +17,7 @@ from aiohttp import web
 from msgspec import Meta
 
 from gateway.core.errors import InvalidRequest, NotFound, RequestTimeout, TooLarge
+from gateway.core.times import in_beijing
 from gateway.services.auth import Principal
 
 # Paging: a page's size, and the id a page continues after (a bigint id: a larger one is a
@@ -398,7 +399,7 @@ def json_response(
     body: Any, status: int = 200, headers: dict[str, str] | None = None
 ) -> web.Response:
     return web.Response(
-        body=_encoder.encode(body),
+        body=_encoder.encode(in_beijing(body)),
         status=status,
         content_type="application/json",
         headers=headers,

@@ -12,7 +12,8 @@ import msgspec
 from aiohttp import web
 from msgspec import Meta
 
-from gateway.api.csvlines import body_lines
+from gateway.api.csv_exports import csv_bom
+from gateway.api.csvlines import body_lines, csv_text
 from gateway.api.routing import (
     Routes,
     convert_query,
@@ -106,10 +107,11 @@ def _job_id(request: web.Request) -> uuid.UUID:
 async def create_scrub_job(request: web.Request) -> web.StreamResponse:
     if request.content_type not in ("text/csv", "text/plain", "application/octet-stream"):
         raise UnsupportedMediaType(f"content type {request.content_type}: send text/csv")
+    text = csv_text(request)
     query = convert_query(request, ScrubJobQuery)
     _need_campaign(query.purpose, query.campaign_id)
     job_id = await request.app[SCRUB_JOBS].submit(
-        body_lines(request, request.app[SETTINGS].max_csv_bytes),
+        body_lines(request, request.app[SETTINGS].max_csv_bytes, text),
         purpose=query.purpose,
         campaign_id=query.campaign_id,
         actor=principal(request).name,
@@ -139,11 +141,14 @@ async def scrub_job(request: web.Request) -> web.StreamResponse:
     "/v1/scrub-jobs/{job_id}/result",
     roles=ROLES,
     response_content_type="text/csv",
-    summary="A finished scrub job's CSV: input,callee_e164,callable,reasons",
+    query=("bom",),
+    summary="A finished scrub job's CSV: input,callee_e164,callable,reasons "
+    "(?bom=1 starts it with a UTF-8 BOM)",
     errors=(NotFound,),
 )
 async def scrub_job_result(request: web.Request) -> web.StreamResponse:
     job_id = _job_id(request)
+    bom = csv_bom(request)
     row = await request.app[SCRUB_JOBS].status(job_id)
     if row is None:
         raise NotFound(f"no scrub job {job_id}")
@@ -156,6 +161,8 @@ async def scrub_job_result(request: web.Request) -> web.StreamResponse:
         }
     )
     await response.prepare(request)
+    if bom:
+        await response.write(bom)
     async with contextlib.aclosing(request.app[SCRUB_JOBS].results(job_id)) as chunks:
         async for text in chunks:
             await response.write(text.encode())

@@ -31,6 +31,10 @@ class Unauthorized(DomainError):
     """No token, or one that is unknown or revoked."""
 
 
+class TokenExpired(Unauthorized):
+    """A true token past its expiry."""
+
+
 class Forbidden(DomainError):
     """A token whose role may not call the route."""
 

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 
 from gateway.core.settings import Settings
+from gateway.core.times import beijing_text
 from gateway.jobs.catalog import JOBS, schedule_of
 from gateway.jobs.runner import JobContext, RunResult, run_job
 from gateway.jobs.schedule import next_time
@@ -44,7 +45,8 @@ async def list_jobs(settings: Settings) -> list[str]:
 
 
 def _at(moment: datetime | None) -> str:
-    return "-" if moment is None else moment.astimezone(UTC).isoformat(timespec="seconds")
+    """In Beijing time, as the schedules are."""
+    return "-" if moment is None else beijing_text(moment)
 
 
 async def run_now(settings: Settings, name: str, dry_run: bool) -> RunResult:

@@ -36,6 +36,7 @@ DNC_EXPIRY = JobSpec(
     cron="* * * * *",
     run=_expire,
     summary="end temporary do-not-call entries whose expiry has passed; tidy the cache",
+    quiet_when_idle=True,
 )
 DNC_CACHE_CHECK = JobSpec(
     name="dnc-cache-check",

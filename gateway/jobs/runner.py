@@ -39,6 +39,14 @@ class JobSpec:
     cron: str  # default schedule, Beijing time; settings may replace it
     summary: str
     run: Callable[[JobContext], Awaitable[Counts]]
+    # A job that runs often and mostly finds nothing to do logs a run that changed
+    # nothing at DEBUG, so that its INFO lines are the runs that did something.
+    quiet_when_idle: bool = False
+
+
+def changed_something(counts: Counts) -> bool:
+    """Whether a run's counts show it did something: a count above zero."""
+    return any(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in counts.values())
 
 
 @dataclass(frozen=True)
@@ -108,7 +116,12 @@ async def run_job(
                 return RunResult(spec.name, scheduled_at, "failed", {}, error)
             await _finish(conn, spec.name, scheduled_at, "done", counts, None)
             metrics.JOB_RUNS.labels(spec.name, "done").inc()
-            log.info("job done", extra={"fields": {"job": spec.name, "counts": counts}})
+            level = (
+                logging.DEBUG
+                if spec.quiet_when_idle and not changed_something(counts)
+                else logging.INFO
+            )
+            log.log(level, "job done", extra={"fields": {"job": spec.name, "counts": counts}})
             return RunResult(spec.name, scheduled_at, "done", counts)
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", lock_key(spec.name))

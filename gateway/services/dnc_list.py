@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 
 from gateway.core.aliases import Conn
 from gateway.core.errors import InvalidRequest, RefusalProtected
+from gateway.core.times import BEIJING_SESSION, beijing_sql
 from gateway.policy.dnc_merge import (
     Protection,
     Refused,
@@ -279,14 +280,17 @@ class DncList:
             async with conn.transaction():
                 await audit.record(conn, actor=actor, action="export", entity="dnc")
             await start()
-            await conn.copy_from_query(
-                "SELECT number, scope, source, reason, created_at, expires_at FROM dnc_entries "
-                "WHERE ended_at IS NULL AND (expires_at IS NULL OR expires_at > now()) "
-                "ORDER BY number",
-                output=write,
-                format="csv",
-                header=True,
-            )
+            async with conn.transaction(readonly=True):
+                await conn.execute(BEIJING_SESSION)
+                await conn.copy_from_query(
+                    f"SELECT number, scope, source, reason, {beijing_sql('created_at')} AS "
+                    f"created_at, {beijing_sql('expires_at')} AS expires_at FROM dnc_entries "
+                    "WHERE ended_at IS NULL AND (expires_at IS NULL OR expires_at > now()) "
+                    "ORDER BY number",
+                    output=write,
+                    format="csv",
+                    header=True,
+                )
 
     async def history(self, e164: str) -> list[dict[str, Any]]:
         async with self._pool.acquire() as c:

@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 
 from gateway.core.errors import InvalidRequest
+from gateway.core.times import rfc3339
 from gateway.policy import RetentionPolicy, completed_fields, mask_number
 from gateway.services.auth import FULL_NUMBER_ROLES
 from gateway.services.disputes import dispute_item
@@ -191,7 +192,7 @@ async def export_rows(
         async for row in cursor:
             yield (
                 row["call_id"],
-                row["created_at"].isoformat(),
+                rfc3339(row["created_at"]),
                 row["decision"],
                 ";".join(r["code"] for r in row["reasons"]),
                 masked(row["callee_e164"], role),

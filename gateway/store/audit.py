@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 
 from gateway.core.aliases import Conn
+from gateway.core.times import in_beijing
 
 # Serialises appends so the chain has one head; held only until the transaction ends.
 AUDIT_LOCK_KEY = 0x67772D6175646974
@@ -60,9 +61,10 @@ async def record(
     reason: str | None = None,
 ) -> int:
     """Append one entry inside the caller's transaction; returns its sequence number."""
-    # Round-trip through JSON so the hash covers exactly what jsonb will give back.
-    before = None if before is None else json.loads(msgspec.json.encode(before))
-    after = None if after is None else json.loads(msgspec.json.encode(after))
+    # Round-trip through JSON so the hash covers exactly what jsonb will give back; times
+    # as the answers write them (Beijing time).
+    before = None if before is None else json.loads(msgspec.json.encode(in_beijing(before)))
+    after = None if after is None else json.loads(msgspec.json.encode(in_beijing(after)))
     await conn.execute("SELECT pg_advisory_xact_lock($1)", AUDIT_LOCK_KEY)
     prev = await conn.fetchval("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1")
     prev_hash = prev or GENESIS

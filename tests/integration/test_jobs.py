@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
+import secrets
 from datetime import datetime
 from typing import Any
+
+import pytest
 
 from gateway.appkeys import JOBS
 from gateway.jobs.catalog import JOBS as CATALOG
@@ -118,3 +123,45 @@ def db_pool(client: Any) -> Any:
     from gateway.appkeys import PG
 
     return client.server.app[PG]
+
+
+async def test_jobs_list_shows_times_in_beijing_time(settings: Any) -> None:
+    code, out, _ = await run_cli(settings, "jobs", "list")
+    assert code == 0
+    line = next(line for line in out.splitlines() if line.startswith("dnc-expiry "))
+    assert re.search(r" next \d{4}-\d\d-\d\dT\d\d:\d\d:00\+08:00 ", line), line
+
+
+@pytest.mark.parametrize(
+    ("counts", "level"),
+    [
+        ({"ended": 0, "changes_forgotten": 0}, logging.DEBUG),
+        ({"ended": 3, "changes_forgotten": 0}, logging.INFO),
+        ({"ended": 0, "changes_forgotten": 12}, logging.INFO),
+    ],
+)
+async def test_a_quiet_job_logs_at_info_only_when_it_changed_something(
+    client: Any, caplog: pytest.LogCaptureFixture, counts: Counts, level: int
+) -> None:
+    async def run(ctx: JobContext) -> Counts:
+        return counts
+
+    spec = JobSpec(
+        name=f"quiet-{secrets.token_hex(3)}",
+        cron="* * * * *",
+        summary="t",
+        run=run,
+        quiet_when_idle=True,
+    )
+    jobs = client.server.app[JOBS]
+    with caplog.at_level(logging.DEBUG, logger="gateway.jobs"):
+        result = await run_job(
+            spec,
+            jobs.context,
+            db_pool(client),
+            scheduled_at=datetime.fromisoformat("2026-11-23T12:00:00Z"),
+        )
+    assert result.outcome == "done"
+    done = [r for r in caplog.records if r.getMessage() == "job done"]
+    assert [r.levelno for r in done] == [level]
+    assert CATALOG["dnc-expiry"].quiet_when_idle

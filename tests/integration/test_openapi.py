@@ -22,7 +22,7 @@ async def test_openapi_lists_each_routes_error_codes_by_status(client: Any) -> N
 
     assert errors("/v1/precheck", "post") == {
         "400": ["invalid_request"],
-        "401": ["unauthorized"],
+        "401": ["unauthorized", "token_expired"],
         "403": ["forbidden"],
         "405": ["method_not_allowed"],
         "408": ["request_timeout"],
@@ -57,7 +57,7 @@ async def test_every_route_lists_the_errors_of_its_kind(client: Any) -> None:
         codes = {s: r["x-error-codes"] for s, r in op["responses"].items() if "x-error-codes" in r}
         where = f"{method.upper()} {path}"
         if "security" in op:
-            assert codes["401"] == ["unauthorized"], where
+            assert codes["401"] == ["unauthorized", "token_expired"], where
             assert codes["403"] == ["forbidden"], where
             assert codes["503"] == ["unavailable"], where
         else:

@@ -375,7 +375,7 @@ async def test_sale_sets_the_retention_date(tenant: Tenant) -> None:
     )
     detail = await tenant.ok("GET", f"/v1/calls/{call}", "supervisor")
     assert detail["sale"]["policy_no"] == policy
-    assert detail["retention_until"].startswith("2036-11-22")
+    assert detail["retention_until"] == "2036-11-23T00:00:00+08:00"
 
 
 async def test_short_term_sale_keeps_five_years(tenant: Tenant) -> None:
@@ -390,7 +390,7 @@ async def test_short_term_sale_keeps_five_years(tenant: Tenant) -> None:
             "terminated_at": "2026-11-22T16:00:00Z",
         },
     )
-    assert sale["retention_until"].startswith("2031-11-22")
+    assert sale["retention_until"].startswith("2031-11-23T00:00:00+08:00")
 
 
 async def test_a_call_without_a_sale_stays_readable_whatever_retention_is_stored(

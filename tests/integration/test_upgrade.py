@@ -33,6 +33,7 @@ SCRUB_JOB = "0190a5b0-0000-7000-8000-0000000000a1"
 SEED = [
     """INSERT INTO api_tokens (token_id, name, role, secret_hash, created_at, revoked_at)
        VALUES ('t1', 'dialer-site-1', 'dialer', '\\x0102', '2026-01-02T03:04:05Z', NULL),
+              ('t0', 'dialer-site-1', 'dialer', '\\x0506', '2025-06-01T00:00:00Z', NULL),
               ('t2', 'old-auditor', 'auditor', '\\x0304', '2025-01-02T03:04:05Z',
                '2026-01-01T00:00:00Z')""",
     "UPDATE registry_state SET version = 42",
@@ -261,6 +262,19 @@ async def _old_recordings_have_no_duration(conn: asyncpg.Connection, seeded: Row
     assert [r["duration_s"] for r in durations] == [None] * len(seeded["recordings"])
 
 
+async def _tokens_never_expire_and_active_names_are_unique(
+    conn: asyncpg.Connection, seeded: Rows
+) -> None:
+    """024: tokens made before expiry existed never expire; of active tokens sharing a
+    name the newest keeps it, older ones get their id after it; revoked ones keep theirs."""
+    tokens = {r["token_id"]: r for r in await conn.fetch("SELECT * FROM api_tokens")}
+    assert set(tokens) == {key for (key,) in seeded["api_tokens"]}
+    assert all(t["expires_at"] is None for t in tokens.values())
+    assert tokens["t1"]["name"] == "dialer-site-1"
+    assert tokens["t0"]["name"] == "dialer-site-1 t0"
+    assert tokens["t2"]["name"] == "old-auditor"
+
+
 # One entry per migration after BASE, in order.
 UPGRADES: list[Upgrade] = [
     Upgrade(20, _refusals_know_when_they_were_made),
@@ -271,6 +285,11 @@ UPGRADES: list[Upgrade] = [
     ),
     Upgrade(22, _sales_became_policies, replaces=frozenset({"call_sales"})),
     Upgrade(23, _old_recordings_have_no_duration),
+    Upgrade(
+        24,
+        _tokens_never_expire_and_active_names_are_unique,
+        rewrites=frozenset({("api_tokens", "name")}),
+    ),
 ]
 
 

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway import dnc_cli
+from gateway.core.errors import InvalidRequest
 from gateway.dnc_cli import file_blocks
 from gateway.store.dnc_import import (
     BATCH_MAX,
@@ -152,16 +153,37 @@ async def test_a_file_is_read_in_blocks_with_every_line_numbered(
     monkeypatch.setattr(dnc_cli, "FILE_BLOCK_BYTES", 7)  # lines span reads
     path = tmp_path / "list.csv"
     path.write_bytes(
-        b"\xef\xbb\xbfnumber\r\n13812345678\r\n\r\n159\xff12345678,a much longer reason\n"
-        b"13912345678"
+        b"\xef\xbb\xbfnumber\r\n13812345678\r\n\r\n15912345678,a much longer reason\n13912345678"
     )
     assert await read_blocks(path) == [
         (1, "number"),
         (2, "13812345678"),
         (3, ""),
-        (4, "159\ufffd12345678,a much longer reason"),
+        (4, "15912345678,a much longer reason"),
         (5, "13912345678"),
     ]
+
+
+async def test_a_gbk_file_is_read_as_gb18030_with_its_lines_numbered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dnc_cli, "FILE_BLOCK_BYTES", 5)  # characters span reads
+    path = tmp_path / "list.csv"
+    path.write_bytes("号码,原因\n13812345678,客户拒绝\n13912345678".encode("gbk"))
+    assert await read_blocks(path) == [
+        (1, "号码,原因"),
+        (2, "13812345678,客户拒绝"),
+        (3, "13912345678"),
+    ]
+
+
+async def test_a_file_byte_that_is_no_text_stops_the_read_naming_its_line(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "list.csv"
+    path.write_bytes(b"13812345678\n15912345678,\xff\n")
+    with pytest.raises(InvalidRequest, match=r"^line 2: neither UTF-8 nor GB18030 text$"):
+        await read_blocks(path)
 
 
 async def test_a_file_ending_with_a_newline_has_no_extra_line(tmp_path: Path) -> None:

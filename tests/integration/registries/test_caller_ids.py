@@ -24,7 +24,7 @@ async def test_registering_a_caller_id_answers_201_with_it(sup: Tenant) -> None:
     assert body["number"] == e164(number)
     assert body["purposes"] == ["marketing", "service"]
     assert body["provinces"] is None
-    assert body["published_at"] == "2025-05-31T16:00:00Z"
+    assert body["published_at"] == "2025-06-01T00:00:00+08:00"
     assert body["active"] is True
     listed = await sup.ok("GET", "/v1/caller-ids", "auditor")
     assert [c for c in listed["items"] if c["number"] == e164(number)] == [body]
@@ -45,7 +45,7 @@ async def test_patching_a_caller_id_answers_200_with_the_new_state(sup: Tenant) 
     assert status == 200, body
     assert body["provinces"] == sorted(["北京市", "江苏省"])
     assert body["active"] is False
-    assert body["published_at"] == "2026-11-01T01:00:00Z"
+    assert body["published_at"] == "2026-11-01T09:00:00+08:00"
     assert body["purposes"] == ["marketing"]
     # Addressed by its E.164 form too; provinces null means every province again.
     status, body = await sup.call(

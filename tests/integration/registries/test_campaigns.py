@@ -30,8 +30,8 @@ async def test_adding_a_campaign_answers_201_with_it(sup: Tenant) -> None:
     assert body["script_ids"] == ["s1", "s2"]
     assert body["caller_ids"] == ["+864008001234"]
     assert body["list_ids"] == ["l1"]
-    assert body["starts_at"] == "2025-12-31T16:00:00Z"
-    assert body["ends_at"] == "2026-12-31T16:00:00Z"
+    assert body["starts_at"] == "2026-01-01T00:00:00+08:00"
+    assert body["ends_at"] == "2027-01-01T00:00:00+08:00"
     assert body["active"] is True
     assert body["product_type"] == "ordinary"
     listed = await sup.ok("GET", "/v1/campaigns", "auditor")
@@ -48,9 +48,9 @@ async def test_patching_a_campaign_answers_200_with_the_new_state(sup: Tenant) -
     )
     assert status == 200, body
     assert body["active"] is False
-    assert body["ends_at"] == "2027-05-31T16:00:00Z"
+    assert body["ends_at"] == "2027-06-01T00:00:00+08:00"
     assert body["list_ids"] == ["a", "b"]
-    assert body["starts_at"] == "2025-12-31T16:00:00Z"
+    assert body["starts_at"] == "2026-01-01T00:00:00+08:00"
     body = await sup.ok("PATCH", f"/v1/campaigns/{cid}", json={"ends_at": None})
     assert body["ends_at"] is None
 
@@ -84,7 +84,7 @@ async def test_a_campaign_patch_cannot_end_it_before_it_starts(sup: Tenant) -> N
         f"/v1/campaigns/{cid}",
         json={"starts_at": "2027-06-01T00:00:00+08:00", "ends_at": None},
     )
-    assert (body["starts_at"], body["ends_at"]) == ("2027-05-31T16:00:00Z", None)
+    assert (body["starts_at"], body["ends_at"]) == ("2027-06-01T00:00:00+08:00", None)
 
 
 @pytest.mark.parametrize("field", ["starts_at", "ends_at"])
